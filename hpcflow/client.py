@@ -1,0 +1,121 @@
+"""The process-wide entry to a store, a site and an engine (what Workflow.submit talks to)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine.engine import Engine
+from hpcflow.engine.lock import TickLock
+from hpcflow.engine.settings import EngineSettings
+from hpcflow.scheduler.base import Scheduler
+from hpcflow.store.db import Store, default_home
+
+FINAL_STATUSES = ("Succeeded", "Failed", "Error")
+
+
+@dataclass
+class Client:
+    """A store, the settings of the site it submits to, and a scheduler for that site."""
+
+    store: Store
+    settings: EngineSettings
+    scheduler: Scheduler
+    site_name: str = "local"
+
+    @property
+    def lock(self) -> TickLock:
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            lock = TickLock(self.store.path.parent / "engine.lock")
+            self._lock = lock
+        return lock
+
+    def engine(self, only: set[str] | None = None) -> Engine:
+        key = frozenset(only) if only is not None else None
+        engines = self.__dict__.setdefault("_engines", {})
+        if key not in engines:
+            engines[key] = Engine(self.store, self.scheduler, self.settings, only=set(only) if only else None)
+        return engines[key]
+
+    def tick_once(self, only: set[str] | None = None, wait_lock: float = 0.0) -> Any:
+        """One engine pass if no other process is ticking; returns the report or None."""
+        if not self.lock.acquire(timeout=wait_lock):
+            return None
+        try:
+            return self.engine(only).tick()
+        finally:
+            self.lock.release()
+
+    def wait(self, wf_id: str, timeout: float | None = None, interval: float | None = None) -> str:
+        """Drive (or watch, if a daemon drives it) a workflow until it ends; return its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        local = self.scheduler.name == "local"
+        min_sleep = 0.005 if local else 1.0
+        max_sleep = interval or (0.2 if local else 10.0)
+        sleep = min_sleep
+        while True:
+            status = self.store.workflow_status(wf_id)
+            if status in FINAL_STATUSES:
+                return status
+            report = self.tick_once(only={wf_id})
+            status = self.store.workflow_status(wf_id)
+            if status in FINAL_STATUSES:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                return status
+            busy = report is not None and (report.launched or report.finished_units)
+            sleep = min_sleep if busy else min(max_sleep, sleep * 1.5)
+            time.sleep(sleep)
+
+
+_clients: dict[str, Client] = {}
+
+
+def get_client(site: str | None = None, home: str | Path | None = None) -> Client:
+    """The client for ``site`` (a path or name; default: $HPCFLOW_SITE or local mode)."""
+    from hpcflow.sites import load_engine_site
+
+    home_dir = Path(home) if home else default_home()
+    key = f"{home_dir}|{site or os.environ.get('HPCFLOW_SITE', '')}"
+    client = _clients.get(key)
+    if client is None:
+        settings, scheduler, name = load_engine_site(site, home_dir)
+        client = Client(Store(home_dir / "hpcflow.db"), settings, scheduler, name)
+        _clients[key] = client
+    return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch HPCFLOW_HOME between cases)."""
+    for c in _clients.values():
+        c.store.close()
+    _clients.clear()
+
+
+_unwaited: dict[str, Client] = {}
+
+
+def remember_unwaited(wf_id: str, client: Client) -> None:
+    """A local-mode workflow submitted by a script that never waits still runs to the end
+    when the script exits, as Dflow's debug mode would have run it."""
+    if client.scheduler.name == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
+        _unwaited[wf_id] = client
+
+
+def forget_unwaited(wf_id: str) -> None:
+    _unwaited.pop(wf_id, None)
+
+
+@atexit.register
+def _finish_unwaited() -> None:
+    for wf_id, client in list(_unwaited.items()):
+        _unwaited.pop(wf_id, None)
+        try:
+            client.wait(wf_id)
+        except Exception:  # pragma: no cover - best effort at interpreter exit
+            pass

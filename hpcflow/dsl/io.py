@@ -1,0 +1,250 @@
+"""Declared inputs and outputs of templates and steps (Dflow's ``Inputs``/``Outputs``).
+
+A template's inputs render as ``{{inputs.parameters.x}}``; a step's outputs render as
+``{{steps.NAME.outputs.parameters.y}}`` (``tasks.`` inside a DAG), so they can be passed to
+other steps and used in ``when`` strings and expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from hpcflow.dsl.refs import PathRef, Ref
+
+_UNSET = object()
+
+
+class InputParameter(PathRef):
+    """A template input parameter, optionally with a default value."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        value: Any = _UNSET,
+        type: Any = None,
+        description: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__("")
+        self.name = name
+        self.value = value
+        self.type = type
+        self.description = description
+        self.owner_path = "inputs"
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _UNSET
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"{self.owner_path}.parameters.{self.name}"
+
+    @path.setter
+    def path(self, _v: str) -> None:
+        pass
+
+
+class InputArtifact(PathRef):
+    """A template input artifact; ``path`` is where a shell/script template reads it."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        name: str | None = None,
+        optional: bool = False,
+        type: Any = None,
+        sub_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__("")
+        self.local_path = path
+        self.name = name
+        self.optional = optional
+        self.type = type
+        self.owner_path = "inputs"
+        self.sub_path_value = sub_path
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"{self.owner_path}.artifacts.{self.name}"
+
+    @path.setter
+    def path(self, _v: str) -> None:
+        pass
+
+    def sub_path(self, path: str) -> ArtifactSubPath:
+        return ArtifactSubPath(self, path)
+
+
+class OutputParameter(PathRef):
+    """A template or step output parameter.
+
+    In an OP template: ``value_from_path`` (shell/script; the file's content, trimmed) or a
+    ``default``. In a Steps/DAG: ``value_from_parameter`` (a step's output) or
+    ``value_from_expression`` (e.g. ``if_expression(...)``).
+    """
+
+    def __init__(
+        self,
+        value_from_path: str | None = None,
+        value_from_parameter: Any = None,
+        value_from_expression: Any = None,
+        name: str | None = None,
+        type: Any = None,
+        default: Any = _UNSET,
+        global_name: str | None = None,
+        description: str | None = None,
+        save_as_artifact: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__("")
+        self.value_from_path = value_from_path
+        self.value_from_parameter = value_from_parameter
+        self.value_from_expression = value_from_expression
+        self.name = name
+        self.type = type
+        self.default = default
+        self.global_name = global_name
+        self.owner_path = "outputs"
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"{self.owner_path}.parameters.{self.name}"
+
+    @path.setter
+    def path(self, _v: str) -> None:
+        pass
+
+
+class OutputArtifact(PathRef):
+    """A template or step output artifact: ``path`` (shell/script) or ``_from`` (Steps/DAG)."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        _from: Any = None,
+        name: str | None = None,
+        type: Any = None,
+        from_expression: Any = None,
+        optional: bool = False,
+        global_name: str | None = None,
+        archive: str = "default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__("")
+        self.local_path = path
+        self._from = _from
+        self.from_expression = from_expression
+        self.name = name
+        self.type = type
+        self.optional = optional
+        self.global_name = global_name
+        self.owner_path = "outputs"
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"{self.owner_path}.artifacts.{self.name}"
+
+    @path.setter
+    def path(self, _v: str) -> None:
+        pass
+
+    def sub_path(self, path: str) -> ArtifactSubPath:
+        return ArtifactSubPath(self, path)
+
+
+class ArtifactSubPath(Ref):
+    """``artifact.sub_path("a/b")``: a file or directory inside another artifact."""
+
+    def __init__(self, base: Ref, sub: str) -> None:
+        self.base = base
+        self.sub = sub
+
+    def expr(self) -> str:
+        return f"subPath({self.base.expr()}, {self.sub!r})"
+
+
+class _NamedDict(MutableMapping[str, Any]):
+    """A dict that names its items and attaches them to an owner (``inputs``/``steps.x.outputs``)."""
+
+    def __init__(self, kind: str, owner_path: str, factory: Any) -> None:
+        self._items: dict[str, Any] = {}
+        self._kind = kind
+        self._owner_path = owner_path
+        self._factory = factory
+
+    def bind(self, owner_path: str) -> None:
+        self._owner_path = owner_path
+        for item in self._items.values():
+            item.owner_path = owner_path
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._items:
+            raise KeyError(
+                f"no {self._kind} named {key!r} in {self._owner_path} "
+                f"(known: {', '.join(sorted(self._items)) or 'none'})"
+            )
+        return self._items[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(value, self._factory):
+            value = self._coerce(key, value)
+        value.name = key
+        value.owner_path = self._owner_path
+        self._items[key] = value
+
+    def _coerce(self, key: str, value: Any) -> Any:
+        # Assigning a plain value to a template input means "default value".
+        return self._factory(value=value) if self._factory is InputParameter else value
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"{self._owner_path}.{self._kind}({list(self._items)})"
+
+
+class Inputs:
+    """``Inputs(parameters={...}, artifacts={...})`` of a template."""
+
+    def __init__(
+        self,
+        parameters: dict[str, InputParameter] | None = None,
+        artifacts: dict[str, InputArtifact] | None = None,
+        owner_path: str = "inputs",
+    ) -> None:
+        self.parameters = _NamedDict("parameters", owner_path, InputParameter)
+        self.artifacts = _NamedDict("artifacts", owner_path, InputArtifact)
+        for k, v in (parameters or {}).items():
+            self.parameters[k] = v
+        for k, v in (artifacts or {}).items():
+            self.artifacts[k] = v
+
+
+class Outputs:
+    """``Outputs(parameters={...}, artifacts={...})`` of a template or a step."""
+
+    def __init__(
+        self,
+        parameters: dict[str, OutputParameter] | None = None,
+        artifacts: dict[str, OutputArtifact] | None = None,
+        owner_path: str = "outputs",
+    ) -> None:
+        self.parameters = _NamedDict("parameters", owner_path, OutputParameter)
+        self.artifacts = _NamedDict("artifacts", owner_path, OutputArtifact)
+        for k, v in (parameters or {}).items():
+            self.parameters[k] = v
+        for k, v in (artifacts or {}).items():
+            self.artifacts[k] = v
+
+    def bind(self, owner_path: str) -> None:
+        self.parameters.bind(owner_path)
+        self.artifacts.bind(owner_path)

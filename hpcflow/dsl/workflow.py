@@ -1,0 +1,151 @@
+"""Workflow: build a spec from steps, submit it to the store, wait, query and restart."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from hpcflow import context
+from hpcflow.dsl.containers import DAG, Steps
+from hpcflow.dsl.query import StepInfo, step_infos
+from hpcflow.dsl.step import Step, check_name
+from hpcflow.errors import SpecError
+
+
+class Workflow:
+    """A workflow (Dflow's ``Workflow``): ``add`` steps, ``submit``, ``wait``, ``query_step``."""
+
+    def __init__(
+        self,
+        name: str = "workflow",
+        steps: Steps | None = None,
+        dag: DAG | None = None,
+        id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        parallelism: int | None = None,
+        site: str | None = None,
+        **ignored: Any,
+    ) -> None:
+        self.name = check_name("workflow", name)
+        if steps is not None and dag is not None:
+            raise SpecError(f"workflow {name}: give steps or dag, not both")
+        self.entry: Steps | DAG = steps or dag or Steps(name=f"{name}-steps")
+        self.parameters = dict(parameters or {})
+        self.parallelism = parallelism
+        self.site = site
+        self.id = id
+        self.ignored_options = sorted(ignored)
+        self._submitted = id is not None
+
+    # ------------------------------------------------------------------------ building
+
+    def add(self, step: Step | list[Step]) -> None:
+        self.entry.add(step)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Workflow:
+        context.push(self)
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        context.pop(self)
+        if exc_type is None and not self._submitted:
+            self.submit()
+
+    def to_spec(self) -> dict[str, Any]:
+        """Compile and validate; raises SpecError before anything is stored or run."""
+        from hpcflow.spec.build import SPEC_VERSION, SpecBuilder, value_spec
+        from hpcflow.spec.validate import validate_spec
+
+        builder = SpecBuilder()
+        entry = builder.template_name(self.entry)
+        spec = {
+            "version": SPEC_VERSION,
+            "name": self.name,
+            "entrypoint": entry,
+            "parameters": {k: value_spec(v) for k, v in self.parameters.items()},
+            "templates": builder.templates,
+        }
+        validate_spec(spec)
+        return spec
+
+    # ---------------------------------------------------------------------- lifecycle
+
+    @property
+    def _client(self) -> Any:
+        from hpcflow.client import get_client
+
+        return get_client(self.site)
+
+    def submit(self, reuse_step: list[StepInfo] | None = None, **ignored: Any) -> str:
+        """Record the workflow in the store and return its id (it runs when driven)."""
+        from hpcflow.client import remember_unwaited
+
+        spec = self.to_spec()
+        client = self._client
+        wf_id = f"{self.name}-{secrets.token_hex(3)}"
+        work_dir = client.settings.work_root / wf_id
+        work_dir.mkdir(parents=True, exist_ok=True)
+        reuse = [s.reuse_record() for s in (reuse_step or [])]
+        client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
+                                     site={"name": client.site_name}, reuse=reuse)
+        self.id = wf_id
+        self._submitted = True
+        remember_unwaited(wf_id, client)
+        return wf_id
+
+    def _require_id(self) -> str:
+        if self.id is None:
+            raise SpecError(f"workflow {self.name} has not been submitted")
+        return self.id
+
+    def wait(self, timeout: float | None = None, interval: float | None = None) -> str:
+        """Run (local mode) or watch the workflow until it ends; return its final status."""
+        from hpcflow.client import forget_unwaited
+
+        wf_id = self._require_id()
+        status = self._client.wait(wf_id, timeout=timeout, interval=interval)
+        if status in ("Succeeded", "Failed"):
+            forget_unwaited(wf_id)
+        return status
+
+    def query_status(self) -> str:
+        """"Pending", "Running", "Succeeded" or "Failed"; drives the workflow one tick if
+        nothing else does, so Dflow-style polling loops finish it."""
+        wf_id = self._require_id()
+        client = self._client
+        status = client.store.workflow_status(wf_id)
+        if status in ("Pending", "Running"):
+            client.tick_once(only={wf_id})
+            status = client.store.workflow_status(wf_id)
+            if status in ("Pending", "Running"):
+                time.sleep(0.01)
+        return status
+
+    def query(self) -> dict[str, Any]:
+        return self._client.store.get_workflow(self._require_id())
+
+    def query_step(self, name: Any = None, key: Any = None, phase: Any = None, type: Any = None,
+                   sort_by_generation: bool = True, **ignored: Any) -> list[StepInfo]:
+        """Steps of this workflow filtered by name, key, phase or type (each may be a list)."""
+        wf_id = self._require_id()
+        return step_infos(self._client.store, wf_id, name=name, key=key, phase=phase, type=type)
+
+    def query_step_by_key(self, key: Any) -> list[StepInfo]:
+        return self.query_step(key=key)
+
+    def query_keys_of_steps(self) -> list[str]:
+        return [s.key for s in self.query_step() if s.key]
+
+    def query_global_outputs(self) -> Any:
+        root = [s for s in self.query_step() if s.path == ""]
+        return root[0].outputs if root else None
+
+    def terminate(self) -> None:
+        from hpcflow.client import forget_unwaited
+
+        wf_id = self._require_id()
+        client = self._client
+        with client.lock:
+            client.engine(only={wf_id}).cancel(wf_id)
+        forget_unwaited(wf_id)

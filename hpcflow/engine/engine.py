@@ -1,0 +1,387 @@
+"""The tick: observe attempts, advance workflows, launch what is ready, record it all.
+
+One ``Engine.tick()`` is a bounded pass over active work only. It is what the daemon loops
+over, what ``hpcflow tick`` runs once from cron, and what ``wf.wait()`` drives in local
+mode. Submission is idempotent: an attempt is recorded (with its tag) before the scheduler
+sees it, and attempts found in the store without a job id are adopted or resubmitted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine import model as m
+from hpcflow.engine.launch import PlannedAttempt, group_requests, prepare_attempt
+from hpcflow.engine.model import Node
+from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
+from hpcflow.engine.run import WorkflowRun
+from hpcflow.engine.settings import EngineSettings
+from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
+from hpcflow.runtime import records as rec
+from hpcflow.scheduler.base import Scheduler
+from hpcflow.store.db import Store
+
+log = logging.getLogger("hpcflow.engine")
+
+ACTIVE_ATTEMPT = ("submitting", "submitted")
+
+
+@dataclass
+class Attempt:
+    """An attempt the engine is watching."""
+
+    workflow_id: str
+    node_path: str
+    number: int
+    dir: Path
+    tag: str
+    status: str
+    job_id: str | None = None
+    task_index: int = 0
+
+
+@dataclass
+class TickReport:
+    active_workflows: int = 0
+    launched: int = 0
+    finished_units: int = 0
+    inflight: int = 0
+    polled: int = 0
+    scheduler_unavailable: bool = False
+    finished_workflows: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Drives every active workflow of one store through one scheduler."""
+
+    def __init__(self, store: Store, scheduler: Scheduler, settings: EngineSettings,
+                 only: set[str] | None = None) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.settings = settings
+        self.only = only
+        self.runs: dict[str, WorkflowRun] = {}
+        self.inflight: dict[tuple[str, str, int], Attempt] = {}
+        self._gone_since: dict[tuple[str, str, int], float] = {}
+        self._attempt_updates: list[tuple[Attempt, dict[str, Any]]] = []
+        self._adopted: set[str] = set()
+        self._pending_groups: list[Any] = []
+
+    # --------------------------------------------------------------------------- tick
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        self._sync_runs()
+        report.active_workflows = len(self.runs)
+        self._observe(report)
+        for run in self.runs.values():
+            run.advance()
+        planned = self._plan()
+        report.launched = len(planned)
+        self._commit(planned)
+        self._submit(planned)
+        report.finished_workflows = self._finish_workflows()
+        report.inflight = len(self.inflight)
+        return report
+
+    # -------------------------------------------------------------------- run loading
+
+    def _sync_runs(self) -> None:
+        revisions = self.store.active_revisions()
+        if self.only is not None:
+            revisions = {k: v for k, v in revisions.items() if k in self.only}
+        for wf_id in list(self.runs):
+            if wf_id not in revisions:
+                self._drop_run(wf_id)
+        for wf_id, revision in revisions.items():
+            run = self.runs.get(wf_id)
+            if run is None or run.revision != revision:
+                self._load_run(wf_id)
+
+    def _load_run(self, wf_id: str) -> None:
+        self._drop_run(wf_id)
+        row = self.store.get_workflow(wf_id)
+        nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id)]
+        run = WorkflowRun(row, nodes)
+        self.runs[wf_id] = run
+        for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
+            att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],
+                          a["status"], a["job_id"], a["task_index"])
+            self.inflight[(wf_id, att.node_path, att.number)] = att
+
+    def _drop_run(self, wf_id: str) -> None:
+        self.runs.pop(wf_id, None)
+        for key in [k for k in self.inflight if k[0] == wf_id]:
+            del self.inflight[key]
+
+    # ------------------------------------------------------------------------ observe
+
+    def _observe(self, report: TickReport) -> None:
+        to_poll: list[Attempt] = []
+        for att in list(self.inflight.values()):
+            if att.status != "submitted":
+                continue
+            record = rec.read_exit(att.dir)
+            if record is not None:
+                self._apply_exit(att, record)
+                report.finished_units += 1
+            else:
+                to_poll.append(att)
+        if not to_poll:
+            return
+        ids = sorted({a.job_id for a in to_poll if a.job_id})
+        report.polled = len(ids)
+        try:
+            statuses = self.scheduler.poll(ids)
+        except SchedulerUnavailable as exc:
+            log.warning("scheduler unavailable, will retry: %s", exc)
+            report.scheduler_unavailable = True
+            return
+        now = time.time()
+        for att in to_poll:
+            key = (att.workflow_id, att.node_path, att.number)
+            status = statuses.get(att.job_id or "")
+            if status is not None and status.state.is_active:
+                self._gone_since.pop(key, None)
+                continue
+            record = rec.read_exit(att.dir)  # it may have landed since the first look
+            if record is not None:
+                self._apply_exit(att, record)
+                report.finished_units += 1
+                continue
+            first = self._gone_since.setdefault(key, now)
+            if now - first < self.settings.exit_record_grace_s:
+                continue  # a slow shared filesystem may not show the exit record yet
+            from hpcflow.scheduler.base import JobState, JobStatus
+
+            kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
+            self._apply_failure(att, kind, message)
+            report.finished_units += 1
+
+    def _apply_exit(self, att: Attempt, record: dict[str, Any]) -> None:
+        ok, kind, message = outcome_from_exit(record)
+        if ok:
+            run, node = self._node_of(att)
+            outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+            self._close_attempt(att, "succeeded", None, "")
+            if node is not None and node.data.get("attempt") == att.number and not node.final:
+                run.complete_unit(node, outputs)
+            return
+        self._apply_failure(att, kind or "error", message)
+
+    def _apply_failure(self, att: Attempt, kind: str, message: str) -> None:
+        self._close_attempt(att, "failed", kind, message)
+        run, node = self._node_of(att)
+        if node is not None and node.data.get("attempt") == att.number and not node.final:
+            run.fail_unit(node, kind, f"{message} [attempt {att.number}, {att.dir}]")
+
+    def _node_of(self, att: Attempt) -> tuple[WorkflowRun, Node | None]:
+        run = self.runs[att.workflow_id]
+        return run, run.nodes.get(att.node_path)
+
+    def _close_attempt(self, att: Attempt, status: str, kind: str | None, message: str) -> None:
+        key = (att.workflow_id, att.node_path, att.number)
+        self.inflight.pop(key, None)
+        self._gone_since.pop(key, None)
+        self._attempt_updates.append(
+            (att, {"status": status, "kind": kind, "message": message, "finished_at": time.time()})
+        )
+
+    # ---------------------------------------------------------------------- launching
+
+    def _plan(self) -> list[PlannedAttempt]:
+        planned: list[PlannedAttempt] = []
+        cap = self.settings.max_queued_jobs
+        room = None if cap is None else max(0, cap - len(self.inflight))
+        for run in self.runs.values():
+            for node in list(run.launches.values()):
+                if node.phase != m.PENDING:
+                    continue
+                if room is not None and len(planned) >= room:
+                    break
+                p = prepare_attempt(run, node)
+                run.set_phase(node, m.RUNNING, f"attempt {p.number}")
+                planned.append(p)
+            run.launches.clear()
+        return planned
+
+    def _commit(self, planned: list[PlannedAttempt]) -> None:
+        # Earlier attempts still waiting for a job id are collected before this tick's own.
+        resubmit = self._resubmissions()
+        self._pending_groups = (group_requests(planned, self.settings) if planned else []) + resubmit
+        with self.store.transaction():
+            for att, fields in self._attempt_updates:
+                self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
+            self._attempt_updates.clear()
+            for p in planned:
+                self.store.add_attempt(p.run.id, {
+                    "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
+                    "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
+                    "status": "submitting",
+                })
+                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, "submitting",
+                              None, p.task_index)
+                self.inflight[(p.run.id, p.node.path, p.number)] = att
+            for run in self.runs.values():
+                self._write_run(run)
+
+    def _write_run(self, run: WorkflowRun) -> None:
+        if not run.dirty and not run.events:
+            return
+        for node in run.dirty.values():
+            self.store.save_node(run.id, node.to_row())
+        for path, kind, message in run.events:
+            self.store.add_event(run.id, path, kind, message)
+        run.dirty.clear()
+        run.events.clear()
+        root = run.nodes.get("")
+        status = "Running" if root is not None and not root.final else None
+        run.revision = self.store.bump_revision(run.id, status)
+
+    def _submit(self, planned: list[PlannedAttempt]) -> None:
+        groups = self._pending_groups
+        self._pending_groups = []
+        if not groups and not self._attempt_updates:
+            return
+        updates: list[tuple[Attempt, dict[str, Any]]] = []
+        failed: list[tuple[PlannedAttempt, str]] = []
+        for request, items in groups:
+            try:
+                submitted = self.scheduler.submit(request)
+            except SubmissionDeferred as exc:
+                log.info("submission deferred (%s); will retry", exc)
+                continue
+            except HpcflowError as exc:
+                failed += [(p, f"could not submit the job: {exc}") for p in items]
+                continue
+            for p in items:
+                att = self.inflight.get((p.run.id, p.node.path, p.number))
+                if att is None:
+                    continue
+                att.job_id = submitted.task_ids[p.task_index]
+                att.status = "submitted"
+                att.tag = request.tag
+                updates.append((att, {"job_id": att.job_id, "status": "submitted", "tag": request.tag,
+                                      "task_index": p.task_index, "submitted_at": time.time()}))
+        for p, message in failed:
+            att = self.inflight.get((p.run.id, p.node.path, p.number))
+            if att is not None:
+                self._apply_failure(att, "fatal", message)
+        with self.store.transaction():
+            for att, fields in updates + self._attempt_updates:
+                self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
+            self._attempt_updates.clear()
+            for run in self.runs.values():
+                self._write_run(run)
+
+    def _resubmissions(self) -> list[Any]:
+        """Attempts recorded but never confirmed submitted: adopt them, or submit again."""
+        waiting = [a for a in self.inflight.values() if a.status == "submitting" and a.job_id is None]
+        if not waiting:
+            return []
+        unadopted_tags = sorted({a.tag for a in waiting if a.tag not in self._adopted})
+        if unadopted_tags:
+            try:
+                found = self.scheduler.adopt(unadopted_tags)
+            except HpcflowError:
+                found = {}
+            self._adopted.update(unadopted_tags)
+            for att in waiting:
+                job = found.get(att.tag)
+                if job is not None and att.task_index < len(job.task_ids):
+                    att.job_id, att.status = job.task_ids[att.task_index], "submitted"
+                    self._attempt_updates.append((att, {"job_id": att.job_id, "status": "submitted"}))
+        replans = []
+        for att in waiting:
+            if att.status != "submitting":
+                continue
+            run, node = self._node_of(att)
+            if node is None:
+                continue
+            replans.append(PlannedAttempt(run, node, att.number, att.dir))
+        return group_requests(replans, self.settings) if replans else []
+
+    # ------------------------------------------------------------------------- finish
+
+    def _finish_workflows(self) -> list[str]:
+        done = []
+        for wf_id, run in list(self.runs.items()):
+            root = run.nodes.get("")
+            if root is None or not root.final:
+                continue
+            status = "Succeeded" if root.phase == m.SUCCEEDED else "Failed"
+            self.store.set_workflow_status(wf_id, status, root.message)
+            done.append(wf_id)
+            self._drop_run(wf_id)
+        return done
+
+    # ------------------------------------------------------------------ cancel, retry
+
+    def cancel(self, wf_id: str, reason: str = "cancelled by the user") -> int:
+        """Cancel every job of a workflow and mark it failed; returns how many jobs."""
+        self._sync_runs()
+        if wf_id not in self.runs:
+            self._load_run(wf_id)
+        run = self.runs[wf_id]
+        atts = [a for a in self.inflight.values() if a.workflow_id == wf_id]
+        ids = sorted({a.job_id for a in atts if a.job_id})
+        if ids:
+            self.scheduler.cancel(ids)
+        for att in atts:
+            self._close_attempt(att, "cancelled", "cancelled", reason)
+        for node in run.nodes.values():
+            if not node.final:
+                run.set_phase(node, m.FAILED, reason)
+        with self.store.transaction():
+            for att, fields in self._attempt_updates:
+                self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
+            self._attempt_updates.clear()
+            self._write_run(run)
+        self.store.set_workflow_status(wf_id, "Failed", reason)
+        self._drop_run(wf_id)
+        return len(ids)
+
+
+def reset_failed(store: Store, wf_id: str) -> int:
+    """Prepare a failed workflow for ``hpcflow retry``: failed steps run again, the rest stay."""
+    row = store.get_workflow(wf_id)
+    nodes = [Node.from_row(r) for r in store.load_nodes(wf_id)]
+    by_path = {n.path: n for n in nodes}
+    doomed: set[str] = set()
+    reset = 0
+    for node in nodes:
+        if node.phase not in (m.FAILED, m.OMITTED):
+            continue
+        if node.type == m.POD and node.attempts > 0:
+            node.phase, node.finished_at, node.outputs = m.PENDING, None, None
+            node.data.pop("retries", None)
+            node.data.pop("system_retries", None)
+            reset += 1
+        elif node.type in (m.STEPS, m.DAG, m.FANOUT) and node.phase == m.FAILED and node.inputs is not None or node.type == m.FANOUT:
+            node.phase, node.finished_at, node.outputs = m.RUNNING, None, None
+        else:
+            doomed.add(node.path)
+            reset += 1
+    # a deleted node takes its subtree with it
+    for path in list(doomed):
+        doomed |= {p for p in by_path if p.startswith(path + "/") or p.startswith(path + "(")}
+    with store.transaction():
+        store.delete_nodes(wf_id, sorted(doomed))
+        for node in nodes:
+            if node.path not in doomed:
+                store.save_node(wf_id, node.to_row())
+        store.conn.execute(
+            "UPDATE workflows SET status = 'Running', finished_at = NULL, message = NULL,"
+            " revision = revision + 1 WHERE id = ?", (wf_id,)
+        )
+        store.add_event(wf_id, None, "retry", f"retrying {reset} failed step(s) of {row['name']}")
+    return reset
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)

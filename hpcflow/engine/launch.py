@@ -1,0 +1,169 @@
+"""Turn units that need an attempt into attempt directories, task files and job requests."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine.model import Node
+from hpcflow.engine.run import WorkflowRun
+from hpcflow.engine.settings import EngineSettings
+from hpcflow.resources import normalize_resources
+from hpcflow.runtime import records as rec
+from hpcflow.scheduler.base import JobRequest, Resources
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
+
+
+@dataclass
+class PlannedAttempt:
+    run: WorkflowRun
+    node: Node
+    number: int
+    dir: Path
+    tag: str = ""
+    task_index: int = 0
+
+
+def safe_path(node_path: str) -> str:
+    """A node path as a relative directory (``loop/iter(3)/train``), safe on any filesystem."""
+    parts = [(_UNSAFE.sub("_", p) or "_") for p in node_path.split("/")] if node_path else ["_root"]
+    return os.path.join(*parts)
+
+
+def prepare_attempt(run: WorkflowRun, node: Node) -> PlannedAttempt:
+    """Create the attempt directory and write ``task.json``; nothing is submitted yet."""
+    number = node.attempts + 1
+    unit_dir = Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    tmpl = dict(run.templates[node.template])  # type: ignore[index]
+    op_ref = tmpl.pop("op", None)
+    task: dict[str, Any] = {
+        "workflow": run.id,
+        "step": node.path or run.name,
+        "template": tmpl,
+        "parameters": (node.inputs or {}).get("parameters", {}),
+        "artifacts": (node.inputs or {}).get("artifacts", {}),
+        "slice_index": node.slice_index,
+    }
+    if op_ref is not None:
+        task["op"] = _op_file_ref(run, node.template or "", op_ref)
+    rec.write_json_atomic(unit_dir / rec.TASK_FILE, task)
+    node.attempts = number
+    node.data["attempt"] = number
+    return PlannedAttempt(run, node, number, unit_dir)
+
+
+def _op_file_ref(run: WorkflowRun, template: str, ref: dict[str, Any]) -> dict[str, Any]:
+    """Ship a pickled OP once per workflow and template, not once per slice."""
+    if "pickle" not in ref:
+        return ref
+    path = Path(run.work_dir) / "ops" / f"{_UNSAFE.sub('_', template)}.pkl"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(base64.b64decode(ref["pickle"]))
+        os.replace(tmp, path)
+    return {k: v for k, v in ref.items() if k != "pickle"} | {"pickle_file": str(path)}
+
+
+def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> list[tuple[JobRequest, list[PlannedAttempt]]]:
+    """Pack attempts into job requests: one array per fan-out, ``group_size`` units per task."""
+    buckets: dict[tuple[str, str], list[PlannedAttempt]] = {}
+    for p in planned:
+        group_key = p.node.parent if p.node.slice_index is not None else p.node.path
+        buckets.setdefault((p.run.id, group_key or ""), []).append(p)
+    requests = []
+    for (_, _), items in buckets.items():
+        items.sort(key=lambda p: (p.node.slice_index or 0))
+        run, node = items[0].run, items[0].node
+        tmpl = run.templates[node.template]  # type: ignore[index]
+        step = run.step_spec(node) or {}
+        slices = step.get("slices") or {}
+        size = slices.get("group_size") or 1
+        pool = slices.get("pool_size") or 1
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        tag = f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}"
+        tasks = []
+        for index, chunk in enumerate(chunks):
+            for p in chunk:
+                p.tag, p.task_index = tag, index
+            argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool)
+            tasks.append(tuple(argv))
+        if len(items) == 1:
+            workdir = items[0].dir
+        else:
+            workdir = Path(run.work_dir) / "jobs" / tag
+            workdir.mkdir(parents=True, exist_ok=True)
+        request = JobRequest(
+            tag=tag,
+            name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
+            workdir=workdir,
+            tasks=tuple(tasks),
+            env=job_env(),
+            resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool))),
+            parallelism=step.get("parallelism"),
+            setup_lines=settings.setup_lines,
+        )
+        requests.append((request, items))
+    return requests
+
+
+def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int) -> list[str]:
+    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any."""
+    argv = [settings.python, "-m", "hpcflow.runtime"]
+    if pool > 1 and len(unit_dirs) > 1:
+        argv += ["--pool", str(pool)]
+    argv += unit_dirs
+    if tmpl.get("image") and settings.containers.runtime != "none":
+        from hpcflow.engine.containerize import wrap_in_container
+
+        return wrap_in_container(settings, tmpl, argv, unit_dirs)
+    return argv
+
+
+def job_env() -> dict[str, str]:
+    """Make hpcflow and the submitting script's directory importable in the job."""
+    import hpcflow
+
+    paths = [str(Path(hpcflow.__file__).resolve().parent.parent)]
+    script_dir = sys.path[0] if sys.path and sys.path[0] else os.getcwd()
+    paths.append(str(Path(script_dir).resolve()))
+    existing = os.environ.get("PYTHONPATH")
+    if existing:
+        paths.append(existing)
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
+    env.setdefault("USER", os.environ.get("USER") or os.environ.get("LOGNAME") or _user_name())
+    return env
+
+
+def _user_name() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int) -> Resources:
+    merged = normalize_resources(settings.default_resources, tmpl.get("resources"),
+                                 (step.get("executor") or {}).get("resources"))
+    timeout = tmpl.get("timeout")
+    if timeout:
+        merged["time_limit_s"] = int(timeout * units_per_task) + settings.time_limit_margin_s
+    return Resources(
+        cpus=merged.get("cpus"),
+        memory_mb=merged.get("memory_mb"),
+        gpus=merged.get("gpus"),
+        time_limit_s=merged.get("time_limit_s"),
+        partition=merged.get("partition"),
+        account=merged.get("account"),
+        qos=merged.get("qos"),
+        constraint=merged.get("constraint"),
+        exclude_nodes=tuple(merged.get("exclude_nodes", ())),
+        extra_options=tuple(merged.get("extra_options", ())),
+    )

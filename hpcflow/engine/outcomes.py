@@ -1,0 +1,42 @@
+"""How an attempt ended, from its exit record or, failing that, from the scheduler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpcflow.scheduler.base import JobState, JobStatus
+
+#: Scheduler states of a job that vanished without an exit record → (error kind, message).
+_VANISHED: dict[JobState, tuple[str, str]] = {
+    JobState.TIMEOUT: ("timeout", "the scheduler killed the job at its time limit"),
+    JobState.OUT_OF_MEMORY: (
+        "fatal",
+        "out of memory: the job exceeded its memory request; ask for more memory "
+        "(resources={'memory': ...})",
+    ),
+    JobState.NODE_FAIL: ("system", "the compute node failed"),
+    JobState.PREEMPTED: ("system", "the job was preempted"),
+    JobState.BOOT_FAIL: ("system", "the compute node failed to boot"),
+    JobState.CANCELLED: ("fatal", "the job was cancelled outside hpcflow"),
+    JobState.COMPLETED: ("system", "the job ended without writing an exit record (lost)"),
+    JobState.FAILED: ("system", "the job failed before the runtime could write an exit record"),
+    JobState.UNKNOWN: ("system", "the job vanished from the queue without an exit record (lost)"),
+}
+
+
+def outcome_from_exit(record: dict[str, Any]) -> tuple[bool, str | None, str]:
+    """(succeeded, error kind, message) from an exit record."""
+    if record.get("status") == "succeeded":
+        return True, None, ""
+    kind = record.get("kind") or "error"
+    if kind == "load":
+        kind = "fatal"
+    return False, kind, record.get("message") or "failed"
+
+
+def outcome_from_scheduler(status: JobStatus) -> tuple[str, str]:
+    """(error kind, message) for a job gone from the queue without an exit record."""
+    kind, message = _VANISHED.get(status.state, ("system", f"job ended in state {status.state}"))
+    detail = f" ({status.reason})" if status.reason else ""
+    node = f" on {status.node}" if status.node and status.node != "localhost" else ""
+    return kind, f"{message}{node}{detail}"

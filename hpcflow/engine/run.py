@@ -1,0 +1,440 @@
+"""One workflow's interpretation: instantiate steps, advance Steps/DAG/fan-outs, stack outputs.
+
+``WorkflowRun.advance()`` is idempotent: it walks the node tree from the root, creates the
+nodes that became ready, and derives container phases from their children. Units (Pods)
+that need an attempt are collected in ``launches``; the engine starts them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hpcflow import codec
+from hpcflow.engine import model as m
+from hpcflow.engine.model import Node, child_path
+from hpcflow.engine.scope import Scope
+from hpcflow.errors import ExpressionError
+from hpcflow.spec.validate import value_refs
+
+OP_KINDS = ("python", "shell", "script")
+
+
+class WorkflowRun:
+    """The in-memory state of one workflow, written back to the store by the engine."""
+
+    def __init__(self, row: dict[str, Any], nodes: list[Node]) -> None:
+        self.id: str = row["id"]
+        self.name: str = row["name"]
+        self.spec: dict[str, Any] = row["spec"]
+        self.work_dir: str = row["work_dir"]
+        self.revision: int = row.get("revision", 0)
+        self.templates: dict[str, Any] = self.spec["templates"]
+        self.reuse: dict[str, dict[str, Any]] = {r["key"]: r for r in (row.get("reuse") or [])}
+        self.nodes: dict[str, Node] = {}
+        self.children: dict[str, list[str]] = {}
+        for n in nodes:
+            self._register(n)
+        self.dirty: dict[str, Node] = {}
+        self.events: list[tuple[str | None, str, str]] = []
+        self.launches: dict[str, Node] = {}
+        self.workflow_parameters = {
+            k: Scope(Node("", None, "", None, m.STEPS), self.get, {}).resolve(v)
+            for k, v in (self.spec.get("parameters") or {}).items()
+        }
+        self._step_specs: dict[tuple[str, str], dict[str, Any]] = {}
+        for tname, tmpl in self.templates.items():
+            for step in _steps_of(tmpl):
+                self._step_specs[(tname, step["name"])] = step
+
+    # ------------------------------------------------------------------------ bookkeeping
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path)
+
+    def _register(self, node: Node) -> None:
+        self.nodes[node.path] = node
+        if node.parent is not None:
+            self.children.setdefault(node.parent, []).append(node.path)
+
+    def add(self, node: Node) -> Node:
+        self._register(node)
+        self.touch(node)
+        self.events.append((node.path, "created", f"{node.name}: {node.phase}"))
+        return node
+
+    def touch(self, node: Node) -> None:
+        self.dirty[node.path] = node
+
+    def set_phase(self, node: Node, phase: str, message: str | None = None) -> None:
+        if phase in m.FINAL:
+            node.finish(phase, message)
+        else:
+            node.phase = phase
+            if message is not None:
+                node.message = message
+        self.touch(node)
+        self.events.append((node.path, phase.lower(), message or f"{node.name}: {phase}"))
+
+    def step_spec(self, node: Node) -> dict[str, Any] | None:
+        ref = node.data.get("step")
+        return self._step_specs.get(tuple(ref)) if ref else None  # type: ignore[arg-type]
+
+    # -------------------------------------------------------------------------- advance
+
+    def ensure_root(self) -> Node:
+        root = self.nodes.get("")
+        if root is None:
+            entry = self.spec["entrypoint"]
+            root = Node("", None, self.name, entry, _type_of(self.templates[entry]))
+            root.inputs = {"parameters": {}, "artifacts": {}}
+            tmpl = self.templates[entry]
+            scope = Scope(root, self.get, self.workflow_parameters)
+            for k, decl in tmpl["inputs"]["parameters"].items():
+                if k in self.workflow_parameters:
+                    root.inputs["parameters"][k] = self.workflow_parameters[k]
+                elif "default" in decl:
+                    root.inputs["parameters"][k] = scope.resolve(decl["default"])
+            self.add(root)
+        return root
+
+    def advance(self, node: Node | None = None) -> str:
+        node = node or self.ensure_root()
+        if node.final:
+            return node.phase
+        if node.started_at is None:
+            node.started_at = node.created_at
+        if node.type == m.FANOUT:
+            return self._advance_fanout(node)
+        kind = self.templates[node.template]["kind"]  # type: ignore[index]
+        if kind == "steps":
+            return self._advance_steps(node)
+        if kind == "dag":
+            return self._advance_dag(node)
+        if node.phase == m.PENDING:
+            self.launches[node.path] = node
+        return node.phase
+
+    def _scope(self, node: Node) -> Scope:
+        return Scope(node, self.get, self.workflow_parameters)
+
+    def _advance_steps(self, node: Node) -> str:
+        tmpl = self.templates[node.template]  # type: ignore[index]
+        self._mark_running(node)
+        scope = self._scope(node)
+        for group in tmpl["groups"]:
+            kids = []
+            for step in group:
+                child = self.get(child_path(node.path, step["name"]))
+                if child is None:
+                    child = self.instantiate(node, step, scope)
+                kids.append((step, child))
+            phases = [self.advance(child) for _, child in kids]
+            if any(p not in m.FINAL for p in phases):
+                return m.RUNNING
+            for step, child in kids:
+                if child.phase == m.FAILED and not step["continue_on_failed"]:
+                    self.set_phase(node, m.FAILED, f"step {child.name} failed: {child.message}")
+                    return m.FAILED
+        return self._finish_container(node, tmpl, scope)
+
+    def _advance_dag(self, node: Node) -> str:
+        tmpl = self.templates[node.template]  # type: ignore[index]
+        self._mark_running(node)
+        scope = self._scope(node)
+        specs = {t["name"]: t for t in tmpl["tasks"]}
+        done = True
+        for task in tmpl["tasks"]:
+            path = child_path(node.path, task["name"])
+            child = self.get(path)
+            if child is None:
+                deps = [self.get(child_path(node.path, d)) for d in task["dependencies"]]
+                if any(d is None or not d.final for d in deps):
+                    done = False
+                    continue
+                bad = [d for d in deps if d is not None and d.phase in (m.FAILED, m.OMITTED)
+                       and not specs[_base_name(d.name)]["continue_on_failed"]]
+                if bad:
+                    child = self.add(Node(path, node.path, task["name"], task["template"],
+                                          _type_of(self.templates[task["template"]]),
+                                          phase=m.OMITTED,
+                                          message=f"not run: dependency {bad[0].name} failed"))
+                    child.finished_at = child.created_at
+                    continue
+                child = self.instantiate(node, task, scope)
+            if self.advance(child) not in m.FINAL:
+                done = False
+        if not done:
+            return m.RUNNING
+        for task in tmpl["tasks"]:
+            child = self.get(child_path(node.path, task["name"]))
+            if child and child.phase in (m.FAILED, m.OMITTED) and not task["continue_on_failed"]:
+                self.set_phase(node, m.FAILED, f"task {child.name} {child.phase.lower()}: {child.message}")
+                return m.FAILED
+        return self._finish_container(node, tmpl, scope)
+
+    def _mark_running(self, node: Node) -> None:
+        if node.phase == m.PENDING:
+            self.set_phase(node, m.RUNNING)
+
+    def _finish_container(self, node: Node, tmpl: dict[str, Any], scope: Scope) -> str:
+        outputs: dict[str, Any] = {"parameters": {}, "artifacts": {}}
+        try:
+            for name, out in tmpl["outputs"]["parameters"].items():
+                outputs["parameters"][name] = _resolve_or_default(scope, out, scope.resolve)
+            for name, out in tmpl["outputs"]["artifacts"].items():
+                try:
+                    outputs["artifacts"][name] = scope.resolve_artifact(out["from"])
+                except ExpressionError:
+                    if not out.get("optional"):
+                        raise
+                    outputs["artifacts"][name] = None
+        except ExpressionError as exc:
+            node.outputs = outputs
+            self.set_phase(node, m.FAILED, f"{node.name}: cannot compute outputs: {exc}")
+            return m.FAILED
+        node.outputs = outputs
+        self.set_phase(node, m.SUCCEEDED)
+        return m.SUCCEEDED
+
+    # -------------------------------------------------------------------- fan-outs
+
+    def _advance_fanout(self, node: Node) -> str:
+        kids = [self.nodes[p] for p in self.children.get(node.path, [])]
+        phases = [self.advance(k) for k in kids]
+        if any(p not in m.FINAL for p in phases):
+            return m.RUNNING
+        step = self.step_spec(node) or {}
+        ok_kids = [k for k in kids if k.phase == m.SUCCEEDED]
+        n, ok = len(kids), len(ok_kids)
+        node.outputs = _stack_outputs(ok_kids, self.templates[node.template])  # type: ignore[index]
+        node.data["succeeded"], node.data["total"] = ok, n
+        threshold_met = (
+            ok == n
+            or (step.get("continue_on_num_success") is not None and ok >= step["continue_on_num_success"])
+            or (step.get("continue_on_success_ratio") is not None and n and ok / n >= step["continue_on_success_ratio"])
+        )
+        if threshold_met:
+            self.set_phase(node, m.SUCCEEDED, f"{ok} of {n} succeeded" if ok < n else None)
+            return m.SUCCEEDED
+        first = next(k for k in kids if k.phase != m.SUCCEEDED)
+        self.set_phase(node, m.FAILED, f"{n - ok} of {n} failed; {first.name}: {first.message}")
+        return m.FAILED
+
+    # ----------------------------------------------------------------- instantiation
+
+    def instantiate(self, parent: Node, step: dict[str, Any], scope: Scope) -> Node:
+        """Create the node(s) for ``step`` now that it is ready to run."""
+        path = child_path(parent.path, step["name"])
+        tmpl = self.templates[step["template"]]
+        base = dict(path=path, parent=parent.path, name=step["name"], template=step["template"])
+        try:
+            if step.get("when") and not scope.condition(step["when"]):
+                node = Node(**base, type=_type_of(tmpl), phase=m.SKIPPED,
+                            message=f"when {step['when']!r} is false")
+                node.finished_at = node.created_at
+                return self.add(node)
+            items = self._items(step, scope)
+            slices = step.get("slices") if tmpl["kind"] == "python" else None
+            static = self._resolve_inputs(step, tmpl, scope, only_static=True)
+            if slices and items is None:
+                items = list(range(_slice_width(slices, static)))
+            if items is None:
+                inputs = self._resolve_inputs(step, tmpl, scope, only_static=False, static=static)
+                return self._make_instance(base, step, tmpl, scope, inputs, None, None)
+            fan = Node(**base, type=m.FANOUT, phase=m.RUNNING, data={"step": [parent.template, step["name"]]})
+            key_uses_item = _uses_item(step.get("key"))
+            if step.get("key") and not key_uses_item:
+                fan.key = _text(scope.resolve(step["key"]))
+            self.add(fan)
+            for i, item in enumerate(items):
+                item_scope = scope.with_item(item)
+                inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
+                if slices:
+                    inputs = _take_slice(inputs, slices, item_scope.resolve(slices["slices"]))
+                child = dict(path=f"{path}({i})", parent=path, name=f"{step['name']}({i})",
+                             template=step["template"])
+                self._make_instance(child, step if key_uses_item else {**step, "key": None},
+                                    tmpl, item_scope, inputs, item, i)
+            return fan
+        except ExpressionError as exc:
+            node = self.nodes.get(path) or self.add(Node(**base, type=_type_of(tmpl)))
+            self.set_phase(node, m.FAILED, f"step {step['name']}: {exc}")
+            return node
+
+    def _make_instance(self, base: dict[str, Any], step: dict[str, Any], tmpl: dict[str, Any],
+                       scope: Scope, inputs: dict[str, Any], item: Any, index: int | None) -> Node:
+        node = Node(**base, type=_type_of(tmpl), item=item, slice_index=index, inputs=inputs,
+                    data={"step": [scope.node.template, step["name"]]})
+        if step.get("key"):
+            node.key = _text(scope.resolve(step["key"]))
+            reused = self.reuse.get(node.key)
+            if reused is not None:
+                node.outputs = reused.get("outputs") or {"parameters": {}, "artifacts": {}}
+                node.data["reused"] = True
+                node.phase = m.SUCCEEDED
+                node.message = "reused"
+                node.finished_at = node.created_at
+                self.add(node)
+                self.events.append((node.path, "reused", f"{node.name}: reused key {node.key}"))
+                return node
+        return self.add(node)
+
+    def _items(self, step: dict[str, Any], scope: Scope) -> list[Any] | None:
+        for field in ("with_param", "with_sequence"):
+            if step.get(field) is not None:
+                value = scope.resolve(step[field])
+                if isinstance(value, str):
+                    try:
+                        value = json.loads(value)
+                    except ValueError as exc:
+                        raise ExpressionError(f"{field} is not a JSON list: {value!r:.80}") from exc
+                if not isinstance(value, list):
+                    raise ExpressionError(f"{field} must be a list, got {type(value).__name__}")
+                return value
+        return None
+
+    def _resolve_inputs(self, step: dict[str, Any], tmpl: dict[str, Any], scope: Scope,
+                        only_static: bool, static: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resolve a step's arguments; item-independent ones once (``only_static``)."""
+        out: dict[str, Any] = {"parameters": {}, "artifacts": {}}
+        for section in ("parameters", "artifacts"):
+            given = step[section]
+            for k, decl in tmpl["inputs"][section].items():
+                vspec = given.get(k, decl.get("default"))
+                if vspec is None:
+                    continue
+                dynamic = _uses_item(vspec)
+                if only_static and dynamic:
+                    continue
+                if static is not None and not dynamic and k in static[section]:
+                    out[section][k] = static[section][k]
+                elif section == "artifacts":
+                    out[section][k] = scope.resolve_artifact(vspec)
+                else:
+                    out[section][k] = scope.resolve(vspec)
+        return out
+
+    # --------------------------------------------------------------- unit outcomes
+
+    def complete_unit(self, node: Node, outputs: dict[str, Any]) -> None:
+        tmpl = self.templates[node.template]  # type: ignore[index]
+        params = dict(outputs.get("parameters") or {})
+        for name, decl in tmpl["outputs"]["parameters"].items():
+            if name not in params and "default" in decl:
+                params[name] = self._scope(node).resolve(decl["default"])
+        node.outputs = {"parameters": params, "artifacts": outputs.get("artifacts") or {}}
+        self.set_phase(node, m.SUCCEEDED)
+
+    def fail_unit(self, node: Node, kind: str, message: str) -> bool:
+        """Record a failed attempt; return True when the unit will be retried."""
+        tmpl = self.templates[node.template]  # type: ignore[index]
+        node.data["last_error_kind"] = kind
+        if kind == "system":
+            used = node.data.get("system_retries", 0)
+            if used < 3:
+                node.data["system_retries"] = used + 1
+                self.set_phase(node, m.PENDING, f"retrying after a system failure: {message}")
+                return True
+        else:
+            limit = _retry_limit(tmpl, kind)
+            used = node.data.get("retries", 0)
+            if used < limit:
+                node.data["retries"] = used + 1
+                self.set_phase(node, m.PENDING, f"retry {used + 1}/{limit} after {kind} error: {message}")
+                return True
+        node.outputs = {"parameters": {}, "artifacts": {}}
+        self.set_phase(node, m.FAILED, message)
+        return False
+
+
+def _retry_limit(tmpl: dict[str, Any], kind: str) -> int:
+    transient = tmpl.get("retry_on_transient_error") or 0
+    any_failure = tmpl.get("retry_on_failure") or 0
+    if kind == "transient" or kind == "timeout" and tmpl.get("timeout_as_transient_error"):
+        return max(transient, any_failure)
+    if kind == "error":
+        return any_failure
+    return 0
+
+
+def _resolve_or_default(scope: Scope, out: dict[str, Any], resolve: Any) -> Any:
+    try:
+        return resolve(out["from"]) if "from" in out else scope.resolve(out["default"])
+    except ExpressionError:
+        if "default" in out:
+            return scope.resolve(out["default"])
+        raise
+
+
+def _stack_outputs(kids: list[Node], tmpl: dict[str, Any]) -> dict[str, Any]:
+    params = {name: [(k.outputs or {}).get("parameters", {}).get(name) for k in kids]
+              for name in tmpl["outputs"]["parameters"]}
+    arts: dict[str, Any] = {}
+    for name in tmpl["outputs"]["artifacts"]:
+        stacked: list[Any] = []
+        for k in kids:
+            value = (k.outputs or {}).get("artifacts", {}).get(name)
+            if value is None:
+                continue
+            stacked.extend(value if isinstance(value, list) else [value])
+        arts[name] = stacked
+    return {"parameters": params, "artifacts": arts}
+
+
+def _take_slice(inputs: dict[str, Any], slices: dict[str, Any], index: Any) -> dict[str, Any]:
+    out = {"parameters": dict(inputs["parameters"]), "artifacts": dict(inputs["artifacts"])}
+    for section, names in (("parameters", slices["input_parameter"]), ("artifacts", slices["input_artifact"])):
+        for name in names:
+            if name not in out[section]:
+                continue
+            full = codec.loads(out[section][name]) if isinstance(out[section][name], str) and section == "parameters" else out[section][name]
+            if not isinstance(full, list):
+                raise ExpressionError(f"sliced input {name!r} is not a list (got {type(full).__name__})")
+            try:
+                out[section][name] = [full[int(i)] for i in index] if isinstance(index, list) else full[int(index)]
+            except (IndexError, ValueError, TypeError) as exc:
+                raise ExpressionError(f"slice {index!r} of input {name!r} (length {len(full)}): {exc}") from exc
+    return out
+
+
+def _slice_width(slices: dict[str, Any], static: dict[str, Any]) -> int:
+    for section, names in (("parameters", slices["input_parameter"]), ("artifacts", slices["input_artifact"])):
+        for name in names:
+            value = static[section].get(name)
+            if isinstance(value, str) and section == "parameters":
+                value = codec.loads(value)
+            if isinstance(value, list):
+                return len(value)
+    raise ExpressionError("Slices: cannot infer the number of slices (no list input and no with_param)")
+
+
+def _uses_item(vspec: Any) -> bool:
+    if vspec is None:
+        return False
+    try:
+        return any(r[0] == "item" for r in value_refs(vspec))
+    except ExpressionError:
+        return False
+
+
+def _text(value: Any) -> str:
+    from hpcflow.spec.evaluate import to_text
+
+    return to_text(value)
+
+
+def _type_of(tmpl: dict[str, Any]) -> str:
+    return {"steps": m.STEPS, "dag": m.DAG}.get(tmpl["kind"], m.POD)
+
+
+def _base_name(name: str) -> str:
+    return name.split("(", 1)[0]
+
+
+def _steps_of(tmpl: dict[str, Any]) -> list[dict[str, Any]]:
+    if tmpl["kind"] == "steps":
+        return [s for g in tmpl["groups"] for s in g]
+    if tmpl["kind"] == "dag":
+        return list(tmpl["tasks"])
+    return []

@@ -1,0 +1,34 @@
+"""What the engine needs to know about where it runs (derived from the site configuration)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    runtime: str = "none"
+    executable: str | None = None
+    binds: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Site-derived settings; the site configuration module builds these."""
+
+    work_root: Path
+    python: str = sys.executable
+    #: How long a job may be gone from the queue before its missing exit record counts as lost.
+    exit_record_grace_s: float = 2.0
+    default_resources: dict[str, Any] = field(default_factory=dict)
+    setup_lines: tuple[str, ...] = ()
+    containers: ContainerSettings = ContainerSettings()
+    max_queued_jobs: int | None = None
+    #: Extra seconds the scheduler allows beyond a step's own timeout (the runtime enforces it).
+    time_limit_margin_s: int = 60
+    storage: dict[str, Any] | None = None

@@ -1,0 +1,279 @@
+"""OPs: the unit of computation, with typed input and output signatures (Dflow's ``OP``).
+
+A class OP declares ``get_input_sign`` / ``get_output_sign`` and implements ``execute``;
+``@OP.exec_sign_check`` checks values against the signatures before and after ``execute``.
+A function OP is a typed function turned into an OP class by ``@OP.function``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from hpcflow.errors import OPSignatureError
+from hpcflow.python.opio import OPIO, Artifact, OPIOSign, Parameter, as_sign, type_name
+from hpcflow.python.typecheck import check_type, describe_value_type
+
+
+class TransientError(Exception):
+    """Raised by an OP for a failure that may pass if retried (retry_on_transient_error)."""
+
+
+class FatalError(Exception):
+    """Raised by an OP for a failure that retrying cannot fix; never retried."""
+
+
+class _OPMeta(type):
+    """Lets a function OP be called like its function, or like a step inside a ``with`` block."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        func = cls.__dict__.get("_hpcflow_func")
+        if func is None:
+            return super().__call__(*args, **kwargs)
+        from hpcflow import context
+
+        if context.current() is not None:
+            from hpcflow.dsl.functional import call_in_context
+
+            return call_in_context(cls, *args, **kwargs)
+        if not args and not kwargs:
+            return super().__call__()
+        return func(*args, **kwargs)
+
+
+class OP(metaclass=_OPMeta):
+    """Base class of every OP.
+
+    Attributes:
+        progress_total / progress_current: optional progress an OP may report.
+    """
+
+    progress_total: int = 100
+    progress_current: int = 0
+    #: Set on the instance by the runtime: the slice index when run as part of Slices.
+    slices: dict[str, Any] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign()
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign()
+
+    @classmethod
+    def get_info(cls) -> dict[str, Any]:
+        return {}
+
+    def execute(self, op_in: OPIO) -> OPIO:
+        raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
+
+    @staticmethod
+    def exec_sign_check(func: Callable[[Any, OPIO], OPIO]) -> Callable[[Any, OPIO], OPIO]:
+        """Decorate ``execute`` to fill defaults and check inputs before and outputs after."""
+
+        @functools.wraps(func)
+        def wrapper(self: OP, op_in: OPIO) -> OPIO:
+            op_name = op_display_name(type(self))
+            checked_in = check_inputs(op_name, type(self).get_input_sign(), op_in)
+            op_out = func(self, checked_in)
+            return check_outputs(op_name, type(self).get_output_sign(), op_out)
+
+        wrapper._hpcflow_checked = True  # type: ignore[attr-defined]
+        return wrapper
+
+    @classmethod
+    def function(cls, func: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Turn a typed function into an OP class (``@OP.function`` or ``@OP.function()``)."""
+        if func is None:
+            return lambda f: make_function_op(f, **options)
+        return make_function_op(func, **options)
+
+
+def op_display_name(op: Any) -> str:
+    cls = op if isinstance(op, type) else type(op)
+    return cls.__dict__.get("_hpcflow_name") or cls.__name__
+
+
+def check_inputs(op_name: str, sign: Mapping[str, Any], op_in: Mapping[str, Any]) -> OPIO:
+    """Fill defaults and type-check ``op_in`` against ``sign``; return the completed OPIO."""
+    sign = as_sign(sign)
+    undeclared = sorted(set(op_in) - set(sign))
+    if undeclared:
+        raise OPSignatureError(
+            f"OP {op_name}: input {undeclared[0]!r} is not declared in its input signature "
+            f"(declared: {', '.join(sorted(sign)) or 'none'})"
+        )
+    result = OPIO()
+    for name, spec in sign.items():
+        if name in op_in:
+            value = op_in[name]
+        elif isinstance(spec, Parameter) and spec.has_default:
+            value = spec.default
+        elif isinstance(spec, Artifact) and spec.optional:
+            value = None
+        else:
+            kind = "artifact" if isinstance(spec, Artifact) else "parameter"
+            raise OPSignatureError(f"OP {op_name}: missing input {kind} {name!r}")
+        _check_field(op_name, "input", name, spec, value)
+        result[name] = value
+    return result
+
+
+def check_outputs(op_name: str, sign: Mapping[str, Any], op_out: Any) -> OPIO:
+    """Type-check what ``execute`` returned against the output signature."""
+    sign = as_sign(sign)
+    if not isinstance(op_out, Mapping):
+        raise OPSignatureError(
+            f"OP {op_name}: execute returned {type(op_out).__name__}, expected an OPIO (a mapping)"
+        )
+    undeclared = sorted(set(op_out) - set(sign))
+    if undeclared:
+        raise OPSignatureError(
+            f"OP {op_name}: output {undeclared[0]!r} is not declared in its output signature "
+            f"(declared: {', '.join(sorted(sign)) or 'none'})"
+        )
+    for name, spec in sign.items():
+        if name not in op_out:
+            if isinstance(spec, Artifact) and spec.optional:
+                continue
+            kind = "artifact" if isinstance(spec, Artifact) else "parameter"
+            raise OPSignatureError(f"OP {op_name}: missing output {kind} {name!r}")
+        _check_field(op_name, "output", name, spec, op_out[name])
+    return op_out if isinstance(op_out, OPIO) else OPIO(op_out)
+
+
+def _check_field(op_name: str, direction: str, name: str, spec: Any, value: Any) -> None:
+    if isinstance(spec, Artifact):
+        if value is None and spec.optional:
+            return
+        if not _artifact_value_ok(value, spec.structure):
+            raise OPSignatureError(
+                f"OP {op_name}: {direction} artifact {name!r} expects {type_name(spec.type)} "
+                f"(paths), got {describe_value_type(value)}"
+            )
+        return
+    if not check_type(value, spec.type):
+        raise OPSignatureError(
+            f"OP {op_name}: {direction} parameter {name!r} expects {type_name(spec.type)}, "
+            f"got {describe_value_type(value)} ({_short_repr(value)})"
+        )
+
+
+def _artifact_value_ok(value: Any, structure: str) -> bool:
+    is_path = isinstance(value, (str, Path))
+    if structure == "path":
+        return is_path
+    if structure == "list":
+        return isinstance(value, (list, tuple, set)) and all(
+            isinstance(v, (str, Path)) for v in value
+        )
+    if structure == "dict":
+        return isinstance(value, dict) and all(isinstance(v, (str, Path)) for v in value.values())
+    return _nested_paths(value)
+
+
+def _nested_paths(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_nested_paths(v) for v in value.values())
+    return isinstance(value, (str, Path))
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ----------------------------------------------------------------------------- function OPs
+
+
+def make_function_op(func: Callable[..., Any], **options: Any) -> type[OP]:
+    """Build an OP class from a function whose arguments and return value are annotated."""
+    try:
+        hints = get_type_hints(func, include_extras=True)
+    except Exception:  # annotations that are not types (e.g. dict literals) fail here
+        hints = dict(getattr(func, "__annotations__", {}))
+    sig = inspect.signature(func)
+    input_sign = OPIOSign()
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise OPSignatureError(f"function OP {func.__name__}: *args/**kwargs are not allowed")
+        tp = hints.get(pname, Any)
+        input_sign[pname] = _as_io(tp, param.default)
+    ret = func.__annotations__.get("return", inspect.Signature.empty)
+    output_sign, return_style = _output_sign_from_return(func, hints.get("return", ret))
+
+    def execute(self: OP, op_in: OPIO) -> OPIO:
+        result = func(**dict(op_in))
+        return _wrap_return(func.__name__, return_style, output_sign, result)
+
+    namespace: dict[str, Any] = {
+        "_hpcflow_func": func,
+        "_hpcflow_name": func.__name__,
+        "_hpcflow_return_style": return_style,
+        "__module__": func.__module__,
+        "__qualname__": func.__qualname__,
+        "__doc__": func.__doc__,
+        "get_input_sign": classmethod(lambda cls: input_sign),
+        "get_output_sign": classmethod(lambda cls: output_sign),
+        "execute": OP.exec_sign_check(execute),
+    }
+    return typing.cast(type[OP], _OPMeta(func.__name__, (OP,), namespace))
+
+
+def _as_io(tp: Any, default: Any = inspect.Parameter.empty) -> Parameter | Artifact:
+    if isinstance(tp, (Parameter, Artifact)):
+        return tp
+    if default is inspect.Parameter.empty:
+        return Parameter(tp)
+    return Parameter(tp, default=default)
+
+
+def _output_sign_from_return(func: Callable[..., Any], ret: Any) -> tuple[OPIOSign, str]:
+    """Return the output signature and how to read the return value (dict/namedtuple/single)."""
+    if ret is inspect.Signature.empty or ret is None or ret is type(None):
+        return OPIOSign(), "none"
+    if isinstance(ret, dict):
+        return OPIOSign({k: _as_io(v) for k, v in ret.items()}), "dict"
+    if isinstance(ret, type) and issubclass(ret, tuple) and hasattr(ret, "_fields"):
+        ann = typing.get_type_hints(ret) if hasattr(ret, "__annotations__") else {}
+        return OPIOSign({f: _as_io(ann.get(f, Any)) for f in ret._fields}), "namedtuple"
+    if isinstance(ret, type) and issubclass(ret, dict) and hasattr(ret, "__annotations__"):
+        ann = typing.get_type_hints(ret, include_extras=True)
+        return OPIOSign({k: _as_io(v) for k, v in ann.items()}), "dict"
+    return OPIOSign({"return": _as_io(ret)}), "single"
+
+
+def _wrap_return(name: str, style: str, sign: OPIOSign, result: Any) -> OPIO:
+    if style == "none":
+        return OPIO()
+    if style == "single":
+        return OPIO({"return": result})
+    if style == "namedtuple":
+        if not hasattr(result, "_asdict"):
+            raise OPSignatureError(
+                f"OP {name}: returned {type(result).__name__}, expected the declared NamedTuple"
+            )
+        return OPIO(result._asdict())
+    if not isinstance(result, Mapping):
+        raise OPSignatureError(
+            f"OP {name}: returned {type(result).__name__}, expected a dict with keys "
+            f"{', '.join(sorted(sign))}"
+        )
+    return OPIO(result)
+
+
+def get_op_class(op: Any) -> type[OP]:
+    """Accept an OP class or instance (PythonOPTemplate takes both) and return the class."""
+    if isinstance(op, type) and issubclass(op, OP):
+        return op
+    if isinstance(op, OP):
+        return type(op)
+    raise OPSignatureError(f"{op!r} is not an OP class or instance")

@@ -1,0 +1,276 @@
+"""Run one unit: stage inputs, execute the OP or script, record outputs and the exit record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hpcflow.runtime import records as rec
+from hpcflow.runtime.loader import OPLoadError, load_op
+
+
+class StepTimeout(Exception):
+    """Raised inside the OP when the step's timeout expires."""
+
+
+class OutputError(Exception):
+    """The OP finished but an output is missing or malformed."""
+
+
+def run_unit(unit_dir: Path) -> bool:
+    """Run the unit in ``unit_dir``; return True on success. Never raises."""
+    unit_dir = Path(unit_dir).resolve()
+    started = time.time()
+    work = unit_dir / rec.WORK_DIR
+    record: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started}
+    old_cwd = os.getcwd()
+    saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
+    try:
+        task = rec.read_json(unit_dir / rec.TASK_FILE)
+        if task is None:
+            raise OPLoadError(f"{unit_dir / rec.TASK_FILE} is missing")
+        work.mkdir(parents=True, exist_ok=True)
+        os.chdir(work)
+        kind = task["template"]["kind"]
+        runner = _run_python if kind == "python" else _run_script
+        outputs = runner(task, work)
+        rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
+        record.update(status="succeeded", kind=None, message="")
+    except BaseException as exc:  # every failure ends in an exit record
+        record.update(status="failed", kind=_kind(exc), message=_message(exc),
+                      traceback=traceback.format_exc())
+        print(record["traceback"], file=sys.stderr)
+    finally:
+        os.chdir(old_cwd)
+        _restore_output(saved_fds)
+    record["finished_at"] = time.time()
+    rec.write_json_atomic(unit_dir / rec.EXIT_FILE, record)
+    return record["status"] == "succeeded"
+
+
+def _kind(exc: BaseException) -> str:
+    from hpcflow.python.op import FatalError, TransientError
+
+    if isinstance(exc, StepTimeout):
+        return rec.KIND_TIMEOUT
+    if isinstance(exc, TransientError):
+        return rec.KIND_TRANSIENT
+    if isinstance(exc, FatalError):
+        return rec.KIND_FATAL
+    if isinstance(exc, OPLoadError):
+        return rec.KIND_LOAD
+    return rec.KIND_ERROR
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _redirect_output(log: Path) -> tuple[int, int]:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return saved
+
+
+def _restore_output(saved: tuple[int, int]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    os.close(saved[0])
+    os.close(saved[1])
+
+
+class _Alarm:
+    """Raise StepTimeout in the OP after ``seconds`` (SIGALRM; the scheduler kills as backstop)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        if self.seconds:
+            signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
+
+    def _fire(self, *_: Any) -> None:
+        raise StepTimeout(f"the step exceeded its timeout of {self.seconds:g} s")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+# ------------------------------------------------------------------------------ Python OPs
+
+
+def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
+    from hpcflow import codec
+    from hpcflow.python.op import check_inputs, check_outputs, op_display_name
+    from hpcflow.python.opio import OPIO, Artifact, as_sign
+
+    tmpl = task["template"]
+    os.environ.update(tmpl.get("envs") or {})
+    op = load_op(task["op"], tmpl.get("python_packages") or [])
+    cls = type(op)
+    name = op_display_name(cls)
+    in_sign = as_sign(cls.get_input_sign())
+    op_in = OPIO()
+    for key, value in task["parameters"].items():
+        spec = in_sign.get(key)
+        op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
+    for key, value in task["artifacts"].items():
+        spec = in_sign.get(key)
+        op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
+    if task.get("slice_index") is not None:
+        op.slices = {"index": task["slice_index"]}
+    execute = cls.execute
+    with _Alarm(tmpl.get("timeout")):
+        if getattr(execute, "_hpcflow_checked", False):
+            op_out = op.execute(op_in)
+        else:  # an OP without @OP.exec_sign_check is checked all the same
+            op_out = check_outputs(name, cls.get_output_sign(), op.execute(check_inputs(name, in_sign, op_in)))
+    out_sign = as_sign(cls.get_output_sign())
+    params, arts = {}, {}
+    for key, value in op_out.items():
+        if isinstance(out_sign.get(key), Artifact):
+            arts[key] = _absolute_artifact(name, key, value, work)
+        else:
+            params[key] = codec.encode(value)
+    return {"parameters": params, "artifacts": arts}
+
+
+def _coerce_param(value: Any, tp: Any) -> Any:
+    """Argo-style string values ("3", "[1, 2]") become the declared type, as in Dflow."""
+    if isinstance(value, str) and tp not in (None, str, Any) and tp is not Path:
+        from hpcflow.python.typecheck import check_type
+
+        if not check_type(value, tp):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+    return value
+
+
+def _as_artifact(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    as_str = tp is str
+    if isinstance(value, list):
+        return [v if as_str else Path(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_artifact(v, tp) for k, v in value.items()}
+    return value if as_str else Path(value)
+
+
+def _absolute_artifact(op: str, key: str, value: Any, work: Path) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, set)):
+        return [_absolute_artifact(op, key, v, work) for v in value]
+    if isinstance(value, dict):
+        return {k: _absolute_artifact(op, key, v, work) for k, v in value.items()}
+    path = Path(value)
+    path = path if path.is_absolute() else work / path
+    if not path.exists():
+        raise OutputError(f"OP {op}: output artifact {key!r} names {path}, which does not exist")
+    return str(path)
+
+
+# ------------------------------------------------------------------ shell and Python scripts
+
+
+def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
+    from hpcflow.spec.evaluate import to_text
+    from hpcflow import codec
+
+    tmpl = task["template"]
+    script = tmpl["script"]
+    params = {k: codec.decode(v) for k, v in task["parameters"].items()}
+    for key, value in params.items():
+        script = script.replace("{{inputs.parameters.%s}}" % key, to_text(value))
+    relocations: dict[str, Path] = {}
+    for key, decl in tmpl["inputs"]["artifacts"].items():
+        value = task["artifacts"].get(key)
+        target = _local_path(decl.get("path") or key, work, relocations)
+        if value is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link(value, target)
+    out_paths = {}
+    for key, decl in tmpl["outputs"]["parameters"].items():
+        if decl.get("value_from_path"):
+            out_paths[key] = _local_path(decl["value_from_path"], work, relocations)
+    art_paths = {}
+    for key, decl in tmpl["outputs"]["artifacts"].items():
+        art_paths[key] = _local_path(decl.get("path") or key, work, relocations)
+    for original, local in sorted(relocations.items(), key=lambda kv: -len(kv[0])):
+        script = script.replace(original, str(local))
+    for p in list(out_paths.values()) + list(art_paths.values()):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".py" if tmpl["kind"] == "script" else ".sh"
+    script_file = work.parent / f"script{suffix}"
+    script_file.write_text(script, encoding="utf-8")
+    env = dict(os.environ)
+    env.update(tmpl.get("envs") or {})
+    for key, value in params.items():
+        env[f"HPCFLOW_INPUT_{key}"] = to_text(value)
+    argv = list(tmpl.get("command") or (["python3"] if suffix == ".py" else ["sh"])) + [str(script_file)]
+    try:
+        proc = subprocess.run(argv, cwd=work, env=env, timeout=tmpl.get("timeout"), check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise StepTimeout(f"the script exceeded its timeout of {tmpl.get('timeout'):g} s") from exc
+    if proc.returncode != 0:
+        raise RuntimeError(f"script exited with code {proc.returncode} ({' '.join(argv[:-1])})")
+    outputs: dict[str, Any] = {"parameters": {}, "artifacts": {}}
+    for key, path in out_paths.items():
+        if not path.exists():
+            raise OutputError(f"output parameter {key!r}: the script did not write {path}")
+        outputs["parameters"][key] = path.read_text(encoding="utf-8").strip()
+    for key, path in art_paths.items():
+        if not path.exists():
+            if tmpl["outputs"]["artifacts"][key].get("optional"):
+                continue
+            raise OutputError(f"output artifact {key!r}: the script did not create {path}")
+        outputs["artifacts"][key] = str(path)
+    return outputs
+
+
+def _local_path(declared: str, work: Path, relocations: dict[str, Path]) -> Path:
+    """Absolute paths in a script are relocated under the work directory, so parallel steps
+    never collide on ``/tmp/x``; the script text is rewritten to match (as Dflow's debug mode)."""
+    if os.path.isabs(declared):
+        local = work / declared.lstrip("/")
+        relocations[declared] = local
+        return local
+    return work / declared
+
+
+def _link(value: Any, target: Path) -> None:
+    if isinstance(value, list):
+        target.mkdir(parents=True, exist_ok=True)
+        for i, v in enumerate(value):
+            _link(v, target / f"{i}_{Path(v).name}")
+        return
+    if isinstance(value, dict):
+        target.mkdir(parents=True, exist_ok=True)
+        for k, v in value.items():
+            _link(v, target / k)
+        return
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    target.symlink_to(Path(value))

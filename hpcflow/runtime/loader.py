@@ -1,0 +1,51 @@
+"""Load the OP a unit runs: import it by module path, or unpickle it when it was shipped."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import pickle
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class OPLoadError(Exception):
+    """The job's Python cannot load the OP; the message says why and what to do."""
+
+
+def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
+    """Return an OP instance for a task's ``op`` reference."""
+    for p in reversed(python_paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    if "module" in ref:
+        try:
+            obj: Any = importlib.import_module(ref["module"])
+            for part in ref["qualname"].split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise OPLoadError(
+                f"cannot import OP {ref['module']}.{ref['qualname']} with {sys.executable} "
+                f"(Python {platform.python_version()}): {type(exc).__name__}: {exc}. "
+                "Install the module where jobs run, or add it to python_packages."
+            ) from exc
+        return obj() if isinstance(obj, type) else obj
+    data = _pickle_bytes(ref)
+    try:
+        obj = pickle.loads(data)
+    except Exception as exc:
+        raise OPLoadError(
+            f"cannot load OP {ref.get('name', '?')} shipped from the submitting script: "
+            f"{type(exc).__name__}: {exc}. It was pickled by Python {ref.get('python')} and "
+            f"this job runs {sys.executable} (Python {platform.python_version()}); use the "
+            "same Python and the same packages, or move the OP into an importable module."
+        ) from exc
+    return obj() if isinstance(obj, type) else obj
+
+
+def _pickle_bytes(ref: dict[str, Any]) -> bytes:
+    if "pickle_file" in ref:
+        return Path(ref["pickle_file"]).read_bytes()
+    return base64.b64decode(ref["pickle"])

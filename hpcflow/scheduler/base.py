@@ -1,0 +1,116 @@
+"""The protocol every scheduler backend (local, slurm, kubernetes) implements.
+
+A backend only moves jobs: it submits argv lists, reports what the queue knows, and cancels.
+Whether a step *succeeded* is decided by the exit record the runtime writes in the attempt
+directory, never by queue state alone; queue state answers "is it still there, and if it
+vanished, why".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class JobState(str, enum.Enum):
+    """Scheduler-level state of one job or array task (Slurm's vocabulary, which is the richest)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    TIMEOUT = "TIMEOUT"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"
+    NODE_FAIL = "NODE_FAIL"
+    PREEMPTED = "PREEMPTED"
+    BOOT_FAIL = "BOOT_FAIL"
+    CANCELLED = "CANCELLED"
+    #: Gone from the queue and nothing (no accounting) says how it ended.
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (JobState.PENDING, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job (or each array task) asks the scheduler for. ``None`` means site default."""
+
+    cpus: int | None = None
+    memory_mb: int | None = None
+    gpus: int | None = None
+    time_limit_s: int | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    exclude_nodes: tuple[str, ...] = ()
+    #: Raw scheduler options such as ``"--reservation=abc"``, passed as single argv items.
+    extra_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One submission: a single job (one task) or an array (several tasks, same resources)."""
+
+    #: Unique tag recorded in the store *before* submission; used to adopt jobs after a crash.
+    tag: str
+    #: Human-readable job name (shown in the queue).
+    name: str
+    #: Existing directory for the job script, the task list and the scheduler's logs.
+    workdir: Path
+    #: The argv each task runs; ``len(tasks) > 1`` makes an array (index i runs ``tasks[i]``).
+    tasks: tuple[tuple[str, ...], ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = Resources()
+    #: At most this many tasks of the array run at once (Slurm ``--array=...%P``).
+    parallelism: int | None = None
+    #: Trusted shell lines from the site configuration (``module load ...``) run before a task.
+    setup_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    """The scheduler ids of a submitted request, one per task, in the order of ``tasks``."""
+
+    tag: str
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What the scheduler knows about one task."""
+
+    state: JobState
+    exit_code: int | None = None
+    reason: str = ""
+    node: str | None = None
+
+
+class Scheduler(Protocol):
+    """A batch system hpcflow can submit to."""
+
+    name: str
+
+    def submit(self, job: JobRequest) -> SubmittedJob:
+        """Submit ``job``; raise ``SubmissionDeferred`` when a site limit refuses it."""
+        ...
+
+    def poll(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        """Report many tasks with as few scheduler queries as possible (one per call).
+
+        Raises ``SchedulerUnavailable`` when the controller does not answer.
+        """
+        ...
+
+    def cancel(self, task_ids: Sequence[str]) -> None:
+        """Cancel tasks; unknown or finished ids are ignored."""
+        ...
+
+    def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:
+        """Find jobs already submitted under these tags (after a crash between submit and record)."""
+        ...

@@ -1,0 +1,71 @@
+"""Turn a site configuration into engine settings and a scheduler (the engine's view of a site)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine.settings import ContainerSettings, EngineSettings
+from hpcflow.scheduler.base import Scheduler
+
+
+def load_engine_site(site: str | None, home: Path) -> tuple[EngineSettings, Scheduler, str]:
+    """Resolve ``site`` (path, or $HPCFLOW_SITE, or the user's default, or local mode)."""
+    try:
+        from hpcflow.site import resolve_site
+    except ImportError:  # the site package is optional while bootstrapping
+        resolve_site = None
+    config = resolve_site(site) if resolve_site is not None else None
+    if config is None or getattr(config, "scheduler", "local") == "local":
+        return _local_settings(config, home), _local_scheduler(config), getattr(config, "name", "local")
+    return settings_from_site(config, home), _slurm_scheduler(config), config.name
+
+
+def _local_settings(config: Any, home: Path) -> EngineSettings:
+    if config is None:
+        return EngineSettings(work_root=home / "work")
+    return settings_from_site(config, home, grace=2.0)
+
+
+def _local_scheduler(config: Any) -> Scheduler:
+    from hpcflow.scheduler.local import LocalScheduler
+
+    workers = getattr(config, "max_workers", None) if config is not None else None
+    env_workers = os.environ.get("HPCFLOW_LOCAL_WORKERS")
+    return LocalScheduler(int(env_workers) if env_workers else workers)
+
+
+def _slurm_scheduler(config: Any) -> Scheduler:
+    from hpcflow.scheduler.slurm.backend import SlurmScheduler
+
+    return SlurmScheduler()
+
+
+def settings_from_site(config: Any, home: Path, grace: float | None = None) -> EngineSettings:
+    defaults = config.defaults
+    default_resources: dict[str, Any] = {}
+    for field in ("cpus", "memory_mb", "gpus", "time_limit_s", "partition", "account", "qos", "constraint"):
+        value = getattr(defaults, field, None)
+        if value is not None:
+            default_resources[field] = value
+    extra = getattr(defaults, "extra_sbatch", None)
+    if extra:
+        default_resources["extra_options"] = list(extra)
+    c = config.containers
+    containers = ContainerSettings(
+        runtime=c.runtime, executable=c.executable, binds=tuple(c.binds),
+        options=tuple(c.options), gpu=c.gpu,
+    )
+    work_root = Path(config.work_root) if config.work_root else home / "work"
+    return EngineSettings(
+        work_root=work_root,
+        python=config.python or sys.executable,
+        exit_record_grace_s=grace if grace is not None else config.exit_record_grace_s,
+        default_resources=default_resources,
+        setup_lines=tuple(config.setup),
+        containers=containers,
+        max_queued_jobs=config.max_queued_jobs,
+        storage=config.storage.model_dump() if config.storage is not None else None,
+    )

@@ -1,0 +1,248 @@
+"""A small, safe expression language for ``when``, ``{{=...}}`` and ``{{...}}`` placeholders.
+
+Never Python's ``eval``: text is tokenised, parsed into tuples, and evaluated against a
+resolver that knows what ``inputs.parameters.x``, ``steps['a'].outputs.parameters['y']``
+and ``item`` mean in the current scope. Syntax is Argo's (govaluate / expr): literals,
+``+ - * / %``, comparisons, ``&& || !`` (and ``and or not``), ``c ? a : b``, indexing,
+and a few functions (``len``, ``range``, ``toJson``, ``fromJson``, ``asInt``...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hpcflow.errors import ExpressionError
+
+Node = tuple[Any, ...]
+Lookup = Callable[[Sequence[str]], Any]
+
+ROOT_LENGTHS = {"steps": 5, "tasks": 5, "inputs": 3, "workflow": 3, "item": 1, "outputs": 3}
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+    (?P<ph>\{\{.*?\}\})
+  | (?P<num>\d+\.\d*(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?|\.\d+)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<op>\|\||&&|==|!=|<=|>=|[-+*/%<>!?:()\[\].,{}])
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  )""",
+    re.VERBOSE | re.DOTALL,
+)
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    tokens, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ExpressionError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:20]!r}")
+        kind = m.lastgroup or ""
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    def fail(self, msg: str) -> ExpressionError:
+        return ExpressionError(f"cannot parse {self.text!r}: {msg}")
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None:
+            raise self.fail("unexpected end" + (f", expected {value!r}" if value else ""))
+        if value is not None and tok[1] != value:
+            raise self.fail(f"expected {value!r}, found {tok[1]!r}")
+        self.i += 1
+        return tok
+
+    def accept(self, *values: str) -> str | None:
+        tok = self.peek()
+        if tok and tok[0] in ("op", "name") and tok[1] in values:
+            self.i += 1
+            return tok[1]
+        return None
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise self.fail("empty expression")
+        node = self.ternary()
+        if self.peek() is not None:
+            raise self.fail(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return node
+
+    def ternary(self) -> Node:
+        cond = self.binary(0)
+        if self.accept("?"):
+            then = self.ternary()
+            self.take(":")
+            return ("if", cond, then, self.ternary())
+        return cond
+
+    _LEVELS: tuple[tuple[str, ...], ...] = (
+        ("||", "or"),
+        ("&&", "and"),
+        ("==", "!=", "<", "<=", ">", ">=", "in"),
+        ("+", "-"),
+        ("*", "/", "%"),
+    )
+
+    def binary(self, level: int) -> Node:
+        if level == len(self._LEVELS):
+            return self.unary()
+        left = self.binary(level + 1)
+        while (op := self.accept(*self._LEVELS[level])) is not None:
+            op = {"or": "||", "and": "&&"}.get(op, op)
+            left = ("bin", op, left, self.binary(level + 1))
+        return left
+
+    def unary(self) -> Node:
+        if self.accept("!", "not"):
+            return ("not", self.unary())
+        if self.accept("-"):
+            return ("neg", self.unary())
+        return self.postfix(self.primary())
+
+    def postfix(self, node: Node) -> Node:
+        while True:
+            if self.accept("."):
+                node = ("get", node, ("lit", self.take()[1]))
+            elif self.accept("["):
+                node = ("get", node, self.ternary())
+                self.take("]")
+            elif self.peek() == ("op", "(") and node[0] == "name":
+                self.take("(")
+                args = self.items(")")
+                node = ("call", node[1], args)
+            else:
+                return node
+
+    def items(self, close: str) -> list[Node]:
+        out: list[Node] = []
+        while not self.accept(close):
+            out.append(self.ternary())
+            if not self.accept(","):
+                self.take(close)
+                break
+        return out
+
+    def primary(self) -> Node:
+        kind, value = self.take()
+        if kind == "num":
+            return ("lit", float(value) if any(c in value for c in ".eE") else int(value))
+        if kind == "str":
+            text = json.loads(value) if value[0] == '"' else value[1:-1].replace("\\'", "'")
+            return ("str", text)
+        if kind == "ph":
+            return parse_placeholder(value[2:-2])
+        if kind == "name":
+            if value in ("true", "false"):
+                return ("lit", value == "true")
+            if value in ("null", "nil", "None"):
+                return ("lit", None)
+            if value == "sprig" and self.accept("."):  # sprig.fromJson etc. are plain functions
+                return ("name", self.take()[1])
+            return ("name", value)
+        if value == "(":
+            node = self.ternary()
+            self.take(")")
+            return node
+        if value == "[":
+            return ("list", self.items("]"))
+        if value == "{":
+            pairs = []
+            while not self.accept("}"):
+                key = self.ternary()
+                self.take(":")
+                pairs.append((key, self.ternary()))
+                if not self.accept(","):
+                    self.take("}")
+                    break
+            return ("dict", pairs)
+        raise self.fail(f"unexpected {value!r}")
+
+
+def parse(text: str) -> Node:
+    """Parse an expression (raises :class:`ExpressionError` with the text at fault)."""
+    return _Parser(text).parse()
+
+
+def parse_placeholder(inner: str) -> Node:
+    """``{{steps.a-b.outputs.parameters.x}}`` → a reference; ``{{=expr}}`` → the expression."""
+    inner = inner.strip()
+    if inner.startswith("="):
+        return parse(inner[1:])
+    parts = inner.split(".")
+    if not parts[0] in ROOT_LENGTHS:
+        raise ExpressionError(f"unknown placeholder {{{{{inner}}}}}")
+    return ("ref", tuple(parts))
+
+
+# ------------------------------------------------------------------------------- analysis
+
+
+def references(node: Node) -> list[tuple[str, ...]]:
+    """All static references (``steps.a.outputs.parameters.x``...) an expression reads."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(n: Any) -> None:
+        if not isinstance(n, tuple) or not n:
+            return
+        path = static_path(n)
+        if path is not None:
+            found.append(path[: ROOT_LENGTHS.get(path[0], len(path))])
+            return
+        if n[0] == "str":
+            for m in _PLACEHOLDER.finditer(n[1]):
+                walk(parse_placeholder(m.group(1)))
+            return
+        for child in n[1:]:
+            if isinstance(child, list):
+                for c in child:
+                    if isinstance(c, tuple) and c and c[0] in _KINDS:
+                        walk(c)
+                    elif isinstance(c, tuple):  # a (key, value) pair of a dict literal
+                        walk(c[0])
+                        walk(c[1])
+            else:
+                walk(child)
+
+    walk(node)
+    return found
+
+
+_KINDS = {"lit", "str", "ref", "name", "get", "call", "bin", "not", "neg", "if", "list", "dict"}
+
+
+def static_path(node: Node) -> tuple[str, ...] | None:
+    """The reference path of ``steps['a'].outputs...`` chains, or None if not a reference."""
+    if node[0] == "ref":
+        return node[1]
+    if node[0] == "name" and node[1] in ROOT_LENGTHS:
+        return (node[1],)
+    if node[0] == "get":
+        base = static_path(node[1])
+        key = node[2]
+        if base is not None and key[0] in ("lit", "str") and isinstance(key[1], (str, int)):
+            return base + (str(key[1]),)
+    return None
+
+
+def template_references(text: str) -> list[tuple[str, ...]]:
+    """References used by the ``{{...}}`` placeholders of a string."""
+    out: list[tuple[str, ...]] = []
+    for m in _PLACEHOLDER.finditer(text):
+        out.extend(references(parse_placeholder(m.group(1))))
+    return out

@@ -1,0 +1,320 @@
+"""SQLite state store: workflows, nodes (steps), attempts and an append-only event log.
+
+WAL mode and a busy timeout let the CLI read while the engine writes; every state change
+and its event commit in one transaction (``with store.transaction():``). Migrations are
+named and recorded, so an old store is upgraded in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hpcflow.errors import StoreError, WorkflowNotFound
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE workflows (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,
+            spec TEXT NOT NULL, site TEXT, reuse TEXT, work_dir TEXT NOT NULL,
+            message TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+            finished_at REAL, revision INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX workflows_status ON workflows(status);
+        CREATE TABLE nodes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            workflow_id TEXT NOT NULL REFERENCES workflows(id),
+            path TEXT NOT NULL, parent TEXT, name TEXT NOT NULL, template TEXT,
+            type TEXT NOT NULL, phase TEXT NOT NULL, key TEXT, item TEXT,
+            slice_index INTEGER, inputs TEXT, outputs TEXT, message TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, data TEXT,
+            created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+            UNIQUE (workflow_id, path)
+        );
+        CREATE INDEX nodes_key ON nodes(workflow_id, key);
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            workflow_id TEXT NOT NULL, node_path TEXT NOT NULL, number INTEGER NOT NULL,
+            dir TEXT NOT NULL, tag TEXT NOT NULL, backend TEXT NOT NULL,
+            job_id TEXT, task_index INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL, kind TEXT, message TEXT,
+            created_at REAL NOT NULL, submitted_at REAL, finished_at REAL,
+            UNIQUE (workflow_id, node_path, number)
+        );
+        CREATE INDEX attempts_status ON attempts(workflow_id, status);
+        CREATE INDEX attempts_tag ON attempts(tag);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, workflow_id TEXT NOT NULL,
+            node_path TEXT, ts REAL NOT NULL, kind TEXT NOT NULL, message TEXT
+        );
+        CREATE INDEX events_wf ON events(workflow_id, id);
+        CREATE TABLE daemon (
+            id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT,
+            started_at REAL, heartbeat REAL
+        );
+        """,
+    ),
+]
+
+NODE_COLUMNS = (
+    "path", "parent", "name", "template", "type", "phase", "key", "item", "slice_index",
+    "inputs", "outputs", "message", "attempts", "data", "created_at", "started_at",
+    "finished_at",
+)
+_JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
+
+
+def default_home() -> Path:
+    """Where the store and work directories live unless configured: ``$HPCFLOW_HOME``."""
+    return Path(os.environ.get("HPCFLOW_HOME", Path.home() / ".hpcflow")).expanduser()
+
+
+class Store:
+    """One SQLite database (one per user by default)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_home() / "hpcflow.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    # ------------------------------------------------------------------ connection plumbing
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open state store {self.path}: {exc}") from exc
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested uses join the outer one (savepoints)."""
+        conn = self.conn
+        depth = self._local.depth
+        name = f"sp{depth}"
+        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO {name}")
+            if depth:
+                conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+        finally:
+            self._local.depth = depth
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        with self.transaction() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+            done = {r[0] for r in c.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in done:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    c.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    # ------------------------------------------------------------------------ workflows
+
+    def create_workflow(self, wf_id: str, name: str, spec: dict[str, Any], work_dir: str,
+                        site: dict[str, Any] | None = None, reuse: list[Any] | None = None) -> None:
+        now = time.time()
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO workflows (id, name, status, spec, site, reuse, work_dir, created_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (wf_id, name, "Pending", json.dumps(spec), json.dumps(site or {}),
+                 json.dumps(reuse or []), work_dir, now, now),
+            )
+            self.add_event(wf_id, None, "submitted", f"workflow {name} submitted")
+
+    def get_workflow(self, ref: str) -> dict[str, Any]:
+        """A workflow by id, or by name (the most recent one with that name)."""
+        row = self.conn.execute("SELECT * FROM workflows WHERE id = ?", (ref,)).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT * FROM workflows WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)
+            ).fetchone()
+        if row is None:
+            raise WorkflowNotFound(f"no workflow {ref!r} in {self.path}")
+        return _workflow_dict(row)
+
+    def list_workflows(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT id, name, status, created_at, updated_at, finished_at, message FROM workflows"
+        args: tuple[Any, ...] = ()
+        if status:
+            sql += " WHERE status = ?"
+            args = (status,)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        return [dict(r) for r in self.conn.execute(sql, args + (limit,))]
+
+    def active_workflow_ids(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT id FROM workflows WHERE status IN ('Pending', 'Running') ORDER BY created_at"
+        )
+        return [r[0] for r in rows]
+
+    def set_workflow_status(self, wf_id: str, status: str, message: str | None = None) -> None:
+        now = time.time()
+        finished = now if status in ("Succeeded", "Failed", "Terminated") else None
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE workflows SET status = ?, message = ?, updated_at = ?, finished_at = ?"
+                " WHERE id = ?",
+                (status, message, now, finished, wf_id),
+            )
+            self.add_event(wf_id, None, f"workflow-{status.lower()}", message)
+
+    def active_revisions(self) -> dict[str, int]:
+        """Revision of every active workflow: a changed revision means another process wrote."""
+        rows = self.conn.execute(
+            "SELECT id, revision FROM workflows WHERE status IN ('Pending', 'Running')"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def bump_revision(self, wf_id: str, status: str | None = None) -> int:
+        """Inside a transaction: note that this process wrote the workflow's state."""
+        now = time.time()
+        if status is not None:
+            self.conn.execute(
+                "UPDATE workflows SET status = ? WHERE id = ? AND status != ?", (status, wf_id, status)
+            )
+        self.conn.execute(
+            "UPDATE workflows SET revision = revision + 1, updated_at = ? WHERE id = ?", (now, wf_id)
+        )
+        row = self.conn.execute("SELECT revision FROM workflows WHERE id = ?", (wf_id,)).fetchone()
+        return int(row[0])
+
+    def workflow_status(self, wf_id: str) -> str:
+        row = self.conn.execute("SELECT status FROM workflows WHERE id = ?", (wf_id,)).fetchone()
+        if row is None:
+            raise WorkflowNotFound(f"no workflow {wf_id!r} in {self.path}")
+        return str(row[0])
+
+    # ---------------------------------------------------------------------------- nodes
+
+    def load_nodes(self, wf_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM nodes WHERE workflow_id = ? ORDER BY id", (wf_id,))
+        return [_node_dict(r) for r in rows]
+
+    def save_node(self, wf_id: str, node: dict[str, Any]) -> None:
+        values = [json.dumps(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f) for f in NODE_COLUMNS]
+        cols = ", ".join(NODE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in NODE_COLUMNS if c != "path")
+        self.conn.execute(
+            f"INSERT INTO nodes (workflow_id, {cols}) VALUES (?, {', '.join('?' * len(NODE_COLUMNS))})"
+            f" ON CONFLICT (workflow_id, path) DO UPDATE SET {updates}",
+            [wf_id, *values],
+        )
+
+    def delete_nodes(self, wf_id: str, paths: list[str]) -> None:
+        self.conn.executemany(
+            "DELETE FROM nodes WHERE workflow_id = ? AND path = ?", [(wf_id, p) for p in paths]
+        )
+
+    def find_nodes_by_key(self, keys: list[str]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(keys))
+        rows = self.conn.execute(f"SELECT * FROM nodes WHERE key IN ({marks})", keys)
+        return [_node_dict(r) for r in rows]
+
+    # ------------------------------------------------------------------------- attempts
+
+    def add_attempt(self, wf_id: str, attempt: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO attempts (workflow_id, node_path, number, dir, tag, backend, job_id,"
+            " task_index, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (wf_id, attempt["node_path"], attempt["number"], attempt["dir"], attempt["tag"],
+             attempt["backend"], attempt.get("job_id"), attempt.get("task_index", 0),
+             attempt["status"], time.time()),
+        )
+
+    def update_attempt(self, wf_id: str, node_path: str, number: int, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(
+            f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?",
+            [*fields.values(), wf_id, node_path, number],
+        )
+
+    def attempts(self, wf_id: str, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM attempts WHERE workflow_id = ?", [wf_id]
+        if status:
+            sql += f" AND status IN ({','.join('?' * len(status))})"
+            args += list(status)
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+
+    # --------------------------------------------------------------------------- events
+
+    def add_event(self, wf_id: str, node_path: str | None, kind: str, message: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO events (workflow_id, node_path, ts, kind, message) VALUES (?,?,?,?,?)",
+            (wf_id, node_path, time.time(), kind, message),
+        )
+
+    def events(self, wf_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE workflow_id = ? AND id > ? ORDER BY id", (wf_id, after_id)
+        )
+        return [dict(r) for r in rows]
+
+    # --------------------------------------------------------------------------- daemon
+
+    def record_daemon(self, pid: int | None, host: str | None) -> None:
+        now = time.time()
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO daemon (id, pid, host, started_at, heartbeat) VALUES (1,?,?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET pid=excluded.pid, host=excluded.host,"
+                " started_at=excluded.started_at, heartbeat=excluded.heartbeat",
+                (pid, host, now, now),
+            )
+
+    def heartbeat(self) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE daemon SET heartbeat = ? WHERE id = 1", (time.time(),))
+
+    def daemon_info(self) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM daemon WHERE id = 1").fetchone()
+        return dict(row) if row else None
+
+
+def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    for f in ("spec", "site", "reuse"):
+        d[f] = json.loads(d[f]) if d[f] else None
+    return d
+
+
+def _node_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    for f in _JSON_NODE_FIELDS:
+        d[f] = json.loads(d[f]) if d[f] is not None else None
+    return d
