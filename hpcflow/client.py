@@ -99,10 +99,14 @@ def reset_clients() -> None:
 
 _unwaited: dict[str, Client] = {}
 
+#: Ids of the workflows this process submitted, in order (``hpcflow run`` reads it).
+submitted_ids: list[str] = []
+
 
 def remember_unwaited(wf_id: str, client: Client) -> None:
     """A local-mode workflow submitted by a script that never waits still runs to the end
     when the script exits, as Dflow's debug mode would have run it."""
+    submitted_ids.append(wf_id)
     if client.scheduler.name == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
         _unwaited[wf_id] = client
 

@@ -170,8 +170,13 @@ start_mariadb() {
     if mariadb-admin ping >/dev/null 2>&1; then log "MariaDB already running"; else
         log "starting MariaDB"
         install -d -o mysql -g root /run/mysqld
-        (cd / && setsid nohup /usr/bin/mysqld_safe >"$ROOT/log/mysqld_safe.out" 2>&1 </dev/null &
-            echo $! >"$MYSQLD_SAFE_PID")
+        # A plain async command (not a list) so $! is mysqld_safe itself and nothing of ours
+        # keeps the caller's stdout open.
+        (
+            cd /
+            setsid nohup /usr/bin/mysqld_safe >"$ROOT/log/mysqld_safe.out" 2>&1 </dev/null &
+            echo $! >"$MYSQLD_SAFE_PID"
+        )
         wait_for 60 "MariaDB" mariadb-admin ping
     fi
     mariadb <<EOF
@@ -268,14 +273,14 @@ cmd_stop() {
     stop_pid "$CTLD_PID" slurmctld
     stop_pid "$DBD_PID" slurmdbd
     # Stop mysqld first so mysqld_safe sees a clean shutdown and exits instead of restarting it.
-    stop_pid "$MYSQLD_PID" mysqld
+    stop_pid "$MYSQLD_PID" mariadbd
     stop_pid "$MYSQLD_SAFE_PID" mysqld_safe
     stop_pid "$MUNGE_PID" munged
 }
 
 cmd_status() {
     local rc=0 pair file name
-    for pair in "$MUNGE_PID:munged" "$MYSQLD_PID:mysqld" "$DBD_PID:slurmdbd" \
+    for pair in "$MUNGE_PID:munged" "$MYSQLD_PID:mariadbd" "$DBD_PID:slurmdbd" \
         "$CTLD_PID:slurmctld" "$SLURMD_PID:slurmd"; do
         file=${pair%:*}
         name=${pair##*:}

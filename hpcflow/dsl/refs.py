@@ -10,6 +10,7 @@ the engine's evaluator does that, never Python's ``eval``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -206,9 +207,18 @@ def if_expression(_if: Any, _then: Any, _else: Any) -> Expr:
 
 
 def _cond_expr(text: Any) -> str:
-    """A condition given as a string with ``{{...}}`` placeholders (Dflow style)."""
+    """A condition given as a string with ``{{...}}`` placeholders (Dflow style), rewritten
+    as one expression: each placeholder becomes the reference it names."""
     if isinstance(text, bool):
         return "true" if text else "false"
     if not isinstance(text, str):
         raise TypeError(f"if_expression: _if must be an expression or a string, not {text!r}")
-    return "cond(" + json.dumps(text) + ")"
+    return "(" + _PLACEHOLDER.sub(lambda m: _placeholder_expr(m.group(1)), text) + ")"
+
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+def _placeholder_expr(inner: str) -> str:
+    inner = inner.strip()
+    return f"({inner[1:]})" if inner.startswith("=") else path_to_expr(inner)

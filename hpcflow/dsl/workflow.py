@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from typing import Any
@@ -104,6 +105,8 @@ class Workflow:
         from hpcflow.client import forget_unwaited
 
         wf_id = self._require_id()
+        if os.environ.get("HPCFLOW_SUBMIT_ONLY"):  # `hpcflow submit`: the daemon drives it
+            raise SystemExit(0)
         status = self._client.wait(wf_id, timeout=timeout, interval=interval)
         if status in ("Succeeded", "Failed"):
             forget_unwaited(wf_id)
@@ -115,6 +118,8 @@ class Workflow:
         wf_id = self._require_id()
         client = self._client
         status = client.store.workflow_status(wf_id)
+        if os.environ.get("HPCFLOW_SUBMIT_ONLY") and status in ("Pending", "Running"):
+            raise SystemExit(0)  # `hpcflow submit` stops the script at its first poll
         if status in ("Pending", "Running"):
             client.tick_once(only={wf_id})
             status = client.store.workflow_status(wf_id)

@@ -86,7 +86,7 @@ class WorkflowRun:
         root = self.nodes.get("")
         if root is None:
             entry = self.spec["entrypoint"]
-            root = Node("", None, self.name, entry, _type_of(self.templates[entry]))
+            root = Node("", None, self.id, entry, _type_of(self.templates[entry]))
             root.inputs = {"parameters": {}, "artifacts": {}}
             tmpl = self.templates[entry]
             scope = Scope(root, self.get, self.workflow_parameters)

@@ -5,9 +5,9 @@ from hpcflow.python.opio import OPIO, Artifact, BigParameter, NestedDict, OPIOSi
 from hpcflow.python.template import PythonOPTemplate, Slices
 
 
-def upload_packages(*paths: str) -> list[str]:
-    """Dflow compatibility: in hpcflow, pass ``python_packages=[...]`` to the template."""
-    return list(paths)
+#: Dflow's list of extra packages/files to ship; hpcflow makes the submitting script's
+#: directory importable in jobs already, so entries are accepted and need nothing more.
+upload_packages: list[str] = []
 
 
 __all__ = [

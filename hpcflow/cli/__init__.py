@@ -1,0 +1,1 @@
+"""The ``hpcflow`` command: a thin shell over the library."""

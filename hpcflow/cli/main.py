@@ -1,0 +1,331 @@
+"""``hpcflow``: run, submit, watch and restart workflows; drive them from a daemon or cron.
+
+Library errors become one line and exit status 2 here, in one place (``main``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hpcflow.cli import views
+from hpcflow.errors import HpcflowError
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+daemon_app = typer.Typer(help="Run the engine in the background on the login node.", no_args_is_help=True)
+site_app = typer.Typer(help="Inspect the site configuration and the cluster.", no_args_is_help=True)
+artifacts_app = typer.Typer(help="Fetch artifacts of finished steps.", no_args_is_help=True)
+app.add_typer(daemon_app, name="daemon")
+app.add_typer(site_app, name="site")
+app.add_typer(artifacts_app, name="artifacts")
+
+console = views.make_console()
+
+
+@app.callback()
+def _options(
+    site: Optional[str] = typer.Option(None, "--site", help="Site configuration file (default: $HPCFLOW_SITE, then ~/.config/hpcflow/site.toml, then local mode)."),
+    home: Optional[Path] = typer.Option(None, "--home", help="Where the state store lives (default: $HPCFLOW_HOME or ~/.hpcflow)."),
+) -> None:
+    if site:
+        os.environ["HPCFLOW_SITE"] = site
+    if home:
+        os.environ["HPCFLOW_HOME"] = str(home)
+
+
+def _client():  # type: ignore[no-untyped-def]
+    from hpcflow.client import get_client
+
+    return get_client()
+
+
+def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Drive workflows to the end, showing one live progress line per workflow."""
+    from rich.live import Live
+
+    statuses: dict[str, str] = {}
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        for wf_id in wf_ids:
+            while True:
+                status = client.wait(wf_id, timeout=0.5)
+                nodes = client.store.load_nodes(wf_id)
+                live.update(f"[bold]{wf_id}[/] {status}  {views.progress_line(nodes)}")
+                if status in ("Succeeded", "Failed", "Error"):
+                    statuses[wf_id] = status
+                    break
+    return statuses
+
+
+@app.command()
+def run(
+    script: Path = typer.Argument(..., help="A Python file that builds and submits workflows."),
+    args: Optional[list[str]] = typer.Argument(None, help="Arguments passed to the script."),
+) -> None:
+    """Run a workflow script in the foreground with a live progress view; exit 1 if it fails."""
+    from hpcflow.cli.scripts import run_script
+
+    client = _client()
+    ids = run_script(script, args or [], submit_only=False)
+    if not ids:
+        console.print("[yellow]the script submitted no workflow[/]")
+        return
+    statuses = _drive_with_progress(client, ids)
+    for wf_id, status in statuses.items():
+        wf = client.store.get_workflow(wf_id)
+        msg = f" — {wf['message']}" if wf.get("message") and status != "Succeeded" else ""
+        console.print(f"{wf_id}: [{views.PHASE_STYLE.get(status, '')}]{status}[/]{msg}")
+    if any(s != "Succeeded" for s in statuses.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def submit(
+    script: Path = typer.Argument(..., help="A Python file that builds and submits workflows."),
+    args: Optional[list[str]] = typer.Argument(None, help="Arguments passed to the script."),
+) -> None:
+    """Register the script's workflows and return at once; the daemon or cron runs them."""
+    from hpcflow.cli.scripts import run_script
+
+    for wf_id in run_script(script, args or [], submit_only=True):
+        console.print(wf_id)
+
+
+@app.command("list")
+def list_(status: Optional[str] = typer.Option(None, help="Only workflows with this status."),
+          limit: int = typer.Option(50, help="At most this many, newest first."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List workflows in the store."""
+    rows = _client().store.list_workflows(status=status, limit=limit)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        console.print(views.workflows_table(rows))
+
+
+@app.command()
+def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
+         as_json: bool = typer.Option(False, "--json", help="Print the steps as JSON.")) -> None:
+    """Show a workflow's step tree: phase, key, attempts, duration."""
+    store = _client().store
+    wf = store.get_workflow(workflow)
+    nodes = store.load_nodes(wf["id"])
+    if as_json:
+        out = {k: wf[k] for k in ("id", "name", "status", "message", "created_at", "finished_at")}
+        out["steps"] = [{k: n[k] for k in ("path", "name", "type", "phase", "key", "attempts",
+                                             "message", "started_at", "finished_at")}
+                        | {"outputs": views.decoded_outputs(n["outputs"])} for n in nodes]
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        console.print(views.step_tree(wf, nodes))
+
+
+def _find_node(store, wf_id: str, step: str) -> dict:  # type: ignore[no-untyped-def]
+    nodes = store.load_nodes(wf_id)
+    for match in (lambda n: n["path"] == step, lambda n: n["name"] == step, lambda n: n["key"] == step):
+        found = [n for n in nodes if match(n)]
+        if found:
+            return found[0]
+    raise HpcflowError(f"workflow {wf_id} has no step {step!r} (give a path from `hpcflow show`, a name or a key)")
+
+
+@app.command()
+def logs(workflow: str = typer.Argument(..., help="Workflow id or name."),
+         step: str = typer.Argument(..., help="Step path (from `hpcflow show`), name or key."),
+         attempt: Optional[int] = typer.Option(None, help="Attempt number (default: the last).")) -> None:
+    """Print the log of a step's attempt (the OP's stdout and stderr)."""
+    store = _client().store
+    wf = store.get_workflow(workflow)
+    node = _find_node(store, wf["id"], step)
+    atts = [a for a in store.attempts(wf["id"]) if a["node_path"] == node["path"]]
+    if not atts:
+        raise HpcflowError(f"step {step!r} has no attempts (type {node['type']}, phase {node['phase']})")
+    chosen = atts[-1] if attempt is None else next((a for a in atts if a["number"] == attempt), None)
+    if chosen is None:
+        raise HpcflowError(f"step {step!r} has no attempt {attempt}")
+    log_file = Path(chosen["dir"]) / "log.txt"
+    console.print(f"[dim]# {node['path']} attempt {chosen['number']} ({chosen['status']}) {log_file}[/]")
+    sys.stdout.write(log_file.read_text(errors="replace") if log_file.exists() else "(no log yet)\n")
+
+
+@app.command()
+def cancel(workflow: str = typer.Argument(..., help="Workflow id or name.")) -> None:
+    """Cancel a workflow: its running jobs are cancelled (scancel) and it is marked failed."""
+    client = _client()
+    wf = client.store.get_workflow(workflow)
+    if wf["status"] not in ("Pending", "Running"):
+        raise HpcflowError(f"workflow {wf['id']} is already {wf['status']}")
+    with client.lock:
+        n = client.engine(only={wf["id"]}).cancel(wf["id"])
+    console.print(f"cancelled {wf['id']} ({n} job(s))")
+
+
+@app.command()
+def retry(workflow: str = typer.Argument(..., help="Workflow id or name."),
+          wait: bool = typer.Option(True, help="Drive the workflow to the end in the foreground.")) -> None:
+    """Rerun only the failed steps of a failed workflow, in place."""
+    from hpcflow.engine.engine import reset_failed
+
+    client = _client()
+    wf = client.store.get_workflow(workflow)
+    if wf["status"] != "Failed":
+        raise HpcflowError(f"workflow {wf['id']} is {wf['status']}; only failed workflows can be retried")
+    with client.lock:
+        n = reset_failed(client.store, wf["id"])
+    console.print(f"retrying {n} failed step(s) of {wf['id']}")
+    if wait:
+        status = _drive_with_progress(client, [wf["id"]])[wf["id"]]
+        console.print(f"{wf['id']}: {status}")
+        if status != "Succeeded":
+            raise typer.Exit(1)
+
+
+@app.command()
+def outputs(workflow: str = typer.Argument(..., help="Workflow id or name."),
+            step: Optional[str] = typer.Option(None, help="A step instead of the whole workflow.")) -> None:
+    """Print the outputs of a workflow (its entry template) or of one step, as JSON."""
+    store = _client().store
+    wf = store.get_workflow(workflow)
+    node = _find_node(store, wf["id"], step if step is not None else "")
+    if step is None:
+        result = {"workflow": wf["id"], "status": wf["status"], "outputs": views.decoded_outputs(node["outputs"]),
+                  "steps": {n["name"]: views.decoded_outputs(n["outputs"])
+                            for n in store.load_nodes(wf["id"]) if n["parent"] == "" and n["outputs"]}}
+    else:
+        result = {"step": node["path"], "phase": node["phase"], "outputs": views.decoded_outputs(node["outputs"])}
+    print(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def tick() -> None:
+    """One engine pass over all active workflows (for cron; skips while a daemon runs)."""
+    from hpcflow.daemon import daemon_pid
+
+    client = _client()
+    pid = daemon_pid(client.store.path.parent)
+    if pid is not None:
+        console.print(f"skipped: the daemon (pid {pid}) drives the workflows")
+        return
+    report = client.tick_once(wait_lock=0)
+    if report is None:
+        console.print("skipped: another tick is running")
+        return
+    console.print(f"active {report.active_workflows}, launched {report.launched}, "
+                  f"finished {report.finished_units}, in flight {report.inflight}")
+
+
+@daemon_app.command("start")
+def daemon_start() -> None:
+    """Start the daemon detached (one per user and store); logs go to STORE_DIR/daemon.log."""
+    from hpcflow import daemon
+
+    client = _client()
+    store_dir = client.store.path.parent
+    pid = daemon.daemon_pid(store_dir)
+    if pid is not None:
+        console.print(f"already running (pid {pid})")
+        return
+    pid = daemon.start_detached(store_dir, os.environ.get("HPCFLOW_SITE"))
+    console.print(f"started daemon pid {pid}; log: {daemon.daemon_paths(store_dir)['log']}")
+
+
+@daemon_app.command("stop")
+def daemon_stop() -> None:
+    """Stop the daemon (running jobs keep running and are adopted by the next one)."""
+    from hpcflow import daemon
+
+    stopped = daemon.stop(_client().store.path.parent)
+    console.print("stopped" if stopped else "no daemon was running")
+
+
+@daemon_app.command("status")
+def daemon_status() -> None:
+    """Say whether the daemon runs, with its pid and last heartbeat."""
+    from hpcflow import daemon
+
+    client = _client()
+    pid = daemon.daemon_pid(client.store.path.parent)
+    info = client.store.daemon_info() or {}
+    if pid is None:
+        console.print("not running")
+        raise typer.Exit(3)
+    beat = info.get("heartbeat")
+    age = f"{time.time() - beat:.0f}s ago" if beat else "never"
+    console.print(f"running: pid {pid}, host {info.get('host')}, heartbeat {age}")
+
+
+@daemon_app.command("run")
+def daemon_run(interval: float = typer.Option(1.0, help="Shortest pause between ticks (s).")) -> None:
+    """Run the daemon loop in the foreground (what `daemon start` runs detached)."""
+    from hpcflow import daemon
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    daemon.run_forever(_client(), min_interval=interval)
+
+
+@site_app.command("check")
+def site_check() -> None:
+    """Probe the cluster the site configuration describes and print what was found."""
+    from hpcflow.site import check_site, resolve_site
+    from hpcflow.transport import LocalTransport
+
+    site = resolve_site(os.environ.get("HPCFLOW_SITE"))
+    report = check_site(site, LocalTransport())
+    console.print(report.render())
+
+
+@site_app.command("show")
+def site_show() -> None:
+    """Print the site configuration in effect (after defaults)."""
+    from hpcflow.site import resolve_site
+
+    site = resolve_site(os.environ.get("HPCFLOW_SITE"))
+    print(json.dumps(site.model_dump(mode="json"), indent=2))
+
+
+@artifacts_app.command("get")
+def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name."),
+                  step: str = typer.Argument(..., help="Step path, name or key."),
+                  name: str = typer.Argument(..., help="Output artifact name."),
+                  dest: Path = typer.Option(Path("."), help="Where to put the files.")) -> None:
+    """Copy an output artifact of a step to a local directory."""
+    from hpcflow.dsl.artifacts import download_artifact
+
+    store = _client().store
+    wf = store.get_workflow(workflow)
+    node = _find_node(store, wf["id"], step)
+    arts = (node["outputs"] or {}).get("artifacts", {})
+    if name not in arts:
+        raise HpcflowError(f"step {node['path']!r} has no output artifact {name!r} (has: {', '.join(arts) or 'none'})")
+    for path in download_artifact(arts[name], dest):
+        print(path)
+
+
+def main() -> None:
+    """Console entry point: every HpcflowError becomes one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except HpcflowError as exc:
+        print(f"hpcflow: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

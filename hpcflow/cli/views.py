@@ -1,0 +1,92 @@
+"""Text views of workflows for the CLI (rich tables and trees; JSON for scripts)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from hpcflow import codec
+
+PHASE_STYLE = {
+    "Succeeded": "green", "Failed": "red", "Running": "yellow", "Pending": "dim",
+    "Skipped": "cyan", "Omitted": "magenta",
+}
+
+
+def duration(start: float | None, end: float | None) -> str:
+    if start is None:
+        return ""
+    seconds = (end or time.time()) - start
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def workflows_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("ID", "NAME", "STATUS", "CREATED", "DURATION", "MESSAGE")
+    for r in rows:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
+        style = PHASE_STYLE.get(r["status"], "")
+        table.add_row(r["id"], r["name"], f"[{style}]{r['status']}[/]", created,
+                      duration(r["created_at"], r["finished_at"]), (r.get("message") or "")[:60])
+    return table
+
+
+def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int = 50) -> Tree:
+    by_parent: dict[str | None, list[dict[str, Any]]] = {}
+    for n in nodes:
+        by_parent.setdefault(n["parent"], []).append(n)
+    root = next((n for n in nodes if n["path"] == ""), None)
+    tree = Tree(f"[bold]{wf['id']}[/] {wf['name']} [{PHASE_STYLE.get(wf['status'], '')}]{wf['status']}[/]")
+    if root is None:
+        return tree
+
+    def label(n: dict[str, Any]) -> str:
+        style = PHASE_STYLE.get(n["phase"], "")
+        parts = [f"{n['name']}", f"[{style}]{n['phase']}[/]", n["type"]]
+        if n["key"]:
+            parts.append(f"key={n['key']}")
+        if n["attempts"]:
+            parts.append(f"attempts={n['attempts']}")
+        parts.append(duration(n["started_at"], n["finished_at"]))
+        if n["message"] and n["phase"] not in ("Running", "Succeeded"):
+            parts.append(f"— {n['message'][:100]}")
+        return "  ".join(p for p in parts if p)
+
+    def add(branch: Tree, parent: str) -> None:
+        kids = by_parent.get(parent, [])
+        shown = kids if len(kids) <= max_children else kids[:max_children]
+        for kid in shown:
+            add(branch.add(label(kid)), kid["path"])
+        if len(kids) > len(shown):
+            counts = Counter(k["phase"] for k in kids)
+            branch.add(f"… {len(kids) - len(shown)} more ({', '.join(f'{v} {k}' for k, v in counts.items())})")
+
+    add(tree, "")
+    return tree
+
+
+def decoded_outputs(outputs: dict[str, Any] | None) -> dict[str, Any]:
+    outputs = outputs or {}
+    return {
+        "parameters": {k: codec.decode(v) for k, v in outputs.get("parameters", {}).items()},
+        "artifacts": outputs.get("artifacts", {}),
+    }
+
+
+def progress_line(nodes: list[dict[str, Any]]) -> str:
+    pods = [n for n in nodes if n["type"] == "Pod"]
+    counts = Counter(n["phase"] for n in pods)
+    order = ("Succeeded", "Running", "Pending", "Failed", "Skipped")
+    return "  ".join(f"[{PHASE_STYLE.get(k, '')}]{k.lower()} {counts[k]}[/]" for k in order if counts[k])
+
+
+def make_console() -> Console:
+    return Console(highlight=False)

@@ -1,0 +1,115 @@
+"""The login-node daemon: a loop around ``Engine.tick()`` with backoff and a heartbeat.
+
+One daemon per user and store, guaranteed by an exclusive lock held for its lifetime.
+``hpcflow tick`` (cron) skips while a daemon is alive, and ticks never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine.lock import TickLock
+
+log = logging.getLogger("hpcflow.daemon")
+
+
+def daemon_paths(store_dir: Path) -> dict[str, Path]:
+    return {
+        "lock": store_dir / "daemon.lock",
+        "pid": store_dir / "daemon.pid",
+        "log": store_dir / "daemon.log",
+    }
+
+
+def daemon_pid(store_dir: Path) -> int | None:
+    """The pid of the live daemon of this store, or None."""
+    paths = daemon_paths(store_dir)
+    probe = TickLock(paths["lock"])
+    if probe.acquire(timeout=0):
+        probe.release()
+        return None
+    try:
+        return int(paths["pid"].read_text().strip())
+    except (OSError, ValueError):
+        return -1
+
+
+def start_detached(store_dir: Path, site: str | None) -> int:
+    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid."""
+    paths = daemon_paths(store_dir)
+    argv = [sys.executable, "-m", "hpcflow.cli.main"]
+    if site:
+        argv += ["--site", site]
+    argv += ["daemon", "run"]
+    store_dir.mkdir(parents=True, exist_ok=True)
+    with open(paths["log"], "ab") as logf:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=dict(os.environ))
+    for _ in range(100):  # wait until it holds its lock, so `status` right after is truthful
+        if daemon_pid(store_dir) is not None or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    return proc.pid
+
+
+def stop(store_dir: Path, timeout: float = 30.0) -> bool:
+    pid = daemon_pid(store_dir)
+    if pid is None or pid <= 0:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon_pid(store_dir) is None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30.0) -> None:
+    """The daemon's loop: tick, then sleep longer while nothing happens."""
+    paths = daemon_paths(client.store.path.parent)
+    life = TickLock(paths["lock"])
+    if not life.acquire(timeout=0):
+        raise SystemExit(f"a daemon already runs for {client.store.path} (pid file {paths['pid']})")
+    paths["pid"].write_text(f"{os.getpid()}\n")
+    client.store.record_daemon(os.getpid(), os.uname().nodename)
+    stopping = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    interval = min_interval
+    log.info("daemon started (pid %s, store %s)", os.getpid(), client.store.path)
+    try:
+        while not stopping:
+            try:
+                report = client.tick_once(wait_lock=5.0)
+            except Exception:  # a bad tick must not kill the daemon; it is logged and retried
+                log.exception("tick failed")
+                report = None
+            client.store.heartbeat()
+            busy = report is not None and (report.launched or report.finished_units)
+            idle = report is not None and report.active_workflows == 0
+            unavailable = report is not None and report.scheduler_unavailable
+            if busy:
+                interval = min_interval
+            else:
+                interval = min(max_interval, interval * (2.0 if (idle or unavailable) else 1.3))
+            slept = 0.0
+            while slept < interval and not stopping:
+                time.sleep(0.1)
+                slept += 0.1
+    finally:
+        log.info("daemon stopping")
+        client.store.record_daemon(None, None)
+        life.release()

@@ -1,0 +1,86 @@
+"""Argv builders for the Slurm commands hpcflow runs; lists only, never shell strings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hpcflow.scheduler.slurm.parse import SACCT_FIELDS, SINFO_FORMAT, SQUEUE_FORMAT, base_job_id
+
+
+def array_spec(count: int, parallelism: int | None) -> str:
+    """``--array`` value for ``count`` tasks indexed from 0, throttled to ``parallelism``."""
+    if count < 1:
+        raise ValueError("an array needs at least one task")
+    spec = f"0-{count - 1}"
+    if parallelism is not None and parallelism > 0:
+        spec += f"%{parallelism}"
+    return spec
+
+
+def sbatch_argv(
+    script: str,
+    *,
+    workdir: str,
+    array: str | None = None,
+    offset: int = 0,
+    extra_options: Sequence[str] = (),
+) -> list[str]:
+    """``sbatch --parsable`` of ``script``; ``offset`` tells the script where its chunk starts.
+
+    ``--chdir`` goes in argv rather than an ``#SBATCH`` line because a path may contain
+    anything, while ``#SBATCH`` lines carry only validated values.
+    """
+    argv = ["sbatch", "--parsable", f"--chdir={workdir}"]
+    if array is not None:
+        argv.append(f"--array={array}")
+    argv.extend(extra_options)
+    argv.extend([script, str(offset)])
+    return argv
+
+
+def unique_job_ids(task_ids: Sequence[str]) -> list[str]:
+    """Base job ids of ``task_ids`` in first-seen order (``123_4``, ``123_5`` -> ``123``)."""
+    return list(dict.fromkeys(base_job_id(t) for t in task_ids))
+
+
+def squeue_argv(job_ids: Sequence[str] | None = None) -> list[str]:
+    """This user's jobs in every state still held by the controller (``-t all``), so
+    tasks that ended less than MinJobAge ago are answered here, with their exit status.
+
+    Asking by *base* id returns whole arrays (pending ranges collapsed), which is one short
+    answer however many tasks are tracked.
+    """
+    argv = ["squeue", "--me", "--noheader", "-t", "all", "-O", SQUEUE_FORMAT]
+    if job_ids:
+        argv.extend(["-j", ",".join(unique_job_ids(job_ids))])
+    return argv
+
+
+def sacct_argv(job_ids: Sequence[str] | None = None, *, since: str | None = None) -> list[str]:
+    """Allocation rows (``-X``) for ``job_ids``, or for all of this user's jobs since ``since``.
+
+    ``since`` must be absolute (``2026-11-25T10:00:00``): 22.05 rejects ``now-30min``.
+    """
+    argv = ["sacct", "-X", "--parsable2", "--noheader", f"--format={','.join(SACCT_FIELDS)}"]
+    if job_ids:
+        argv.extend(["-j", ",".join(unique_job_ids(job_ids))])
+    if since:
+        argv.extend(["-S", since])
+    return argv
+
+
+def scancel_argv(task_ids: Sequence[str]) -> list[str]:
+    """One scancel for every task; array task ids (``123_4``) cancel just that task."""
+    return ["scancel", *task_ids]
+
+
+def sinfo_argv() -> list[str]:
+    return ["sinfo", "--noheader", "-o", SINFO_FORMAT]
+
+
+def scontrol_config_argv() -> list[str]:
+    return ["scontrol", "show", "config"]
+
+
+def scontrol_ping_argv() -> list[str]:
+    return ["scontrol", "ping"]

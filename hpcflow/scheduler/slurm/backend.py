@@ -1,0 +1,228 @@
+"""``SlurmScheduler``: the Slurm implementation of the scheduler protocol.
+
+Every command goes through an injected :class:`~hpcflow.transport.Transport`, so the same code
+drives a local Slurm client or a login node over SSH. Each public call issues a fixed, small
+number of commands (counted in :data:`COMMAND_COUNTS` for benchmarks): submit = one sbatch
+per MaxArraySize chunk, poll = one squeue (+ one sacct for tasks that left the queue),
+cancel = one scancel, adopt = one squeue + one sacct.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hpcflow.errors import SchedulerError, SchedulerUnavailable, SubmissionDeferred, TransportError
+from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
+from hpcflow.scheduler.slurm import argv as A
+from hpcflow.scheduler.slurm import parse as P
+from hpcflow.scheduler.slurm.script import render_script, render_task_list, tag_of, validate_tag
+from hpcflow.transport import CommandResult, LocalTransport, Transport
+
+#: How many times each Slurm command ran in this process (``sbatch``, ``squeue``, ...).
+COMMAND_COUNTS: Counter[str] = Counter()
+
+#: Writes a text file where the jobs will read it (local disk here; an SSH transport's peer).
+FileWriter = Callable[[Path, str], None]
+
+
+def reset_command_counts() -> None:
+    COMMAND_COUNTS.clear()
+
+
+def write_file_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a job never reads half a task list."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _task_sort_key(task_id: str) -> tuple[int, int]:
+    base, _, index = task_id.partition("_")
+    return int(base), int(index) if index else -1
+
+
+class SlurmScheduler:
+    """Submits, observes and cancels Slurm jobs for hpcflow."""
+
+    name = "slurm"
+
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        *,
+        python: str = "python3",
+        write_file: FileWriter = write_file_atomically,
+        timeout_s: float = 60.0,
+        adopt_lookback: timedelta = timedelta(days=7),
+        max_array_size: int | None = None,
+    ) -> None:
+        """``python`` only decodes the task list on the node; any Python 3 will do."""
+        self.transport: Transport = transport if transport is not None else LocalTransport()
+        self.python = python
+        self.write_file = write_file
+        self.timeout_s = timeout_s
+        self.adopt_lookback = adopt_lookback
+        self._max_array_size = max_array_size
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _run(self, argv: Sequence[str]) -> CommandResult:
+        COMMAND_COUNTS[argv[0]] += 1
+        try:
+            return self.transport.run(argv, timeout=self.timeout_s)
+        except TransportError as exc:
+            if exc.transient:  # timed out: the controller is slow or gone, not the job
+                raise SchedulerUnavailable(str(exc)) from exc
+            raise
+
+    def _check(self, result: CommandResult) -> None:
+        if result.ok:
+            return
+        if P.is_controller_down(result.stderr):
+            raise SchedulerUnavailable(result.describe())
+        raise SchedulerError(result.describe())
+
+    def max_array_size(self) -> int:
+        """The cluster's MaxArraySize, asked once per scheduler object."""
+        if self._max_array_size is None:
+            result = self._run(A.scontrol_config_argv())
+            self._check(result)
+            config = P.parse_scontrol_config(result.stdout)
+            self._max_array_size = P.parse_max_array_size(config)
+        return self._max_array_size
+
+    # --- protocol ---------------------------------------------------------------------------
+
+    def submit(self, job: JobRequest) -> SubmittedJob:
+        """Write the script and task list into ``job.workdir``, then sbatch each chunk.
+
+        If a later chunk is refused, the earlier chunks are cancelled so a retry starts clean.
+        """
+        tag = validate_tag(job.tag)
+        count = len(job.tasks)
+        if count == 0:
+            raise SchedulerError(f"job {tag}: nothing to submit (no tasks)")
+        is_array = count > 1
+        workdir = Path(job.workdir)
+        script = workdir / f"hpcflow-{tag}.sh"
+        tasks = workdir / f"hpcflow-{tag}.tasks.jsonl"
+        self.write_file(tasks, render_task_list(job.tasks))
+        self.write_file(
+            script, render_script(job, python=self.python, tasks_file=tasks.name, is_array=is_array)
+        )
+        chunk = self.max_array_size() if is_array else 1
+        task_ids: list[str] = []
+        for offset in range(0, count, chunk):
+            size = min(chunk, count - offset)
+            argv = A.sbatch_argv(
+                str(script),
+                workdir=str(workdir),
+                array=A.array_spec(size, job.parallelism) if is_array else None,
+                offset=offset,
+                extra_options=job.resources.extra_options,
+            )
+            try:
+                job_id = self._sbatch(argv)
+            except SchedulerError:
+                if task_ids:
+                    self.cancel(task_ids)
+                raise
+            task_ids.extend([f"{job_id}_{i}" for i in range(size)] if is_array else [job_id])
+        return SubmittedJob(tag=tag, task_ids=tuple(task_ids))
+
+    def _sbatch(self, argv: list[str]) -> str:
+        result = self._run(argv)
+        if not result.ok:
+            if P.is_submit_limit(result.stderr):
+                raise SubmissionDeferred(result.describe())
+            self._check(result)
+        return P.parse_sbatch(result.stdout)
+
+    def poll(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        """One squeue for all ids; one sacct only for ids the queue no longer holds.
+
+        squeue ``-t all`` still shows tasks that ended within MinJobAge (with exit status), so
+        sacct is asked only about older ones. Without accounting those are UNKNOWN, never
+        FAILED: the exit record decides.
+        """
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return {}
+        queue = {row.task_id: row for row in self._squeue(ids)}
+        status = {tid: _status(queue[tid]) for tid in ids if tid in queue}
+        missing = [tid for tid in ids if tid not in queue]
+        if missing:
+            acct, note = self._sacct(missing)
+            for tid in missing:
+                row = acct.get(tid)
+                status[tid] = (
+                    _status(row)
+                    if row is not None
+                    else JobStatus(JobState.UNKNOWN, None, f"not in the queue; {note}")
+                )
+        return status
+
+    def _squeue(self, job_ids: Sequence[str] | None) -> list[P.QueueRow]:
+        result = self._run(A.squeue_argv(job_ids))
+        if not result.ok and job_ids and P.is_invalid_job_id(result.stderr):
+            return []  # none of the ids is known to the controller any more
+        self._check(result)
+        return P.parse_squeue(result.stdout)
+
+    def _sacct(
+        self, job_ids: Sequence[str] | None, since: str | None = None
+    ) -> tuple[dict[str, P.QueueRow], str]:
+        """Accounting rows by task id, or ``({}, why)`` when accounting cannot answer."""
+        result = self._run(A.sacct_argv(job_ids, since=since))
+        if not result.ok:
+            if P.is_accounting_disabled(result.stderr):
+                return {}, "accounting is disabled"
+            return {}, f"accounting did not answer: {result.describe()}"
+        return {row.task_id: row for row in P.parse_sacct(result.stdout)}, "not in accounting"
+
+    def cancel(self, task_ids: Sequence[str]) -> None:
+        """One scancel for all ids; ids Slurm no longer knows are ignored."""
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return
+        result = self._run(A.scancel_argv(ids))
+        if result.ok:
+            return
+        harmless = ("invalid job id", "already completing or completed", "job/step already")
+        lines = [ln.lower() for ln in result.stderr.splitlines() if ln.strip()]
+        if lines and all(any(h in ln for h in harmless) for ln in lines):
+            return
+        self._check(result)
+
+    def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:
+        """Find this user's jobs whose comment or name carries one of ``tags``.
+
+        Task ids come back in submission order (job id, then array index). Jobs that left
+        both the queue and accounting (or ran before ``adopt_lookback``) cannot be found.
+        """
+        wanted = {validate_tag(t) for t in tags}
+        if not wanted:
+            return {}
+        found: dict[str, set[str]] = {}
+        for row in self._squeue(None):
+            tag = tag_of(row.name, row.comment)
+            if tag in wanted:
+                found.setdefault(tag, set()).add(row.task_id)
+        since = (datetime.now() - self.adopt_lookback).strftime("%Y-%m-%dT%H:%M:%S")
+        acct, _ = self._sacct(None, since=since)
+        for row in acct.values():
+            tag = tag_of(row.name, row.comment)
+            if tag in wanted:
+                found.setdefault(tag, set()).add(row.task_id)
+        return {
+            tag: SubmittedJob(tag=tag, task_ids=tuple(sorted(ids, key=_task_sort_key)))
+            for tag, ids in found.items()
+        }
+
+
+def _status(row: P.QueueRow) -> JobStatus:
+    return JobStatus(row.state, row.exit_code, row.reason, row.node)

@@ -1,0 +1,120 @@
+"""Test helpers: build unit directories the way the engine does and run the real runtime.
+
+``make_unit`` compiles a template with :class:`SpecBuilder` and writes ``task.json`` through
+:func:`hpcflow.engine.launch.prepare_attempt` itself (with a minimal stand-in for the
+workflow run), so the task file, the attempt directory and the shipped pickle of a
+``__main__`` OP are exactly what a real workflow would produce.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import hpcflow
+from hpcflow import codec
+from hpcflow.engine.launch import prepare_attempt
+from hpcflow.engine.model import POD, Node
+from hpcflow.runtime import records as rec
+from hpcflow.spec.build import SpecBuilder
+
+REPO_ROOT = Path(hpcflow.__file__).resolve().parent.parent
+
+_steps = itertools.count()
+
+
+def make_unit(
+    tmp_path: Path,
+    template: Any,
+    parameters: dict[str, Any] | None = None,
+    artifacts: dict[str, Any] | None = None,
+    slice_index: int | None = None,
+    step: str | None = None,
+) -> Path:
+    """Compile ``template`` and write a unit directory under ``tmp_path``; return its path.
+
+    Args:
+        parameters: Python values; they are codec-encoded as the engine stores them.
+        artifacts: a path, a list of paths or a dict of paths per input artifact.
+    """
+    name = template.name
+    compiled = SpecBuilder().compile(template, name)
+    run = SimpleNamespace(
+        id="wf-test",
+        name="test",
+        work_dir=str(tmp_path / "run"),
+        templates={name: compiled},
+    )
+    inputs = {
+        "parameters": {k: codec.encode(v) for k, v in (parameters or {}).items()},
+        "artifacts": {k: _plain_paths(v) for k, v in (artifacts or {}).items()},
+    }
+    path = step or f"step-{next(_steps)}"
+    node = Node(path=path, parent=None, name=path, template=name, type=POD,
+                inputs=inputs, slice_index=slice_index)
+    planned = prepare_attempt(run, node)  # type: ignore[arg-type]
+    return planned.dir
+
+
+def _plain_paths(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_paths(v) for k, v in value.items()}
+    return None if value is None else str(value)
+
+
+def runtime_env(*extra_paths: str | Path) -> dict[str, str]:
+    """The environment of a job: hpcflow and ``extra_paths`` importable."""
+    paths = [str(REPO_ROOT), *(str(p) for p in extra_paths)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_units(
+    *dirs: Path, pool: int | None = None, extra_paths: tuple[str | Path, ...] = (),
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m hpcflow.runtime [--pool N] DIR...`` as a real subprocess.
+
+    PYTHONPATH holds the repository root and the directory of the calling test file, so
+    OPs defined in the test module are importable by the job, as the engine arranges.
+    """
+    argv = [sys.executable, "-m", "hpcflow.runtime"]
+    if pool is not None:
+        argv += ["--pool", str(pool)]
+    argv += [str(d) for d in dirs]
+    test_dir = Path(sys._getframe(1).f_code.co_filename).resolve().parent
+    return subprocess.run(
+        argv, env=runtime_env(test_dir, *extra_paths), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def read_exit(unit_dir: Path) -> dict[str, Any]:
+    record = rec.read_exit(unit_dir)
+    assert record is not None, f"no {rec.EXIT_FILE} in {unit_dir}: {read_log(unit_dir)}"
+    return record
+
+
+def read_outputs(unit_dir: Path) -> dict[str, Any]:
+    data = rec.read_json(Path(unit_dir) / rec.OUTPUTS_FILE)
+    assert data is not None, f"no {rec.OUTPUTS_FILE} in {unit_dir}: {read_log(unit_dir)}"
+    return data
+
+
+def read_task(unit_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(unit_dir) / rec.TASK_FILE).read_text(encoding="utf-8"))
+
+
+def read_log(unit_dir: Path) -> str:
+    log = Path(unit_dir) / rec.LOG_FILE
+    return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
