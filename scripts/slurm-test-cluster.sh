@@ -64,12 +64,13 @@ write_if_changed() {
     install -D -m "$2" -o root -g root "$tmp" "$1"
     rm -f "$tmp"
     log "wrote $1"
+    CONFIG_CHANGED=yes
 }
 
 install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+    apt-get install -y -q "${PACKAGES[@]}"
 }
 
 ensure_hostname_resolves() {
@@ -241,6 +242,9 @@ cmd_start() {
     command -v slurmctld >/dev/null || die "Slurm is not installed; re-run with --install"
     ensure_hostname_resolves
     write_configs
+    if [[ ${CONFIG_CHANGED} == yes ]] && alive "$CTLD_PID" slurmctld; then
+        log "WARNING: configuration changed while the cluster runs; apply it with: $0 stop; $0 start"
+    fi
     start_munge
     if [[ ${ACCOUNTING} == yes ]]; then
         start_mariadb
@@ -299,6 +303,7 @@ ACTION=${1:-}
 [[ $# -gt 0 ]] && shift
 INSTALL=no
 ACCOUNTING=yes
+CONFIG_CHANGED=no
 for arg in "$@"; do
     case $arg in
         --install) INSTALL=yes ;;

@@ -56,8 +56,15 @@ def make_unit(
         "artifacts": {k: _plain_paths(v) for k, v in (artifacts or {}).items()},
     }
     path = step or f"step-{next(_steps)}"
-    node = Node(path=path, parent=None, name=path, template=name, type=POD,
-                inputs=inputs, slice_index=slice_index)
+    node = Node(
+        path=path,
+        parent=None,
+        name=path,
+        template=name,
+        type=POD,
+        inputs=inputs,
+        slice_index=slice_index,
+    )
     planned = prepare_attempt(run, node)  # type: ignore[arg-type]
     return planned.dir
 
@@ -80,7 +87,9 @@ def runtime_env(*extra_paths: str | Path) -> dict[str, str]:
 
 
 def run_units(
-    *dirs: Path, pool: int | None = None, extra_paths: tuple[str | Path, ...] = (),
+    *dirs: Path,
+    pool: int | None = None,
+    extra_paths: tuple[str | Path, ...] = (),
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m hpcflow.runtime [--pool N] DIR...`` as a real subprocess.
@@ -94,8 +103,12 @@ def run_units(
     argv += [str(d) for d in dirs]
     test_dir = Path(sys._getframe(1).f_code.co_filename).resolve().parent
     return subprocess.run(
-        argv, env=runtime_env(test_dir, *extra_paths), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        argv,
+        env=runtime_env(test_dir, *extra_paths),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -60,6 +60,7 @@ def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: 
                 if status in ("Succeeded", "Failed", "Error"):
                     statuses[wf_id] = status
                     break
+    console.print()
     return statuses
 
 
@@ -309,22 +310,21 @@ def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name.
 
 def main() -> None:
     """Console entry point: every HpcflowError becomes one line on stderr and exit status 2."""
+    import click
+
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit in this mode
     except HpcflowError as exc:
         print(f"hpcflow: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except typer.Exit as exc:
+    except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except click.exceptions.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except click.ClickException as exc:  # usage errors
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,13 @@ class _OPMeta(type):
             from hpcflow.dsl.functional import call_in_context
 
             return call_in_context(cls, *args, **kwargs)
-        if not args and not kwargs:
-            return super().__call__()
+        if not args and not kwargs and _has_required_args(func):
+            return super().__call__()  # ``op()``: an instance, as PythonOPTemplate accepts
         return func(*args, **kwargs)
+
+
+def _has_required_args(func: Callable[..., Any]) -> bool:
+    return any(p.default is inspect.Parameter.empty for p in inspect.signature(func).parameters.values())
 
 
 class OP(metaclass=_OPMeta):
@@ -59,6 +63,11 @@ class OP(metaclass=_OPMeta):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    @classmethod
+    def instantiate(cls) -> OP:
+        """An instance for the runtime (a function OP's class call runs its function)."""
+        return type.__call__(cls)
 
     @classmethod
     def get_input_sign(cls) -> OPIOSign:
@@ -115,14 +124,16 @@ def check_inputs(op_name: str, sign: Mapping[str, Any], op_in: Mapping[str, Any]
     for name, spec in sign.items():
         if name in op_in:
             value = op_in[name]
+            _check_field(op_name, "input", name, spec, value)
         elif isinstance(spec, Parameter) and spec.has_default:
-            value = spec.default
+            value = spec.default  # the OP's own default is trusted, None included
         elif isinstance(spec, Artifact) and spec.optional:
             value = None
         else:
             kind = "artifact" if isinstance(spec, Artifact) else "parameter"
-            raise OPSignatureError(f"OP {op_name}: missing input {kind} {name!r}")
-        _check_field(op_name, "input", name, spec, value)
+            raise OPSignatureError(
+                f"OP {op_name}: missing input {kind} {name!r} (expects {type_name(spec.type)})"
+            )
         result[name] = value
     return result
 
@@ -145,7 +156,9 @@ def check_outputs(op_name: str, sign: Mapping[str, Any], op_out: Any) -> OPIO:
             if isinstance(spec, Artifact) and spec.optional:
                 continue
             kind = "artifact" if isinstance(spec, Artifact) else "parameter"
-            raise OPSignatureError(f"OP {op_name}: missing output {kind} {name!r}")
+            raise OPSignatureError(
+                f"OP {op_name}: missing output {kind} {name!r} (expects {type_name(spec.type)})"
+            )
         _check_field(op_name, "output", name, spec, op_out[name])
     return op_out if isinstance(op_out, OPIO) else OPIO(op_out)
 

@@ -168,13 +168,19 @@ def _coerce_param(value: Any, tp: Any) -> Any:
 
 
 def _as_artifact(value: Any, tp: Any) -> Any:
+    """Paths as the OP declared them: ``str`` or ``Path`` leaves, list / set / dict kept."""
+    from typing import get_args, get_origin
+
     if value is None:
         return None
-    as_str = tp is str
+    args = get_args(tp)
+    leaf = args[-1] if args else tp
+    as_str = leaf is str
     if isinstance(value, list):
-        return [v if as_str else Path(v) for v in value]
+        items = [v if as_str else Path(v) for v in value]
+        return set(items) if get_origin(tp) in (set, frozenset) or tp in (set, frozenset) else items
     if isinstance(value, dict):
-        return {k: _as_artifact(v, tp) for k, v in value.items()}
+        return {k: _as_artifact(v, leaf) for k, v in value.items()}
     return value if as_str else Path(value)
 
 
@@ -218,8 +224,7 @@ def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
     art_paths = {}
     for key, decl in tmpl["outputs"]["artifacts"].items():
         art_paths[key] = _local_path(decl.get("path") or key, work, relocations)
-    for original, local in sorted(relocations.items(), key=lambda kv: -len(kv[0])):
-        script = script.replace(original, str(local))
+    script = _relocate(script, relocations)
     for p in list(out_paths.values()) + list(art_paths.values()):
         p.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".py" if tmpl["kind"] == "script" else ".sh"
@@ -248,6 +253,19 @@ def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
             raise OutputError(f"output artifact {key!r}: the script did not create {path}")
         outputs["artifacts"][key] = str(path)
     return outputs
+
+
+def _relocate(script: str, relocations: dict[str, Path]) -> str:
+    """Rewrite declared absolute paths in one pass (longest first, whole path components
+    only), so a rewritten path is never rewritten again and ``/tmp/in`` leaves ``/tmp/input``."""
+    if not relocations:
+        return script
+    import re
+
+    originals = sorted(relocations, key=len, reverse=True)
+    alternatives = "|".join(re.escape(o) for o in originals)
+    pattern = re.compile(r"(?<![\w/.-])(" + alternatives + r")(?=$|[/\s'\";|&)<>:,])")
+    return pattern.sub(lambda m: str(relocations[m.group(1)]), script)
 
 
 def _local_path(declared: str, work: Path, relocations: dict[str, Path]) -> Path:

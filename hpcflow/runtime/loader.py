@@ -31,7 +31,7 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
                 f"(Python {platform.python_version()}): {type(exc).__name__}: {exc}. "
                 "Install the module where jobs run, or add it to python_packages."
             ) from exc
-        return obj() if isinstance(obj, type) else obj
+        return _instance(obj)
     data = _pickle_bytes(ref)
     try:
         obj = pickle.loads(data)
@@ -42,7 +42,11 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
             f"this job runs {sys.executable} (Python {platform.python_version()}); use the "
             "same Python and the same packages, or move the OP into an importable module."
         ) from exc
-    return obj() if isinstance(obj, type) else obj
+    return _instance(obj)
+
+
+def _instance(obj: Any) -> Any:
+    return obj.instantiate() if isinstance(obj, type) else obj
 
 
 def _pickle_bytes(ref: dict[str, Any]) -> bytes:

@@ -4,6 +4,9 @@ This module uses ``from __future__ import annotations`` (string annotations), as
 following our style does; ``test_plain_annotations_module`` covers evaluated annotations.
 """
 
+# Dict-literal return annotations ({"y": int}) are Dflow's function-OP syntax, not types.
+# ruff: noqa: F821, F722, UP037
+
 from __future__ import annotations
 
 import importlib
@@ -30,7 +33,7 @@ class Pair(NamedTuple):
 
 
 @OP.function
-def add(a: int, b: int = 10) -> {"sum": int, "label": str}:  # noqa: F722
+def add(a: int, b: int = 10) -> {"sum": int, "label": str}:
     return {"sum": a + b, "label": f"{a}+{b}"}
 
 
@@ -61,13 +64,13 @@ def with_parens(x: int) -> int:
 
 @OP.function
 def copy_files(
-    src: Artifact(Path), others: Artifact(List[Path], optional=True) = None  # noqa: F821
-) -> {"dst": Artifact(Path), "n": int}:  # noqa: F722
+    src: Artifact(Path), others: Artifact(List[Path], optional=True) = None
+) -> {"dst": Artifact(Path), "n": int}:
     return {"dst": src, "n": len(others or [])}
 
 
 @OP.function
-def bad_shape(x: int) -> {"y": int}:  # noqa: F722
+def bad_shape(x: int) -> {"y": int}:
     return x
 
 
@@ -77,12 +80,12 @@ def bad_pair(x: int) -> Pair:
 
 
 @OP.function
-def missing_key(x: int) -> {"y": int, "z": int}:  # noqa: F722
+def missing_key(x: int) -> {"y": int, "z": int}:
     return {"y": x}
 
 
 @OP.function
-def optional_default(x: Optional[int] = None, tags: Dict[str, int] = None) -> Any:
+def optional_default(x: Optional[int] = None, tags: Dict[str, int] = None) -> Any:  # noqa: UP045
     return x
 
 
@@ -109,7 +112,7 @@ def test_defaults_become_parameter_defaults() -> None:
     b = add.get_input_sign()["b"]
     assert isinstance(b, Parameter) and b.has_default and b.default == 10
     x = optional_default.get_input_sign()["x"]
-    assert x.has_default and x.default is None and x.type == Optional[int]
+    assert x.has_default and x.default is None and x.type == Optional[int]  # noqa: UP045
 
 
 def test_typeddict_return_annotation() -> None:
@@ -178,11 +181,6 @@ def test_calling_outside_a_workflow_runs_the_function() -> None:
     assert double(1.5) == 3.0
 
 
-@pytest.mark.xfail(
-    reason="BUG: a function OP with no arguments called outside a workflow returns an OP "
-    "instance instead of running (op.py _OPMeta.__call__ treats a bare call as instantiation)",
-    strict=True,
-)
 def test_zero_argument_function_op_call_runs_the_function() -> None:
     @OP.function
     def answer() -> int:
@@ -200,7 +198,7 @@ def test_execute_checks_inputs_against_hints() -> None:
 
 def test_execute_checks_outputs_against_hints() -> None:
     @OP.function
-    def liar(x: int) -> {"y": int}:  # noqa: F722
+    def liar(x: int) -> {"y": int}:
         return {"y": str(x)}
 
     with pytest.raises(OPSignatureError, match=r"OP liar: output parameter 'y' expects int"):
@@ -215,8 +213,11 @@ def test_wrong_return_shape_dict_expected() -> None:
 
 
 def test_wrong_return_shape_namedtuple_expected() -> None:
-    with pytest.raises(OPSignatureError, match=r"OP bad_pair: returned tuple, expected the "
-                                               r"declared NamedTuple"):
+    with pytest.raises(
+        OPSignatureError,
+        match=r"OP bad_pair: returned tuple, expected the "
+        r"declared NamedTuple",
+    ):
         bad_pair().execute(OPIO(x=1))
 
 
@@ -240,7 +241,8 @@ def test_star_args_rejected() -> None:
 
 def test_plain_annotations_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Annotations evaluated at definition time (no ``from __future__``), local classes too."""
-    (tmp_path / "plain_fops.py").write_text(textwrap.dedent('''
+    (tmp_path / "plain_fops.py").write_text(
+        textwrap.dedent("""
         from pathlib import Path
         from typing import List, NamedTuple, TypedDict
         from hpcflow.python import OP, Artifact
@@ -270,7 +272,8 @@ def test_plain_annotations_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 return Local(n, [n])
 
             return g, h, gbad
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     mod = importlib.import_module("plain_fops")
     try:

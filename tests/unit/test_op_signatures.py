@@ -28,11 +28,15 @@ def make_op(
     def execute(self: OP, op_in: OPIO) -> OPIO:
         return body(op_in) if body is not None else OPIO()
 
-    return type(name, (OP,), {
-        "get_input_sign": classmethod(lambda cls: OPIOSign(inputs)),
-        "get_output_sign": classmethod(lambda cls: OPIOSign(outputs)),
-        "execute": OP.exec_sign_check(execute),
-    })
+    return type(
+        name,
+        (OP,),
+        {
+            "get_input_sign": classmethod(lambda cls: OPIOSign(inputs)),
+            "get_output_sign": classmethod(lambda cls: OPIOSign(outputs)),
+            "execute": OP.exec_sign_check(execute),
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- OPIOSign
@@ -85,26 +89,21 @@ def test_parameter_without_default_has_no_default() -> None:
 
 
 def test_parameter_default_none_is_a_real_default() -> None:
-    p = Parameter(Optional[int], default=None)
+    p = Parameter(Optional[int], default=None)  # noqa: UP045
     assert p.has_default and p.default is None
     op = make_op({"x": p}, {"got": Any}, lambda i: OPIO(got=("x" in i, i["x"])))
     assert op().execute(OPIO())["got"] == (True, None)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Parameter(int, default=None) rejects its own default: check_inputs fills "
-    "None and then type-checks it against int (op.py check_inputs/_check_field)",
-    strict=True,
-)
 def test_parameter_default_none_accepted_for_non_optional_type() -> None:
-    op = make_op({"x": Parameter(int, default=None)}, {"got": Any},
-                 lambda i: OPIO(got=i["x"]))
+    op = make_op({"x": Parameter(int, default=None)}, {"got": Any}, lambda i: OPIO(got=i["x"]))
     assert op().execute(OPIO())["got"] is None
 
 
 def test_user_class_parameter_values() -> None:
-    op = make_op({"p": Parameter(Point)}, {"q": Point},
-                 lambda i: OPIO(q=Point(i["p"].x + 1, i["p"].y)))
+    op = make_op(
+        {"p": Parameter(Point)}, {"q": Point}, lambda i: OPIO(q=Point(i["p"].x + 1, i["p"].y))
+    )
     q = op().execute(OPIO(p=Point(1.0, 2.0)))["q"]
     assert isinstance(q, Point) and (q.x, q.y) == (2.0, 2.0)
     with pytest.raises(OPSignatureError, match=r"expects Point, got dict"):
@@ -141,7 +140,7 @@ def test_artifact_structures(tp: Any, structure: str) -> None:
     assert Artifact(tp).structure == structure
 
 
-@pytest.mark.parametrize("tp", [int, float, Point, Optional[Path]])
+@pytest.mark.parametrize("tp", [int, float, Point, Optional[Path]])  # noqa: UP045
 def test_invalid_artifact_type_raises(tp: Any) -> None:
     with pytest.raises(TypeError, match="unsupported artifact type"):
         Artifact(tp)
@@ -155,8 +154,7 @@ def test_artifact_defaults_and_optional() -> None:
 
 
 def test_optional_input_artifact_absent_gives_none() -> None:
-    op = make_op({"f": Artifact(Path, optional=True)}, {"got": Any},
-                 lambda i: OPIO(got=i["f"]))
+    op = make_op({"f": Artifact(Path, optional=True)}, {"got": Any}, lambda i: OPIO(got=i["f"]))
     assert op().execute(OPIO())["got"] is None
 
 
@@ -194,8 +192,9 @@ def test_artifact_values_must_be_paths(tp: Any, good: Any, bad: Any) -> None:
 
 def test_output_artifact_not_a_path_is_rejected() -> None:
     op = make_op({}, {"g": Artifact(Path)}, lambda i: OPIO(g=42))
-    with pytest.raises(OPSignatureError,
-                       match=r"OP MyOP: output artifact 'g' expects Path \(paths\), got int"):
+    with pytest.raises(
+        OPSignatureError, match=r"OP MyOP: output artifact 'g' expects Path \(paths\), got int"
+    ):
         op().execute(OPIO())
 
 
@@ -215,11 +214,6 @@ def test_missing_input_names_op_and_field() -> None:
     assert "Adder" in msg and "'y'" in msg and "missing input" in msg
 
 
-@pytest.mark.xfail(
-    reason="BUG: the 'missing input/output' errors do not name the expected type "
-    "(op.py check_inputs/check_outputs); add e.g. '(expects int)'",
-    strict=True,
-)
 def test_missing_input_and_output_name_expected_type() -> None:
     op = make_op({"x": Parameter(List[int])}, {}, name="Adder")
     with pytest.raises(OPSignatureError, match=r"List\[int\]"):
@@ -298,7 +292,7 @@ def test_int_accepted_for_float_but_bool_and_str_are_not() -> None:
 @pytest.mark.parametrize(
     ("tp", "good", "bad"),
     [
-        (Optional[int], [None, 3], ["3", 3.5]),
+        (Optional[int], [None, 3], ["3", 3.5]),  # noqa: UP045
         (Union[int, str], [1, "a"], [1.5, None, [1]]),
         (List[int], [[], [1, 2]], [[1, "2"], (1, 2), 1, {1}]),
         (Dict[str, float], [{}, {"a": 1.0, "b": 2}], [{"a": "x"}, {1: 1.0}, [("a", 1.0)]]),
@@ -307,8 +301,7 @@ def test_int_accepted_for_float_but_bool_and_str_are_not() -> None:
     ],
 )
 def test_typing_checks(tp: Any, good: list[Any], bad: list[Any]) -> None:
-    op = make_op({"x": Parameter(tp)}, {"y": Parameter(tp)}, lambda i: OPIO(y=i["x"]),
-                 name="Typed")
+    op = make_op({"x": Parameter(tp)}, {"y": Parameter(tp)}, lambda i: OPIO(y=i["x"]), name="Typed")
     for value in good:
         assert op().execute(OPIO(x=value))["y"] is value
     for value in bad:

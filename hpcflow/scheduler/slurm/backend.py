@@ -153,12 +153,12 @@ class SlurmScheduler:
         if not ids:
             return {}
         queue = {row.task_id: row for row in self._squeue(ids)}
-        status = {tid: _status(queue[tid]) for tid in ids if tid in queue}
-        missing = [tid for tid in ids if tid not in queue]
+        status = {tid: _status(row) for tid in ids if (row := _lookup(queue, tid))}
+        missing = [tid for tid in ids if tid not in status]
         if missing:
             acct, note = self._sacct(missing)
             for tid in missing:
-                row = acct.get(tid)
+                row = _lookup(acct, tid)
                 status[tid] = (
                     _status(row)
                     if row is not None
@@ -218,10 +218,25 @@ class SlurmScheduler:
             tag = tag_of(row.name, row.comment)
             if tag in wanted:
                 found.setdefault(tag, set()).add(row.task_id)
-        return {
-            tag: SubmittedJob(tag=tag, task_ids=tuple(sorted(ids, key=_task_sort_key)))
-            for tag, ids in found.items()
-        }
+        result = {}
+        for tag, ids in found.items():
+            # A bare id next to its own array tasks is the array's remainder record, not a task.
+            arrays = {P.base_job_id(t) for t in ids if "_" in t}
+            kept = sorted((t for t in ids if "_" in t or t not in arrays), key=_task_sort_key)
+            result[tag] = SubmittedJob(tag=tag, task_ids=tuple(kept))
+        return result
+
+
+def _lookup(rows: Mapping[str, P.QueueRow], task_id: str) -> P.QueueRow | None:
+    """The row for ``task_id``; for ``123_4`` also the array's own record ``123``.
+
+    When every not-yet-started task of an array is cancelled, Slurm shows them as one record
+    under the bare array id (``123 CANCELLED``), no longer as ``123_[4-9]``.
+    """
+    row = rows.get(task_id)
+    if row is None and "_" in task_id:
+        row = rows.get(P.base_job_id(task_id))
+    return row
 
 
 def _status(row: P.QueueRow) -> JobStatus:

@@ -99,10 +99,12 @@ def parse_squeue(stdout: str) -> list[QueueRow]:
     for line in stdout.splitlines():
         if not line.strip():
             continue
-        fields = line.split("|", 6)
-        if len(fields) != 7:
+        fields = line.split("|", 5)
+        if len(fields) != 6 or "|" not in fields[5]:
             raise SchedulerError(f"unexpected squeue line {line!r}")
-        job_id, state, reason, status, node, name, comment = fields
+        job_id, state, reason, status, node, rest = fields
+        # Our comments never contain "|"; a foreign job's name may, so split from the right.
+        name, _, comment = rest.rpartition("|")
         job_state = to_job_state(state)
         for task_id in expand_job_ids(job_id):
             rows.append(

@@ -1,0 +1,262 @@
+"""Site configuration models: what a cluster offers and what jobs get by default.
+
+Unknown keys are errors (``extra='forbid'``) so a typo is reported at its dotted key instead
+of being silently ignored. Credentials are never fields: S3 keys come from a credentials
+file or the environment, so a site file can be shared and committed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hpcflow.errors import SpecError
+from hpcflow.resources import parse_memory_mb, parse_time_s
+from hpcflow.scheduler.base import Resources
+
+
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def expand_path(value: str) -> str:
+    """``~`` and ``$VARS`` expanded, so one file serves every user of a site.
+
+    An unset variable is an error rather than a literal ``$SCRATCH`` directory. ``$USER``
+    falls back to the account name: it is often unset in cron jobs and containers.
+    """
+    env = dict(os.environ)
+    env.setdefault("USER", getpass.getuser())
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in env:
+            raise ValueError(f"${name} is not set (in {value!r})")
+        return env[name]
+
+    return _VAR.sub(replace, os.path.expanduser(value))
+
+
+def _memory(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"cannot parse {value!r} as a memory size")
+    try:
+        mb = parse_memory_mb(value)
+    except (SpecError, ValueError) as exc:
+        raise ValueError(f"cannot parse {value!r} as a memory size (e.g. '2G', '500M')") from exc
+    if mb < 1:
+        raise ValueError(f"memory must be at least 1 MB, got {value!r}")
+    return mb
+
+
+def _duration(value: Any) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"(\d+-)?\d+(:\d+){0,2}", text):
+        raise ValueError(
+            f"cannot parse {value!r} as a time limit "
+            "(minutes, 'MM:SS', 'HH:MM:SS', 'D-HH', 'D-HH:MM' or 'D-HH:MM:SS')"
+        )
+    seconds = parse_time_s(value if isinstance(value, str) else text)
+    if seconds < 1:
+        raise ValueError(f"time limit must be positive, got {value!r}")
+    return seconds
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,:+=@%/\-\[\]|&()!*]+$")
+
+
+def _slurm_value(value: str | None) -> str | None:
+    if value is not None and not _SLURM_NAME.match(value):
+        raise ValueError(f"{value!r} contains spaces, quotes or other characters Slurm rejects")
+    return value
+
+
+class Defaults(_Model):
+    """Resources every job gets unless its step asks otherwise."""
+
+    cpus: int | None = Field(None, ge=1)
+    memory_mb: int | None = Field(None, alias="memory")
+    gpus: int | None = Field(None, ge=0)
+    time_limit_s: int | None = Field(None, alias="time")
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    extra_sbatch: list[str] = Field(default_factory=list)
+
+    _mem = field_validator("memory_mb", mode="before")(_memory)
+    _time = field_validator("time_limit_s", mode="before")(_duration)
+    _names = field_validator("partition", "account", "qos", "constraint")(_slurm_value)
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _options(cls, value: list[str]) -> list[str]:
+        for option in value:
+            if not option.startswith("-") or "\n" in option:
+                raise ValueError(f"{option!r} is not a single sbatch option like '--reservation=x'")
+        return value
+
+    def resources(self) -> Resources:
+        """These defaults as the scheduler's :class:`Resources`."""
+        return Resources(
+            cpus=self.cpus,
+            memory_mb=self.memory_mb,
+            gpus=self.gpus,
+            time_limit_s=self.time_limit_s,
+            partition=self.partition,
+            account=self.account,
+            qos=self.qos,
+            constraint=self.constraint,
+            extra_options=tuple(self.extra_sbatch),
+        )
+
+
+class Partition(_Model):
+    """Limits of one partition, used to check requests before they reach sbatch."""
+
+    max_time_s: int | None = Field(None, alias="max_time")
+    max_cpus: int | None = Field(None, ge=1)
+    max_memory_mb: int | None = Field(None, alias="max_memory")
+    gpus: int | None = Field(None, ge=0)
+    default: bool = False
+
+    _mem = field_validator("max_memory_mb", mode="before")(_memory)
+    _time = field_validator("max_time_s", mode="before")(_duration)
+
+
+class Containers(_Model):
+    """How jobs run inside container images, if at all."""
+
+    runtime: Literal["none", "apptainer", "singularity", "charliecloud"] = "none"
+    executable: str | None = None
+    #: ``src[:dst[:ro]]``; ``src`` has ``~`` and ``$VARS`` expanded.
+    binds: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default_factory=list)
+    gpu: Literal["nvidia", "rocm"] | None = None
+
+    @field_validator("binds")
+    @classmethod
+    def _binds(cls, value: list[str]) -> list[str]:
+        out = []
+        for bind in value:
+            parts = bind.split(":")
+            if not parts[0] or len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise ValueError(f"bind {bind!r} is not 'src', 'src:dst' or 'src:dst:ro'")
+            if any(not p for p in parts) or "," in bind:
+                raise ValueError(f"bind {bind!r} has an empty part or a comma")
+            out.append(":".join([expand_path(parts[0]), *parts[1:]]))
+        return out
+
+
+_CREDENTIAL_KEYS = {
+    "access_key",
+    "secret_key",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "session_token",
+    "aws_session_token",
+    "password",
+    "token",
+}
+
+
+class Storage(_Model):
+    """Where artifacts live: the shared filesystem, or an S3-compatible object store."""
+
+    kind: Literal["shared", "s3"] = "shared"
+    endpoint_url: str | None = None
+    bucket: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    #: An AWS-style credentials file; the keys themselves never appear in a site file.
+    credentials_file: str | None = None
+    multipart_threshold_mb: int = Field(64, ge=5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            secrets = sorted(k for k in data if str(k).lower() in _CREDENTIAL_KEYS)
+            if secrets:
+                raise ValueError(
+                    f"{', '.join(secrets)}: credentials never go in a site file; "
+                    "use credentials_file or the AWS_* environment variables"
+                )
+        return data
+
+    @field_validator("credentials_file")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return expand_path(value) if value else value
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> Storage:
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError("kind = 's3' needs a bucket")
+        return self
+
+
+class SiteConfig(_Model):
+    """Everything hpcflow needs to know about one site."""
+
+    name: str = Field(min_length=1)
+    scheduler: Literal["local", "slurm"] = "local"
+    #: Root of the attempt directories; must be on a filesystem the compute nodes share.
+    #: ``None``: ``<hpcflow home>/work``, fine for local mode only.
+    work_root: str | None = None
+    #: The interpreter jobs run ``hpcflow.runtime`` with (default: the submitting one).
+    python: str = Field(default_factory=lambda: sys.executable)
+    #: Never have more than this many jobs queued (a site's MaxSubmitJobs, politeness).
+    max_queued_jobs: int | None = Field(None, ge=1)
+    #: Trusted shell lines run before every task (``module load ...``).
+    setup: list[str] = Field(default_factory=list)
+    #: How long a job may be gone from the queue before its missing exit record counts.
+    exit_record_grace_s: float = Field(60.0, ge=0)
+    defaults: Defaults = Field(default_factory=Defaults)
+    partitions: dict[str, Partition] = Field(default_factory=dict)
+    containers: Containers = Field(default_factory=Containers)
+    storage: Storage = Field(default_factory=Storage)
+
+    @field_validator("work_root", "python")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return expand_path(value) if value else value
+
+    @field_validator("setup")
+    @classmethod
+    def _lines(cls, value: list[str]) -> list[str]:
+        for line in value:
+            if "\n" in line:
+                raise ValueError("each setup entry is one shell line; use a list for several")
+        return value
+
+    @model_validator(mode="after")
+    def _partitions_agree(self) -> SiteConfig:
+        defaults = [name for name, p in self.partitions.items() if p.default]
+        if len(defaults) > 1:
+            raise ValueError(f"more than one default partition: {', '.join(defaults)}")
+        wanted = self.defaults.partition
+        if wanted and self.partitions and wanted not in self.partitions:
+            raise ValueError(
+                f"defaults.partition {wanted!r} is not one of [partitions]: "
+                f"{', '.join(sorted(self.partitions))}"
+            )
+        return self
+
+    def default_partition(self) -> str | None:
+        """``defaults.partition``, else the partition marked ``default = true``."""
+        if self.defaults.partition:
+            return self.defaults.partition
+        return next((name for name, p in self.partitions.items() if p.default), None)
