@@ -4,25 +4,36 @@
 is in :mod:`hpcflow.python`.
 """
 
-from hpcflow.dsl.artifacts import download_artifact, upload_artifact
-from hpcflow.dsl.containers import DAG, Steps
-from hpcflow.dsl.io import (
-    InputArtifact,
-    InputParameter,
-    Inputs,
-    OutputArtifact,
-    OutputParameter,
-    Outputs,
-)
-from hpcflow.dsl.refs import argo_enumerate, argo_len, argo_range, argo_sequence, if_expression
-from hpcflow.dsl.step import Step, Task
-from hpcflow.dsl.templates import PythonScriptOPTemplate, ShellOPTemplate
-from hpcflow.dsl.workflow import Workflow
-from hpcflow.errors import HpcflowError
-from hpcflow.spec.build import StoredArtifact
+import importlib
+from typing import Any
 
-S3Artifact = StoredArtifact
-LocalArtifact = StoredArtifact
+#: Public names and the modules that define them, imported on first use so that a job
+#: importing ``hpcflow.python.op`` does not pay for the whole DSL.
+_EXPORTS = {
+    "download_artifact": "hpcflow.dsl.artifacts", "upload_artifact": "hpcflow.dsl.artifacts",
+    "DAG": "hpcflow.dsl.containers", "Steps": "hpcflow.dsl.containers",
+    "InputArtifact": "hpcflow.dsl.io", "InputParameter": "hpcflow.dsl.io", "Inputs": "hpcflow.dsl.io",
+    "OutputArtifact": "hpcflow.dsl.io", "OutputParameter": "hpcflow.dsl.io", "Outputs": "hpcflow.dsl.io",
+    "argo_enumerate": "hpcflow.dsl.refs", "argo_len": "hpcflow.dsl.refs",
+    "argo_range": "hpcflow.dsl.refs", "argo_sequence": "hpcflow.dsl.refs",
+    "if_expression": "hpcflow.dsl.refs",
+    "Step": "hpcflow.dsl.step", "Task": "hpcflow.dsl.step",
+    "PythonScriptOPTemplate": "hpcflow.dsl.templates", "ShellOPTemplate": "hpcflow.dsl.templates",
+    "Workflow": "hpcflow.dsl.workflow", "HpcflowError": "hpcflow.errors",
+    "StoredArtifact": "hpcflow.spec.build",
+}
+_ALIASES = {"S3Artifact": "StoredArtifact", "LocalArtifact": "StoredArtifact"}
+
+
+def __getattr__(name: str) -> Any:
+    target = _ALIASES.get(name, name)
+    module = _EXPORTS.get(target)
+    if module is None:
+        raise AttributeError(f"module 'hpcflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), target)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -70,7 +70,11 @@ class Client:
                 return status
             busy = report is not None and (report.launched or report.finished_units)
             sleep = min_sleep if busy else min(max_sleep, sleep * 1.5)
-            time.sleep(sleep)
+            waiter = getattr(self.scheduler, "wait_for_change", None)
+            if waiter is not None and report is not None:
+                waiter(max_sleep)  # wakes as soon as a local job ends
+            else:
+                time.sleep(sleep)
 
 
 _clients: dict[str, Client] = {}

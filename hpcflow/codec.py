@@ -10,7 +10,6 @@ import json
 from pathlib import PurePath
 from typing import Any
 
-import jsonpickle
 
 
 def encode(value: Any) -> Any:
@@ -23,14 +22,26 @@ def encode(value: Any) -> Any:
         return [encode(v) for v in value]
     if isinstance(value, dict) and all(isinstance(k, str) and _is_plain(v) for k, v in value.items()):
         return {k: encode(v) for k, v in value.items()}
+    import jsonpickle  # only user classes need it; jobs with plain values skip the import
+
     return jsonpickle.Pickler(unpicklable=True, keys=True).flatten(value)
 
 
 def decode(data: Any) -> Any:
     """Inverse of :func:`encode`."""
-    if data is None or isinstance(data, (bool, int, float, str)):
+    if data is None or isinstance(data, (bool, int, float, str)) or not _has_pickle_tags(data):
         return data
+    import jsonpickle
+
     return jsonpickle.Unpickler(keys=True).restore(data)
+
+
+def _has_pickle_tags(data: Any) -> bool:
+    if isinstance(data, dict):
+        return any(k.startswith("py/") for k in data) or any(_has_pickle_tags(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_pickle_tags(v) for v in data)
+    return False
 
 
 def _is_plain(value: Any) -> bool:

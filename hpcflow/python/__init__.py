@@ -1,13 +1,22 @@
 """Dflow's ``dflow.python`` namespace: OPs, signatures, templates and errors."""
 
+from typing import Any
+
 from hpcflow.python.op import OP, FatalError, TransientError
 from hpcflow.python.opio import OPIO, Artifact, BigParameter, NestedDict, OPIOSign, Parameter
-from hpcflow.python.template import PythonOPTemplate, Slices
-
 
 #: Dflow's list of extra packages/files to ship; hpcflow makes the submitting script's
 #: directory importable in jobs already, so entries are accepted and need nothing more.
 upload_packages: list[str] = []
+
+
+def __getattr__(name: str) -> Any:
+    # The templates import the DSL; jobs never need them, so they load on first use.
+    if name in ("PythonOPTemplate", "Slices"):
+        from hpcflow.python import template
+
+        return getattr(template, name)
+    raise AttributeError(f"module 'hpcflow.python' has no attribute {name!r}")
 
 
 __all__ = [

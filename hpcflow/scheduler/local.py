@@ -7,9 +7,13 @@ whether it still runs. The exit record in the unit directory remains the truth.
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import select
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -32,6 +36,7 @@ class _Task:
     time_limit_s: int | None
     group: str
     popen: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
     started: float | None = None
     state: JobState = JobState.PENDING
     exit_code: int | None = None
@@ -45,11 +50,13 @@ class LocalScheduler:
 
     name = "local"
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, use_zygote: bool = True) -> None:
         self.max_workers = max_workers or os.cpu_count() or 1
         self._tasks: dict[str, _Task] = {}
         self._queue: deque[str] = deque()
         self._group_limits: dict[str, int] = {}
+        self._zygote: _Zygote | None = None
+        self._use_zygote = use_zygote and not os.environ.get("HPCFLOW_NO_ZYGOTE")
 
     # ------------------------------------------------------------------------ protocol
 
@@ -92,9 +99,8 @@ class LocalScheduler:
                 task.state = JobState.CANCELLED
                 if tid in self._queue:
                     self._queue.remove(tid)
-            elif task.popen is not None and task.popen.poll() is None:
-                _kill_group(task.popen.pid, signal.SIGKILL)
-                task.popen.wait()
+            elif task.state == JobState.RUNNING and task.pid is not None:
+                _kill_group(task.pid, signal.SIGKILL)
                 task.state = JobState.CANCELLED
 
     def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:
@@ -105,26 +111,37 @@ class LocalScheduler:
     def running(self) -> int:
         return sum(1 for t in self._tasks.values() if t.state == JobState.RUNNING)
 
+    def wait_for_change(self, timeout: float) -> None:
+        """Sleep until a job may have ended (or ``timeout``): lets local mode react at once."""
+        if self._zygote is not None and any(t.popen is None and t.state == JobState.RUNNING
+                                            for t in self._tasks.values()):
+            self._zygote.wait(timeout)
+        else:
+            time.sleep(timeout)
+
+    def _exit_codes(self) -> dict[int, int]:
+        return self._zygote.collect() if self._zygote is not None else {}
+
     def _pump(self) -> None:
         """Reap finished tasks, enforce time limits, start queued tasks in free slots."""
         now = time.time()
+        exited = self._exit_codes()
         for task in self._tasks.values():
-            if task.state != JobState.RUNNING or task.popen is None:
+            if task.state != JobState.RUNNING or task.pid is None:
                 continue
-            code = task.popen.poll()
+            code = task.popen.poll() if task.popen is not None else exited.pop(task.pid, None)
             if code is not None:
                 task.exit_code = code
-                if task.state == JobState.RUNNING:
-                    task.state = JobState.TIMEOUT if task.term_sent else (
-                        JobState.COMPLETED if code == 0 else JobState.FAILED)
+                task.state = JobState.TIMEOUT if task.term_sent else (
+                    JobState.COMPLETED if code == 0 else JobState.FAILED)
                 continue
             if task.time_limit_s and task.started and now - task.started > task.time_limit_s:
                 if task.term_sent is None:
                     task.term_sent = now
                     task.reason = f"killed at its time limit of {task.time_limit_s} s"
-                    _kill_group(task.popen.pid, signal.SIGTERM)
+                    _kill_group(task.pid, signal.SIGTERM)
                 elif now - task.term_sent > _KILL_GRACE_S:
-                    _kill_group(task.popen.pid, signal.SIGKILL)
+                    _kill_group(task.pid, signal.SIGKILL)
         free = self.max_workers - self.running()
         skipped: list[str] = []
         while free > 0 and self._queue:
@@ -140,17 +157,85 @@ class LocalScheduler:
         self._queue.extendleft(reversed(skipped))
 
     def _start(self, task: _Task) -> None:
-        with open(task.log, "ab") as log:
-            task.popen = subprocess.Popen(
-                task.argv, cwd=task.workdir, env=task.env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+        runtime_args = _runtime_args(task.argv)
+        if runtime_args is not None and self._use_zygote:
+            if self._zygote is None or not self._zygote.alive():
+                self._zygote = _Zygote()
+            task.pid = self._zygote.fork(runtime_args, task.workdir, task.env, task.log)
+        else:
+            with open(task.log, "ab") as log:
+                task.popen = subprocess.Popen(
+                    task.argv, cwd=task.workdir, env=task.env, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            task.pid = task.popen.pid
         task.started = time.time()
         task.state = JobState.RUNNING
-        task.pid_file.write_text(f"{task.popen.pid} {_proc_start_time(task.popen.pid)}\n")
+        task.pid_file.write_text(f"{task.pid} {_proc_start_time(task.pid)}\n")
 
     def _status(self, task: _Task) -> JobStatus:
         return JobStatus(task.state, task.exit_code, task.reason, "localhost")
+
+
+def _runtime_args(argv: tuple[str, ...]) -> list[str] | None:
+    """The runtime's arguments if ``argv`` is this interpreter running ``-m hpcflow.runtime``."""
+    if len(argv) >= 3 and argv[1:3] == ("-m", "hpcflow.runtime") and argv[0] == sys.executable:
+        return list(argv[3:])
+    return None
+
+
+class _Zygote:
+    """The fork server process (:mod:`hpcflow.scheduler.zygote`) and its reply stream."""
+
+    _ids = itertools.count()
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        self._out = self.proc.stdout.fileno()
+        self._buffer = b""
+        self._exits: dict[int, int] = {}
+        self._started: dict[int, int] = {}
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> int:
+        req_id = next(self._ids)
+        line = json.dumps({"id": req_id, "args": args, "cwd": str(cwd), "env": env, "log": str(log)})
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        while req_id not in self._started:
+            self._read(timeout=30.0)
+            if not self.alive():
+                raise RuntimeError("the local fork server died")
+        return self._started.pop(req_id)
+
+    def wait(self, timeout: float) -> None:
+        self._read(timeout)
+
+    def collect(self) -> dict[int, int]:
+        self._read(0.0)
+        exits, self._exits = self._exits, {}
+        return exits
+
+    def _read(self, timeout: float) -> None:
+        ready, _, _ = select.select([self._out], [], [], timeout)
+        if not ready:
+            return
+        chunk = os.read(self._out, 65536)
+        self._buffer += chunk
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            msg = json.loads(line)
+            if "status" in msg:
+                self._exits[msg["pid"]] = msg["status"]
+            else:
+                self._started[msg["id"]] = msg["pid"]
 
 
 def _proc_start_time(pid: int) -> str:

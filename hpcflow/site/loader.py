@@ -77,7 +77,7 @@ def load_site(path: str | os.PathLike[str]) -> SiteConfig:
 
 def builtin_local() -> SiteConfig:
     """Local mode: jobs run as subprocesses of this machine, nothing to configure."""
-    return SiteConfig(name="local", scheduler="local")
+    return SiteConfig.model_validate({"name": "local", "scheduler": "local"})
 
 
 def resolve_site(path: str | None = None) -> SiteConfig:

@@ -19,7 +19,6 @@ from hpcflow.errors import SpecError
 from hpcflow.resources import parse_memory_mb, parse_time_s
 from hpcflow.scheduler.base import Resources
 
-
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
@@ -224,10 +223,10 @@ class SiteConfig(_Model):
     setup: list[str] = Field(default_factory=list)
     #: How long a job may be gone from the queue before its missing exit record counts.
     exit_record_grace_s: float = Field(60.0, ge=0)
-    defaults: Defaults = Field(default_factory=Defaults)
+    defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     partitions: dict[str, Partition] = Field(default_factory=dict)
-    containers: Containers = Field(default_factory=Containers)
-    storage: Storage = Field(default_factory=Storage)
+    containers: Containers = Field(default_factory=lambda: Containers.model_validate({}))
+    storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
 
     @field_validator("work_root", "python")
     @classmethod

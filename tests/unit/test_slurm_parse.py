@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow.errors import SchedulerError
-from hpcflow.scheduler.base import JobState
+from hpcflow.errors import SchedulerError, SchedulerUnavailable, SubmissionDeferred
+from hpcflow.scheduler.base import JobRequest, JobState
 from hpcflow.scheduler.slurm import argv as A
 from hpcflow.scheduler.slurm import parse as P
+from hpcflow.scheduler.slurm.backend import SlurmScheduler
 from hpcflow.scheduler.slurm.states import to_job_state
+from hpcflow.transport import CommandResult
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "slurm"
 
@@ -165,3 +167,63 @@ def test_argv_builders() -> None:
     argv = A.sbatch_argv("/w d/s.sh", workdir="/w d", array="0-4%2", offset=7)
     assert argv == ["sbatch", "--parsable", "--chdir=/w d", "--array=0-4%2", "/w d/s.sh", "7"]
     assert A.scancel_argv(["1_2", "3"]) == ["scancel", "1_2", "3"]
+
+
+# --- backend decisions on recorded answers (a scripted Transport; real Slurm in tests/slurm) ---
+
+
+class Scripted:
+    """A Transport that answers each command name with a recorded result."""
+
+    def __init__(self, **answers: tuple[int, str, str]) -> None:
+        self.answers = answers
+        self.calls: list[list[str]] = []
+
+    def run(self, argv, *, input=None, timeout=60.0, env=None, cwd=None) -> CommandResult:  # noqa: A002
+        self.calls.append(list(argv))
+        rc, out, err = self.answers[argv[0]]
+        return CommandResult(tuple(argv), rc, out, err)
+
+
+def test_poll_controller_down_raises_unavailable() -> None:
+    transport = Scripted(squeue=(1, "", fixture("squeue-controller-down.stderr")))
+    with pytest.raises(SchedulerUnavailable):
+        SlurmScheduler(transport).poll(["29_3"])
+
+
+def test_poll_one_squeue_then_sacct_only_for_missing() -> None:
+    transport = Scripted(
+        squeue=(0, fixture("squeue-finished.txt"), ""),
+        sacct=(1, "", fixture("sacct-accounting-disabled.stderr")),
+    )
+    status = SlurmScheduler(transport).poll(["29_3", "29_0", "31_2", "40_1"])
+    assert [c[0] for c in transport.calls] == ["squeue", "sacct"]
+    assert transport.calls[1][-2:] == ["-j", "31,40"]
+    assert status["29_3"].state is JobState.FAILED and status["29_3"].exit_code == 7
+    assert status["31_2"].state is JobState.UNKNOWN
+    assert "accounting is disabled" in status["31_2"].reason
+
+
+def test_poll_array_remainder_record_and_unknown_ids() -> None:
+    squeue = (
+        "40|CANCELLED|JobArrayTaskLimit|0||wrap|(null)\n40_0|CANCELLED|None|15|vm|wrap|(null)\n"
+    )
+    transport = Scripted(squeue=(0, squeue, ""))
+    status = SlurmScheduler(transport).poll(["40_0", "40_4"])
+    assert {s.state for s in status.values()} == {JobState.CANCELLED}
+    transport = Scripted(squeue=(1, "", fixture("squeue-invalid-job-id.stderr")), sacct=(0, "", ""))
+    status = SlurmScheduler(transport).poll(["999"])
+    assert status["999"].state is JobState.UNKNOWN
+
+
+def test_submit_limit_defers(tmp_path: Path) -> None:
+    limit = "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy"
+    transport = Scripted(sbatch=(1, "", limit))
+    job = JobRequest(tag="t1", name="n", workdir=tmp_path, tasks=(("true",),))
+    with pytest.raises(SubmissionDeferred):
+        SlurmScheduler(transport).submit(job)
+    transport = Scripted(sbatch=(1, "", fixture("sbatch-invalid-partition.stderr")))
+    with pytest.raises(SchedulerError) as info:
+        SlurmScheduler(transport).submit(job)
+    assert not isinstance(info.value, SubmissionDeferred)
+    assert "Invalid partition" in str(info.value)

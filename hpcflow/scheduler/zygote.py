@@ -1,0 +1,108 @@
+"""A fork server for the local backend: one warm Python that forks a child per job.
+
+Starting ``python -m hpcflow.runtime`` costs ~60 ms of interpreter start-up and imports per
+step; forking a process that has already imported the runtime costs ~2 ms. Only runtime
+jobs are forked here (container-wrapped jobs are started normally). Each child runs in its
+own session, like a spawned job, so time limits and cancel kill its process group.
+
+Protocol (JSON lines): requests on stdin ``{"id", "args", "cwd", "env", "log"}``; replies
+on stdout ``{"id", "pid"}`` when started and ``{"pid", "status"}`` when a child exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+from typing import Any
+
+
+def _child(req: dict[str, Any]) -> None:
+    """In the forked child: become a job, then run the runtime's main and exit."""
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.chdir(req["cwd"])
+        fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.environ.clear()
+        os.environ.update(req["env"])
+        for path in reversed(req["env"].get("PYTHONPATH", "").split(os.pathsep)):
+            if path and path not in sys.path:
+                sys.path.insert(0, path)
+        from hpcflow.runtime.group import main
+
+        code = main(req["args"])
+    except BaseException:  # noqa: BLE001 - anything here must end the child, never return
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def serve() -> None:
+    import hpcflow.python.op  # noqa: F401 - warm the imports every job needs
+    import hpcflow.runtime.execute  # noqa: F401
+
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+    out = sys.stdout
+    stdin = sys.stdin.fileno()
+    buffer = b""
+    children: set[int] = set()
+    r_sig, w_sig = os.pipe()
+    os.set_blocking(w_sig, False)
+    signal.set_wakeup_fd(w_sig)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    while True:
+        ready, _, _ = select.select([stdin, r_sig], [], [], 1.0)
+        if r_sig in ready:
+            os.read(r_sig, 4096)
+        _reap(children, out)
+        if stdin not in ready:
+            continue
+        chunk = os.read(stdin, 65536)
+        if not chunk:  # the scheduler went away: stop serving; running children carry on
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            req = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                os.close(r_sig)
+                os.close(w_sig)
+                _child(req)
+            children.add(pid)
+            out.write(json.dumps({"id": req["id"], "pid": pid}) + "\n")
+            out.flush()
+
+
+def _reap(children: set[int], out: Any) -> None:
+    for pid in list(children):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            children.discard(pid)
+            continue
+        if done:
+            children.discard(pid)
+            out.write(json.dumps({"pid": pid, "status": os.waitstatus_to_exitcode(status)}) + "\n")
+            out.flush()
+
+
+if __name__ == "__main__":
+    serve()
