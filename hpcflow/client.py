@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +29,19 @@ class Client:
     scheduler: Scheduler
     site_name: str = "local"
 
+    def __post_init__(self) -> None:
+        self._driven: set[str] = set()
+        self._driver: threading.Thread | None = None
+        self._driver_guard = threading.Lock()
+        self._thread_state = threading.local()
+
     @property
     def lock(self) -> TickLock:
-        lock = getattr(self, "_lock", None)
+        """The tick lock, one object per thread (flock is held per open file)."""
+        lock = getattr(self._thread_state, "lock", None)
         if lock is None:
             lock = TickLock(self.store.path.parent / "engine.lock")
-            self._lock = lock
+            self._thread_state.lock = lock
         return lock
 
     def engine(self, only: set[str] | None = None) -> Engine:
@@ -41,6 +50,19 @@ class Client:
         if key not in engines:
             engines[key] = Engine(self.store, self.scheduler, self.settings, only=set(only) if only else None)
         return engines[key]
+
+    def _watch(self, wf_id: str, timeout: float | None) -> str:
+        """Wait for the background driver to finish ``wf_id``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sleep = 0.002
+        while True:
+            status = self.store.workflow_status(wf_id)
+            if status in FINAL_STATUSES or (deadline is not None and time.monotonic() > deadline):
+                return status
+            if not self.is_driving(wf_id):
+                return self.wait(wf_id, None if deadline is None else max(0.0, deadline - time.monotonic()))
+            time.sleep(sleep)
+            sleep = min(0.05, sleep * 1.5)
 
     def tick_once(self, only: set[str] | None = None, wait_lock: float = 0.0) -> Any:
         """One engine pass if no other process is ticking; returns the report or None."""
@@ -51,8 +73,65 @@ class Client:
         finally:
             self.lock.release()
 
+    # ---------------------------------------------------------------- background driver
+
+    def start_driving(self, wf_id: str) -> bool:
+        """Drive ``wf_id`` from a background thread of this process (unless a daemon does).
+
+        This is what makes ``submit()`` return at once while the workflow runs, so that a
+        Dflow-style polling loop (``while wf.query_status() ...: sleep(1)``) sees progress.
+        """
+        from hpcflow.daemon import daemon_pid
+
+        if daemon_pid(self.store.path.parent) is not None:
+            return False
+        warm_up = getattr(self.scheduler, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
+        with self._driver_guard:
+            self._driven.add(wf_id)
+            if self._driver is None or not self._driver.is_alive():
+                self._driver = threading.Thread(target=self._drive_loop, name="hpcflow-driver",
+                                                daemon=True)
+                self._driver.start()
+        return True
+
+    def is_driving(self, wf_id: str) -> bool:
+        return wf_id in self._driven and self._driver is not None and self._driver.is_alive()
+
+    def _drive_loop(self) -> None:
+        engine = Engine(self.store, self.scheduler, self.settings, only=self._driven)
+        waiter = getattr(self.scheduler, "wait_for_change", None)
+        idle = 0.005
+        while True:
+            with self._driver_guard:
+                if not self._driven:
+                    self._driver = None
+                    return
+            report = None
+            if self.lock.acquire(timeout=1.0):
+                try:
+                    report = engine.tick()
+                except Exception:  # logged; the loop keeps the workflow's state in the store
+                    logging.getLogger("hpcflow.client").exception("tick failed")
+                    time.sleep(1.0)
+                finally:
+                    self.lock.release()
+            with self._driver_guard:
+                for wf_id in list(self._driven):
+                    if self.store.workflow_status(wf_id) in FINAL_STATUSES:
+                        self._driven.discard(wf_id)
+            busy = report is not None and (report.launched or report.finished_units)
+            idle = 0.005 if busy else min(0.2 if self.scheduler.name == "local" else 5.0, idle * 1.5)
+            if waiter is not None and report is not None and report.inflight:
+                waiter(idle if not busy else 0.05)
+            elif not busy:
+                time.sleep(idle)
+
     def wait(self, wf_id: str, timeout: float | None = None, interval: float | None = None) -> str:
         """Drive (or watch, if a daemon drives it) a workflow until it ends; return its status."""
+        if self.is_driving(wf_id):
+            return self._watch(wf_id, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         local = self.scheduler.name == "local"
         min_sleep = 0.005 if local else 1.0
@@ -111,6 +190,9 @@ def remember_unwaited(wf_id: str, client: Client) -> None:
     """A local-mode workflow submitted by a script that never waits still runs to the end
     when the script exits, as Dflow's debug mode would have run it."""
     submitted_ids.append(wf_id)
+    if os.environ.get("HPCFLOW_SUBMIT_ONLY"):
+        return
+    client.start_driving(wf_id)
     if client.scheduler.name == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
         _unwaited[wf_id] = client
 

@@ -40,7 +40,7 @@ def _local_scheduler(config: Any) -> Scheduler:
 def _slurm_scheduler(config: Any) -> Scheduler:
     from hpcflow.scheduler.slurm.backend import SlurmScheduler
 
-    return SlurmScheduler()
+    return SlurmScheduler(python=config.python)
 
 
 def settings_from_site(config: Any, home: Path, grace: float | None = None) -> EngineSettings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from typing import Any
 
 from hpcflow import context
@@ -82,8 +81,12 @@ class Workflow:
         """Record the workflow in the store and return its id (it runs when driven)."""
         from hpcflow.client import remember_unwaited
 
-        spec = self.to_spec()
         client = self._client
+        if not os.environ.get("HPCFLOW_SUBMIT_ONLY"):
+            warm_up = getattr(client.scheduler, "warm_up", None)
+            if warm_up is not None:
+                warm_up()  # the fork server boots while the spec compiles
+        spec = self.to_spec()
         wf_id = f"{self.name}-{secrets.token_hex(3)}"
         work_dir = client.settings.work_root / wf_id
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -120,11 +123,9 @@ class Workflow:
         status = client.store.workflow_status(wf_id)
         if os.environ.get("HPCFLOW_SUBMIT_ONLY") and status in ("Pending", "Running"):
             raise SystemExit(0)  # `hpcflow submit` stops the script at its first poll
-        if status in ("Pending", "Running"):
-            client.tick_once(only={wf_id})
+        if status in ("Pending", "Running") and not client.is_driving(wf_id):
+            client.tick_once(only={wf_id})  # nothing drives it: this poll does one step
             status = client.store.workflow_status(wf_id)
-            if status in ("Pending", "Running"):
-                time.sleep(0.01)
         return status
 
     def query(self) -> dict[str, Any]:

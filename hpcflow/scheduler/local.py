@@ -111,6 +111,11 @@ class LocalScheduler:
     def running(self) -> int:
         return sum(1 for t in self._tasks.values() if t.state == JobState.RUNNING)
 
+    def warm_up(self) -> None:
+        """Start the fork server now, so it has imported the runtime by the first job."""
+        if self._use_zygote and (self._zygote is None or not self._zygote.alive()):
+            self._zygote = _Zygote()
+
     def wait_for_change(self, timeout: float) -> None:
         """Sleep until a job may have ended (or ``timeout``): lets local mode react at once."""
         if self._zygote is not None and any(t.popen is None and t.state == JobState.RUNNING
