@@ -20,8 +20,18 @@ import json
 from pathlib import Path
 from typing import List
 
-from hpcflow import (InputArtifact, InputParameter, Inputs, OutputArtifact, OutputParameter,
-                     Outputs, Step, Steps, Workflow, if_expression)
+from hpcflow import (
+    InputArtifact,
+    InputParameter,
+    Inputs,
+    OutputArtifact,
+    OutputParameter,
+    Outputs,
+    Step,
+    Steps,
+    Workflow,
+    if_expression,
+)
 from hpcflow.python import OP, Artifact, FatalError, PythonOPTemplate, Slices
 
 CUTOFF, BINS = 5.0, 24

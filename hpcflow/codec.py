@@ -11,7 +11,6 @@ from pathlib import PurePath
 from typing import Any
 
 
-
 def encode(value: Any) -> Any:
     """Turn a Python value into a JSON-compatible structure (lossless for user classes)."""
     if value is None or isinstance(value, (bool, int, float, str)):

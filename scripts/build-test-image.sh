@@ -51,7 +51,9 @@ mkdir -p -- "$(dirname -- "$dir")"
 
 start=$(date +%s)
 echo "debootstrap bookworm from $mirror into $dir"
-debootstrap --variant=minbase --include=python3 bookworm "$dir" "$mirror"
+# python3-ase (with numpy/scipy) lets examples/eos.py run its compute step in this image.
+packages="python3${HPCFLOW_TEST_IMAGE_PACKAGES-,python3-ase}"
+debootstrap --variant=minbase --include="$packages" bookworm "$dir" "$mirror"
 
 # Marker read by the tests from inside the container, proving the command ran in the image.
 printf 'hpcflow test image: debian bookworm minbase + python3, built %s\n' \

@@ -11,7 +11,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,8 +30,8 @@ console = views.make_console()
 
 @app.callback()
 def _options(
-    site: Optional[str] = typer.Option(None, "--site", help="Site configuration file (default: $HPCFLOW_SITE, then ~/.config/hpcflow/site.toml, then local mode)."),
-    home: Optional[Path] = typer.Option(None, "--home", help="Where the state store lives (default: $HPCFLOW_HOME or ~/.hpcflow)."),
+    site: str | None = typer.Option(None, "--site", help="Site configuration file (default: $HPCFLOW_SITE, then ~/.config/hpcflow/site.toml, then local mode)."),
+    home: Path | None = typer.Option(None, "--home", help="Where the state store lives (default: $HPCFLOW_HOME or ~/.hpcflow)."),
 ) -> None:
     if site:
         os.environ["HPCFLOW_SITE"] = site
@@ -67,7 +66,7 @@ def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: 
 @app.command()
 def run(
     script: Path = typer.Argument(..., help="A Python file that builds and submits workflows."),
-    args: Optional[list[str]] = typer.Argument(None, help="Arguments passed to the script."),
+    args: list[str] | None = typer.Argument(None, help="Arguments passed to the script."),
 ) -> None:
     """Run a workflow script in the foreground with a live progress view; exit 1 if it fails."""
     from hpcflow.cli.scripts import run_script
@@ -89,7 +88,7 @@ def run(
 @app.command()
 def submit(
     script: Path = typer.Argument(..., help="A Python file that builds and submits workflows."),
-    args: Optional[list[str]] = typer.Argument(None, help="Arguments passed to the script."),
+    args: list[str] | None = typer.Argument(None, help="Arguments passed to the script."),
 ) -> None:
     """Register the script's workflows and return at once; the daemon or cron runs them."""
     from hpcflow.cli.scripts import run_script
@@ -99,7 +98,7 @@ def submit(
 
 
 @app.command("list")
-def list_(status: Optional[str] = typer.Option(None, help="Only workflows with this status."),
+def list_(status: str | None = typer.Option(None, help="Only workflows with this status."),
           limit: int = typer.Option(50, help="At most this many, newest first."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List workflows in the store."""
@@ -139,7 +138,7 @@ def _find_node(store, wf_id: str, step: str) -> dict:  # type: ignore[no-untyped
 @app.command()
 def logs(workflow: str = typer.Argument(..., help="Workflow id or name."),
          step: str = typer.Argument(..., help="Step path (from `hpcflow show`), name or key."),
-         attempt: Optional[int] = typer.Option(None, help="Attempt number (default: the last).")) -> None:
+         attempt: int | None = typer.Option(None, help="Attempt number (default: the last).")) -> None:
     """Print the log of a step's attempt (the OP's stdout and stderr)."""
     store = _client().store
     wf = store.get_workflow(workflow)
@@ -189,7 +188,7 @@ def retry(workflow: str = typer.Argument(..., help="Workflow id or name."),
 
 @app.command()
 def outputs(workflow: str = typer.Argument(..., help="Workflow id or name."),
-            step: Optional[str] = typer.Option(None, help="A step instead of the whole workflow.")) -> None:
+            step: str | None = typer.Option(None, help="A step instead of the whole workflow.")) -> None:
     """Print the outputs of a workflow (its entry template) or of one step, as JSON."""
     store = _client().store
     wf = store.get_workflow(workflow)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hpcflow.dsl.io import InputArtifact, InputParameter, Inputs, OutputArtifact, OutputParameter, Outputs
+from hpcflow.dsl.io import (
+    InputArtifact,
+    InputParameter,
+    Inputs,
+    OutputArtifact,
+    OutputParameter,
+    Outputs,
+)
 from hpcflow.errors import SpecError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -10,7 +10,14 @@ import itertools
 import re
 from typing import Any
 
-from hpcflow.dsl.io import InputArtifact, InputParameter, Inputs, OutputArtifact, OutputParameter, Outputs
+from hpcflow.dsl.io import (
+    InputArtifact,
+    InputParameter,
+    Inputs,
+    OutputArtifact,
+    OutputParameter,
+    Outputs,
+)
 
 _counter = itertools.count()
 

@@ -160,7 +160,8 @@ class Engine:
             from hpcflow.scheduler.base import JobState, JobStatus
 
             kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
-            self._apply_failure(att, kind, message)
+            tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
+            self._apply_failure(att, kind, f"{message}{tail}")
             report.finished_units += 1
 
     def _apply_exit(self, att: Attempt, record: dict[str, Any]) -> None:
@@ -345,6 +346,22 @@ class Engine:
         self.store.set_workflow_status(wf_id, "Failed", reason)
         self._drop_run(wf_id)
         return len(ids)
+
+
+def job_log_tail(att: Attempt, work_dir: str, lines: int = 5) -> str:
+    """The end of the scheduler's log of a job that left no exit record (why it died:
+    a missing container runtime, an interpreter that would not start, ...)."""
+    job = att.job_id or ""
+    base = job.split("_")[0]
+    dirs = [att.dir, Path(work_dir) / "jobs" / att.tag]
+    patterns = [f"slurm-{job}.err", f"slurm-{base}_*.err", f"{att.tag}.{att.task_index}.log"]
+    for d in dirs:
+        for pattern in patterns:
+            for path in sorted(d.glob(pattern)):
+                text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+                if text:
+                    return f"; the job's log {path} ends with: " + " | ".join(text)
+    return ""
 
 
 def reset_failed(store: Store, wf_id: str) -> int:

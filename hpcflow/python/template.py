@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpcflow.dsl.io import InputArtifact, InputParameter, Inputs, OutputArtifact, OutputParameter, Outputs
+from hpcflow.dsl.io import (
+    InputArtifact,
+    InputParameter,
+    Inputs,
+    OutputArtifact,
+    OutputParameter,
+    Outputs,
+)
 from hpcflow.dsl.templates import OPTemplate, unique_name
 from hpcflow.errors import SpecError
 from hpcflow.python.op import OP, get_op_class, op_display_name

@@ -56,7 +56,7 @@ def check_type(value: Any, expected: Any) -> bool:
             return False
         if len(args) == 2 and args[1] is Ellipsis:
             return all(check_type(v, args[0]) for v in value)
-        return len(args) == len(value) and all(check_type(v, a) for v, a in zip(value, args))
+        return len(args) == len(value) and all(check_type(v, a) for v, a in zip(value, args, strict=True))
     if origin in (dict, cabc.Mapping, cabc.MutableMapping):
         if not isinstance(value, cabc.Mapping):
             return False

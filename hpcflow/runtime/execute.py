@@ -202,14 +202,14 @@ def _absolute_artifact(op: str, key: str, value: Any, work: Path) -> Any:
 
 
 def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
-    from hpcflow.spec.evaluate import to_text
     from hpcflow import codec
+    from hpcflow.spec.evaluate import to_text
 
     tmpl = task["template"]
     script = tmpl["script"]
     params = {k: codec.decode(v) for k, v in task["parameters"].items()}
     for key, value in params.items():
-        script = script.replace("{{inputs.parameters.%s}}" % key, to_text(value))
+        script = script.replace("{{inputs.parameters." + key + "}}", to_text(value))
     relocations: dict[str, Path] = {}
     for key, decl in tmpl["inputs"]["artifacts"].items():
         value = task["artifacts"].get(key)

@@ -9,7 +9,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from hpcflow.errors import ExpressionError
-from hpcflow.spec.expr import _PLACEHOLDER, ROOT_LENGTHS, Node, parse, parse_placeholder, static_path
+from hpcflow.spec.expr import (
+    _PLACEHOLDER,
+    ROOT_LENGTHS,
+    Node,
+    parse,
+    parse_placeholder,
+    static_path,
+)
 
 Lookup = Callable[[Sequence[str]], Any]
 

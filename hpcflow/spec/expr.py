@@ -185,7 +185,7 @@ def parse_placeholder(inner: str) -> Node:
     if inner.startswith("="):
         return parse(inner[1:])
     parts = inner.split(".")
-    if not parts[0] in ROOT_LENGTHS:
+    if parts[0] not in ROOT_LENGTHS:
         raise ExpressionError(f"unknown placeholder {{{{{inner}}}}}")
     return ("ref", tuple(parts))
 

@@ -26,7 +26,7 @@ def test_eos_fits_copper(tmp_path: Path):
     proc = run_example("eos.py", "--points", "9", home=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # EMT copper: about 11.6 Å^3/atom and about 134 GPa
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("equilibrium volume"))
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("equilibrium volume"))
     volume = float(line.split()[2])
     modulus = float(line.split("bulk modulus")[1].split()[0])
     assert 11.3 < volume < 11.9

@@ -1,0 +1,90 @@
+"""Wrap a job's runtime command in the step's container image (site's runtime and binds).
+
+Inside the image the runtime runs with the image's own ``python3``. hpcflow (and the small
+pure-Python packages a job needs to load shipped OPs: cloudpickle, jsonpickle) is copied
+once per version to ``<work_root>/.hpcflow-lib/<fingerprint>`` and bound read-only, so no
+image needs rebuilding; a step's ``python_packages`` are bound beside it. The work root is
+bound at the same path, so every path in a task file is valid inside the container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hpcflow.containers import Bind, ContainerRun, get_runtime
+from hpcflow.containers.pythonpath import python_path_binds
+from hpcflow.engine.settings import EngineSettings
+from hpcflow.errors import ContainerError
+
+LIB_DIR = ".hpcflow-lib"
+_SHIPPED = ("hpcflow", "cloudpickle", "jsonpickle")
+
+
+def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list[str],
+                      unit_dirs: list[str]) -> list[str]:
+    c = settings.containers
+    runtime = get_runtime(c.runtime, c.executable, c.options)
+    image = tmpl["image"]
+    problem = runtime.image_problem(image)
+    if problem:
+        raise ContainerError(f"step image {image!r} for {c.runtime}: {problem}")
+    lib = shipped_library(Path(settings.work_root))
+    packages = [Path(p) for p in tmpl.get("python_packages") or []]
+    binds, pythonpath = python_path_binds(packages, lib)
+    work_root = str(Path(settings.work_root).resolve())
+    binds.append(Bind(work_root))
+    binds.extend(parse_bind(b) for b in c.binds)
+    inner = ["python3", *argv[1:]]  # the image's interpreter runs the same runtime command
+    env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HOME": "/tmp",
+           "USER": os.environ.get("USER", "hpcflow")}
+    gpu = c.gpu if (tmpl.get("resources") or {}).get("gpus") else None
+    return runtime.command(ContainerRun(image=image, argv=inner, binds=binds, env=env,
+                                        workdir=None, gpu=gpu))  # type: ignore[arg-type]
+
+
+def parse_bind(spec: str) -> Bind:
+    """``src[:dst[:ro]]`` from the site configuration."""
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise ContainerError(f"container bind {spec!r}: expected src[:dst[:ro]]")
+    read_only = len(parts) == 3 and parts[2] == "ro"
+    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
+        raise ContainerError(f"container bind {spec!r}: the third field must be ro or rw")
+    target = parts[1] if len(parts) > 1 and parts[1] else None
+    return Bind(parts[0], target, read_only)
+
+
+@lru_cache(maxsize=8)
+def shipped_library(work_root: Path) -> Path:
+    """A copy of hpcflow and its pure-Python helpers on the shared filesystem."""
+    sources = {name: _package_dir(name) for name in _SHIPPED}
+    digest = hashlib.sha256()
+    for name, src in sorted(sources.items()):
+        for path in sorted(src.rglob("*.py")):
+            digest.update(str(path.relative_to(src.parent)).encode())
+            digest.update(path.read_bytes())
+    target = work_root / LIB_DIR / digest.hexdigest()[:16]
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=target.parent))
+    for name, src in sources.items():
+        shutil.copytree(src, tmp / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    try:
+        os.rename(tmp, target)
+    except OSError:  # another process published the same version first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _package_dir(name: str) -> Path:
+    import importlib
+
+    module = importlib.import_module(name)
+    return Path(module.__file__).resolve().parent  # type: ignore[arg-type]
