@@ -47,6 +47,30 @@ def sh(*argv: str, check: bool = True) -> str:
     return proc.stdout
 
 
+def job_phases(since: float, names: tuple[str, ...]) -> str:
+    """First submit / first start / last end per job name, from sacct (1 s resolution),
+    as seconds after ``since`` (epoch)."""
+    from datetime import datetime
+
+    time.sleep(2)  # let slurmdbd catch up
+    start = datetime.fromtimestamp(since - 1).strftime("%Y-%m-%dT%H:%M:%S")
+    out = sh("sacct", "-X", "-P", "-n", "-S", start, "-o", "JobName,Submit,Start,End", check=False)
+    spans: dict[str, list[float]] = {}
+    for line in out.splitlines():
+        name, *stamps = line.split("|")
+        name = name.split("~")[0]
+        if name not in names or len(stamps) != 3:
+            continue
+        try:
+            sub, st, en = (datetime.strptime(x, "%Y-%m-%dT%H:%M:%S").timestamp() - since for x in stamps)
+        except ValueError:
+            continue
+        cur = spans.setdefault(name, [sub, st, en])
+        cur[0], cur[1], cur[2] = min(cur[0], sub), min(cur[1], st), max(cur[2], en)
+    return "; ".join(f"{n}: submit {v[0]:+.0f}s start {v[1]:+.0f}s end {v[2]:+.0f}s"
+                     for n, v in spans.items()) or "sacct: no rows"
+
+
 def queue_empty() -> bool:
     return not sh("squeue", "--me", "--noheader", "-o", "%i").strip()
 
@@ -84,6 +108,7 @@ def floor(n: int = 200) -> float:
     common = ["--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=200M",
               "--time=00:10:00", f"--chdir={work}"]
     t0 = time.perf_counter()
+    epoch0 = time.time()
     array_id = sh("sbatch", *common, f"--array=0-{n - 1}", f"--output={work}/%A_%a.out",
                   "--job-name=floor-fan", "--wrap", "python3 -c 'print(1)'").strip().split(";")[0]
     reduce_id = sh("sbatch", *common, f"--dependency=afterok:{array_id}", f"--output={work}/reduce.out",
@@ -106,6 +131,7 @@ def floor(n: int = 200) -> float:
           f"(both sbatch took {t_submitted:.2f}s; {polls} polls at {POLL}s)")
     if state != "COMPLETED":
         raise SystemExit("floor run did not complete")
+    print("    sacct (relative to the first sbatch): " + job_phases(epoch0, ("floor-fan", "floor-reduce")))
     shutil.rmtree(work, ignore_errors=True)
     return elapsed
 
@@ -145,11 +171,14 @@ class TickMeter:
         self.inner = engine.tick
         self.profiler = profiler
         self.ticks: list[tuple[float, Counter, object]] = []
+        self.starts: list[float] = []
+        self.origin = time.perf_counter()
         engine.tick = self  # instance attribute shadows the method
 
     def __call__(self):
         before = Counter(self.counts)
         t0 = time.perf_counter()
+        self.starts.append(t0 - self.origin)
         if self.profiler is not None:
             self.profiler.enable()
         try:
@@ -185,9 +214,11 @@ def hpcflow_w1(home: Path, interval: float | None, profile: bool) -> tuple[float
     backend.reset_command_counts()
     prof = cProfile.Profile() if profile else None
     t0 = time.perf_counter()
+    epoch0 = time.time()
     wf, (name, param, value) = workloads.w1()
     wf_id = submit_undriven(wf)
     meter = TickMeter(client.engine({wf_id}), prof)
+    meter.origin = t0
     status = client.wait(wf_id, timeout=1800, interval=interval)
     elapsed = time.perf_counter() - t0
     steps = wf.query_step(name=name)
@@ -208,11 +239,11 @@ def hpcflow_w1(home: Path, interval: float | None, profile: bool) -> tuple[float
     print("    Slurm commands: " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
           + f"; squeue per tick max {info['max_squeue_per_tick']} "
           f"({'ok' if info['max_squeue_per_tick'] <= 1 else 'OVER 1'})")
-    t_prev = 0.0
     for i, (dt, c, rep) in enumerate(ticks):
         cmds = ",".join(f"{k}={v}" for k, v in sorted(c.items())) or "-"
-        print(f"    tick {i + 1:>3}: {dt:.3f}s cmds[{cmds}] launched={rep.launched} "
+        print(f"    tick {i + 1:>3} at {meter.starts[i]:6.2f}s: {dt:.3f}s cmds[{cmds}] launched={rep.launched} "
               f"finished={rep.finished_units} inflight={rep.inflight}")
+    print("    sacct (relative to t0): " + job_phases(epoch0, ("hpcflow.bench-w1.fan", "hpcflow.bench-w1.reduce")))
     if prof is not None:
         print_profile(prof, "(b) W1 ticks")
     return elapsed, info
@@ -222,7 +253,7 @@ def hpcflow_w1(home: Path, interval: float | None, profile: bool) -> tuple[float
 
 
 def big_fanout(home: Path, slices: int, n_ticks: int, gap: float, keep_cap: bool,
-               profile: bool) -> dict:
+               profile: bool, hold: bool = False) -> dict:
     from hpcflow import Step, Workflow, argo_range
     from hpcflow.engine.engine import Engine
     from hpcflow.python import PythonOPTemplate, Slices
@@ -246,6 +277,7 @@ def big_fanout(home: Path, slices: int, n_ticks: int, gap: float, keep_cap: bool
     wf_id = submit_undriven(wf)
     t_submit = time.perf_counter() - t0
     engine = Engine(client.store, client.scheduler, settings, only={wf_id})
+    timers = instrument(client.scheduler)
     prof = cProfile.Profile() if profile else None
     meter = TickMeter(engine, prof)
     lock = client.lock
@@ -275,17 +307,30 @@ def big_fanout(home: Path, slices: int, n_ticks: int, gap: float, keep_cap: bool
           + ", ".join(f"{t:.2f}s" for t, _, _ in launch_ticks)
           + f" (total {first:.2f}s); {submitted} slices submitted; cmds "
           + ",".join(f"{k}={v}" for k, v in sorted(cmds.items())))
-    print("    queue: " + " ".join(sh("squeue", "--me", "--noheader", "-o", "%i %T", "-t", "all").split()[:6]) + " ...")
+    if hold:
+        bases = sorted({a.job_id.split("_")[0] for a in engine.inflight.values() if a.job_id})
+        sh("scontrol", "hold", *bases, check=False)
+        time.sleep(3)  # the tasks already running finish; the rest stay pending (held)
+        print(f"    held the pending tasks of {','.join(bases)} (tracking ticks measure the engine "
+              "without the jobs competing for the 2 cores)")
     # Tracking ticks while the array runs.
     track = []
+    split = []
     for _ in range(n_ticks):
         time.sleep(gap)
+        before = dict(timers)
+        cpu0 = time.process_time()
         tick()
+        cpu = time.process_time() - cpu0
         track.append(meter.ticks[-1])
+        split.append((cpu, {k: timers[k] - before[k] for k in timers}))
     for i, (dt, c, rep) in enumerate(track):
         cmd = ",".join(f"{k}={v}" for k, v in sorted(c.items())) or "-"
+        cpu, parts = split[i]
         print(f"    tracking tick {i + 1}: {dt:.3f}s cmds[{cmd}] finished={rep.finished_units} "
-              f"inflight={rep.inflight} polled={rep.polled}")
+              f"inflight={rep.inflight} polled={rep.polled} | process cpu {cpu:.3f}s, "
+              f"slurm commands {parts['command_s']:.3f}s, poll() total {parts['poll_s']:.3f}s, "
+              f"read_exit {parts['read_exit_s']:.3f}s ({parts['read_exit_n']:.0f} calls)")
     max_track = max(t for t, _, _ in track) if track else 0.0
     result["max_track_s"] = max_track
     result["track_s"] = [round(t, 3) for t, _, _ in track]
@@ -310,6 +355,45 @@ def big_fanout(home: Path, slices: int, n_ticks: int, gap: float, keep_cap: bool
     return result
 
 
+def instrument(scheduler) -> dict:
+    """Time the Slurm commands, ``poll()`` and the engine's exit-record reads (bench-only
+    wrappers; the library is unchanged)."""
+    from hpcflow.engine import engine as engine_mod
+
+    timers = {"command_s": 0.0, "poll_s": 0.0, "read_exit_s": 0.0, "read_exit_n": 0.0}
+    transport = scheduler.transport
+    run, poll = transport.run, scheduler.poll
+    rec = engine_mod.rec
+    read_exit = rec.read_exit
+
+    def timed_run(*a, **k):
+        t = time.perf_counter()
+        try:
+            return run(*a, **k)
+        finally:
+            timers["command_s"] += time.perf_counter() - t
+
+    def timed_poll(*a, **k):
+        t = time.perf_counter()
+        try:
+            return poll(*a, **k)
+        finally:
+            timers["poll_s"] += time.perf_counter() - t
+
+    def timed_read_exit(*a, **k):
+        t = time.perf_counter()
+        try:
+            return read_exit(*a, **k)
+        finally:
+            timers["read_exit_s"] += time.perf_counter() - t
+            timers["read_exit_n"] += 1
+
+    transport.run = timed_run
+    scheduler.poll = timed_poll
+    rec.read_exit = timed_read_exit
+    return timers
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -323,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="max sleep of Client.wait between ticks in (b) (default: its own, 10s)")
     ap.add_argument("--keep-cap", action="store_true", help="(c): keep the site's max_queued_jobs")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--hold", action="store_true",
+                    help="(c): scontrol hold the array after launch, so tracking ticks are measured "
+                         "without 32 running tasks competing for the CPU")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -343,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n(a/b) hpcflow W1 {t_w1:.2f}s / floor {t_floor:.2f}s = {ratio:.2f} "
               f"(target <= 1.25: {'ok' if ratio <= 1.25 else 'MISSED'})")
     if "c" in parts:
-        res = big_fanout(base / "home-c", args.slices, args.ticks, args.gap, args.keep_cap, args.profile)
+        res = big_fanout(base / "home-c", args.slices, args.ticks, args.gap, args.keep_cap, args.profile, args.hold)
         rc |= 0 if res["queue_empty"] else 1
     shutil.rmtree(base, ignore_errors=True)
     return rc

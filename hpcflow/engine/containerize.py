@@ -65,7 +65,7 @@ def shipped_library(work_root: Path) -> Path:
     """A copy of hpcflow and its pure-Python helpers on the shared filesystem."""
     sources = {name: _package_dir(name) for name in _SHIPPED}
     digest = hashlib.sha256()
-    for name, src in sorted(sources.items()):
+    for _name, src in sorted(sources.items()):
         for path in sorted(src.rglob("*.py")):
             digest.update(str(path.relative_to(src.parent)).encode())
             digest.update(path.read_bytes())

@@ -252,6 +252,9 @@ class Engine:
         updates: list[tuple[Attempt, dict[str, Any]]] = []
         failed: list[tuple[PlannedAttempt, str]] = []
         for request, items in groups:
+            if isinstance(request, HpcflowError):
+                failed += [(p, f"could not build the job: {request}") for p in items]
+                continue
             try:
                 submitted = self.scheduler.submit(request)
             except SubmissionDeferred as exc:

@@ -14,6 +14,7 @@ from typing import Any
 from hpcflow.engine.model import Node
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
+from hpcflow.errors import HpcflowError
 from hpcflow.resources import normalize_resources
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobRequest, Resources
@@ -73,8 +74,12 @@ def _op_file_ref(run: WorkflowRun, template: str, ref: dict[str, Any]) -> dict[s
     return {k: v for k, v in ref.items() if k != "pickle"} | {"pickle_file": str(path)}
 
 
-def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> list[tuple[JobRequest, list[PlannedAttempt]]]:
-    """Pack attempts into job requests: one array per fan-out, ``group_size`` units per task."""
+def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> list[tuple[JobRequest | HpcflowError, list[PlannedAttempt]]]:
+    """Pack attempts into job requests: one array per fan-out, ``group_size`` units per task.
+
+    A group whose job cannot be built (a missing container image, say) comes back as the
+    error instead of a request, so its units fail with that message and the rest go on.
+    """
     buckets: dict[tuple[str, str], list[PlannedAttempt]] = {}
     for p in planned:
         group_key = p.node.parent if p.node.slice_index is not None else p.node.path
@@ -91,11 +96,15 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         tag = f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}"
         tasks = []
-        for index, chunk in enumerate(chunks):
-            for p in chunk:
-                p.tag, p.task_index = tag, index
-            argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool)
-            tasks.append(tuple(argv))
+        try:
+            for index, chunk in enumerate(chunks):
+                for p in chunk:
+                    p.tag, p.task_index = tag, index
+                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool)
+                tasks.append(tuple(argv))
+        except HpcflowError as exc:
+            requests.append((exc, items))
+            continue
         if len(items) == 1:
             workdir = items[0].dir
         else:

@@ -36,7 +36,12 @@ def outcome_from_exit(record: dict[str, Any]) -> tuple[bool, str | None, str]:
 
 def outcome_from_scheduler(status: JobStatus) -> tuple[str, str]:
     """(error kind, message) for a job gone from the queue without an exit record."""
-    kind, message = _VANISHED.get(status.state, ("system", f"job ended in state {status.state}"))
+    if status.state == JobState.FAILED and status.exit_code in (126, 127):
+        # The job script could not start its command (e.g. no container runtime on the
+        # node): running it again cannot help.
+        kind, message = "fatal", f"the job could not start its command (exit code {status.exit_code})"
+    else:
+        kind, message = _VANISHED.get(status.state, ("system", f"job ended in state {status.state}"))
     detail = f" ({status.reason})" if status.reason else ""
     node = f" on {status.node}" if status.node and status.node != "localhost" else ""
     return kind, f"{message}{node}{detail}"
