@@ -18,9 +18,33 @@ def upload_artifact(path: Any, archive: Any = "default", **ignored: Any) -> Stor
     A copy, so that later edits to the user's files cannot change a submitted workflow.
     """
     from hpcflow.client import get_client
+    from hpcflow.storage import remote
 
-    root = get_client().settings.work_root / "uploads" / uuid.uuid4().hex[:12]
+    settings = get_client().settings
+    _check_exists(path)
+    if remote.is_s3(settings.storage):
+        return StoredArtifact(remote.upload_new(remote.open_store(settings.storage), _as_str(path)))
+    root = settings.work_root / "uploads" / uuid.uuid4().hex[:12]
     return StoredArtifact(_copy_in(path, root), key=str(root))
+
+
+def _as_str(value: Any) -> Any:
+    if isinstance(value, (list, tuple, set)):
+        return [_as_str(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _as_str(v) for k, v in value.items()}
+    return str(Path(value).resolve())
+
+
+def _check_exists(value: Any) -> None:
+    if isinstance(value, (list, tuple, set)):
+        for v in value:
+            _check_exists(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_exists(v)
+    elif not Path(value).exists():
+        raise SpecError(f"upload_artifact: {value} does not exist")
 
 
 def _copy_in(value: Any, dest: Path) -> Any:
@@ -45,9 +69,25 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
     value = getattr(artifact, "value", artifact)
     dest = Path(path)
     dest.mkdir(parents=True, exist_ok=True)
+    if _has_remote(value):
+        from hpcflow.client import get_client
+        from hpcflow.storage import remote
+
+        settings = get_client().settings
+        if not remote.is_s3(settings.storage):
+            raise StorageError(f"download_artifact: {value!r} is on S3 but this site has no S3 storage")
+        value = remote.fetch(remote.open_store(settings.storage), value, dest / ".fetched")
     out: list[str] = []
     _copy_out(value, dest, out)
     return out
+
+
+def _has_remote(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_remote(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_remote(v) for v in value.values())
+    return isinstance(value, str) and value.startswith("s3://")
 
 
 def _copy_out(value: Any, dest: Path, out: list[str]) -> None:

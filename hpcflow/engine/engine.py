@@ -205,7 +205,7 @@ class Engine:
                     continue
                 if room is not None and len(planned) >= room:
                     break
-                p = prepare_attempt(run, node)
+                p = prepare_attempt(run, node, self.settings.storage)
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)
             run.launches.clear()

@@ -38,7 +38,7 @@ def safe_path(node_path: str) -> str:
     return os.path.join(*parts)
 
 
-def prepare_attempt(run: WorkflowRun, node: Node) -> PlannedAttempt:
+def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None) -> PlannedAttempt:
     """Create the attempt directory and write ``task.json``; nothing is submitted yet."""
     number = node.attempts + 1
     unit_dir = Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
@@ -55,6 +55,9 @@ def prepare_attempt(run: WorkflowRun, node: Node) -> PlannedAttempt:
     }
     if op_ref is not None:
         task["op"] = _op_file_ref(run, node.template or "", op_ref)
+    if storage and storage.get("kind") == "s3":
+        task["storage"] = storage  # endpoint and bucket only: the site model has no secrets
+        task["artifact_prefix"] = f"{run.id}/{safe_path(node.path)}/attempt-{number}"
     rec.write_json_atomic(unit_dir / rec.TASK_FILE, task)
     node.attempts = number
     node.data["attempt"] = number

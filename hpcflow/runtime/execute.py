@@ -41,7 +41,19 @@ def run_unit(unit_dir: Path) -> bool:
         os.chdir(work)
         kind = task["template"]["kind"]
         runner = _run_python if kind == "python" else _run_script
+        store = _object_store(task)
+        if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
+            from hpcflow.storage import remote
+
+            scratch = _scratch(unit_dir)
+            task["artifacts"] = {k: remote.fetch(store, v, scratch / k) for k, v in task["artifacts"].items()}
         outputs = runner(task, work)
+        if store is not None:
+            from hpcflow.storage import remote
+
+            prefix = task.get("artifact_prefix") or unit_dir.name
+            outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
+                                    for k, v in outputs["artifacts"].items()}
         rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
@@ -54,6 +66,24 @@ def run_unit(unit_dir: Path) -> bool:
     record["finished_at"] = time.time()
     rec.write_json_atomic(unit_dir / rec.EXIT_FILE, record)
     return record["status"] == "succeeded"
+
+
+def _object_store(task: dict[str, Any]) -> Any:
+    """The S3 store of an S3 site (imported only then: boto3 is heavy)."""
+    settings = task.get("storage")
+    if not settings or settings.get("kind") != "s3":
+        return None
+    from hpcflow.storage import remote
+
+    return remote.open_store(settings)
+
+
+def _scratch(unit_dir: Path) -> Path:
+    """Node-local scratch for fetched inputs ($HPCFLOW_SCRATCH, $TMPDIR or /tmp)."""
+    import tempfile
+
+    base = os.environ.get("HPCFLOW_SCRATCH") or os.environ.get("TMPDIR") or "/tmp"
+    return Path(tempfile.mkdtemp(prefix=f"hpcflow-{unit_dir.parent.name}-", dir=base))
 
 
 def _kind(exc: BaseException) -> str:

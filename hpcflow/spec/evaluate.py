@@ -78,8 +78,8 @@ def _enumerate(named: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _sub_path(artifact: Any, sub: str) -> Any:
-    if isinstance(artifact, str):
-        return str(PurePosixPath(artifact) / sub)
+    if isinstance(artifact, str):  # plain joining keeps "s3://" intact
+        return artifact.rstrip("/") + "/" + str(PurePosixPath(sub)).lstrip("/")
     raise ExpressionError(f"sub_path {sub!r} needs a single-path artifact, got {type(artifact).__name__}")
 
 

@@ -14,12 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow import OutputArtifact, OutputParameter, Outputs, ShellOPTemplate, Step, Workflow
-from hpcflow import InputArtifact, InputParameter, Inputs
+from hpcflow import (
+    InputArtifact,
+    InputParameter,
+    Inputs,
+    OutputArtifact,
+    OutputParameter,
+    Outputs,
+    ShellOPTemplate,
+    Step,
+    Workflow,
+)
 from hpcflow.python import PythonOPTemplate
+from tests.conftest import in_ci
 from tests.integration.wf_ops import read_text
 from tests.slurm.container_ops import inside
-from tests.conftest import in_ci
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = [str(REPO / "tests")]  # makes tests.slurm.container_ops importable in the image
