@@ -277,7 +277,9 @@ def site_check() -> None:
 
     site = resolve_site(os.environ.get("HPCFLOW_SITE"))
     report = check_site(site, LocalTransport())
-    console.print(report.render())
+    print(report.render())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @site_app.command("show")

@@ -21,30 +21,29 @@ def upload_artifact(path: Any, archive: Any = "default", **ignored: Any) -> Stor
     from hpcflow.storage import remote
 
     settings = get_client().settings
-    _check_exists(path)
+    local = remote.map_leaves(_as_lists(path), _existing)
     if remote.is_s3(settings.storage):
-        return StoredArtifact(remote.upload_new(remote.open_store(settings.storage), _as_str(path)))
+        return StoredArtifact(remote.upload_new(remote.open_store(settings.storage), local))
     root = settings.work_root / "uploads" / uuid.uuid4().hex[:12]
-    return StoredArtifact(_copy_in(path, root), key=str(root))
+    return StoredArtifact(_copy_in(local, root), key=str(root))
 
 
-def _as_str(value: Any) -> Any:
-    if isinstance(value, (list, tuple, set)):
-        return [_as_str(v) for v in value]
+def _as_lists(value: Any) -> Any:
+    """Sets become lists (order of iteration), paths stay as they are."""
+    if isinstance(value, (set, frozenset, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, list):
+        return [_as_lists(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _as_str(v) for k, v in value.items()}
-    return str(Path(value).resolve())
+        return {str(k): _as_lists(v) for k, v in value.items()}
+    return value
 
 
-def _check_exists(value: Any) -> None:
-    if isinstance(value, (list, tuple, set)):
-        for v in value:
-            _check_exists(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _check_exists(v)
-    elif not Path(value).exists():
-        raise SpecError(f"upload_artifact: {value} does not exist")
+def _existing(leaf: str, _position: str) -> str:
+    path = Path(leaf)
+    if not path.exists():
+        raise SpecError(f"upload_artifact: {leaf} does not exist")
+    return str(path.resolve())
 
 
 def _copy_in(value: Any, dest: Path) -> Any:
@@ -53,8 +52,6 @@ def _copy_in(value: Any, dest: Path) -> Any:
     if isinstance(value, dict):
         return {str(k): _copy_in(v, dest / str(k)) for k, v in value.items()}
     src = Path(value)
-    if not src.exists():
-        raise SpecError(f"upload_artifact: {src} does not exist")
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / src.name
     if src.is_dir():
@@ -83,11 +80,11 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
 
 
 def _has_remote(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_has_remote(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_remote(v) for v in value.values())
-    return isinstance(value, str) and value.startswith("s3://")
+    from hpcflow.storage.remote import SCHEME, map_leaves
+
+    found: list[bool] = []
+    map_leaves(value, lambda leaf, _pos: found.append(leaf.startswith(SCHEME)))
+    return any(found)
 
 
 def _copy_out(value: Any, dest: Path, out: list[str]) -> None:

@@ -7,15 +7,35 @@ other steps and used in ``when`` strings and expressions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from hpcflow.dsl.refs import PathRef, Ref
+from hpcflow.python.opio import ItemsMapping
 
 _UNSET = object()
 
 
-class InputParameter(PathRef):
+class _Declared(PathRef):
+    """An input or output of a template or step: its reference path follows its owner
+    (``inputs``, ``steps.NAME.outputs`` ...) and its section (parameters or artifacts)."""
+
+    section = "parameters"
+
+    def __init__(self, owner_path: str, name: str | None) -> None:
+        super().__init__("")
+        self.owner_path = owner_path
+        self.name = name
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"{self.owner_path}.{self.section}.{self.name}"
+
+    @path.setter
+    def path(self, _v: str) -> None:
+        pass  # PathRef's constructor assigns it; the path is always derived
+
+
+class InputParameter(_Declared):
     """A template input parameter, optionally with a default value."""
 
     def __init__(
@@ -26,28 +46,20 @@ class InputParameter(PathRef):
         description: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__("")
-        self.name = name
+        super().__init__("inputs", name)
         self.value = value
         self.type = type
         self.description = description
-        self.owner_path = "inputs"
 
     @property
     def has_value(self) -> bool:
         return self.value is not _UNSET
 
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return f"{self.owner_path}.parameters.{self.name}"
 
-    @path.setter
-    def path(self, _v: str) -> None:
-        pass
-
-
-class InputArtifact(PathRef):
+class InputArtifact(_Declared):
     """A template input artifact; ``path`` is where a shell/script template reads it."""
+
+    section = "artifacts"
 
     def __init__(
         self,
@@ -58,27 +70,17 @@ class InputArtifact(PathRef):
         sub_path: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__("")
+        super().__init__("inputs", name)
         self.local_path = path
-        self.name = name
         self.optional = optional
         self.type = type
-        self.owner_path = "inputs"
         self.sub_path_value = sub_path
-
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return f"{self.owner_path}.artifacts.{self.name}"
-
-    @path.setter
-    def path(self, _v: str) -> None:
-        pass
 
     def sub_path(self, path: str) -> ArtifactSubPath:
         return ArtifactSubPath(self, path)
 
 
-class OutputParameter(PathRef):
+class OutputParameter(_Declared):
     """A template or step output parameter.
 
     In an OP template: ``value_from_path`` (shell/script; the file's content, trimmed) or a
@@ -99,27 +101,19 @@ class OutputParameter(PathRef):
         save_as_artifact: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__("")
+        super().__init__("outputs", name)
         self.value_from_path = value_from_path
         self.value_from_parameter = value_from_parameter
         self.value_from_expression = value_from_expression
-        self.name = name
         self.type = type
         self.default = default
         self.global_name = global_name
-        self.owner_path = "outputs"
-
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return f"{self.owner_path}.parameters.{self.name}"
-
-    @path.setter
-    def path(self, _v: str) -> None:
-        pass
 
 
-class OutputArtifact(PathRef):
+class OutputArtifact(_Declared):
     """A template or step output artifact: ``path`` (shell/script) or ``_from`` (Steps/DAG)."""
+
+    section = "artifacts"
 
     def __init__(
         self,
@@ -133,23 +127,13 @@ class OutputArtifact(PathRef):
         archive: str = "default",
         **kwargs: Any,
     ) -> None:
-        super().__init__("")
+        super().__init__("outputs", name)
         self.local_path = path
         self._from = _from
         self.from_expression = from_expression
-        self.name = name
         self.type = type
         self.optional = optional
         self.global_name = global_name
-        self.owner_path = "outputs"
-
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return f"{self.owner_path}.artifacts.{self.name}"
-
-    @path.setter
-    def path(self, _v: str) -> None:
-        pass
 
     def sub_path(self, path: str) -> ArtifactSubPath:
         return ArtifactSubPath(self, path)
@@ -166,14 +150,14 @@ class ArtifactSubPath(Ref):
         return f"subPath({self.base.expr()}, {self.sub!r})"
 
 
-class _NamedDict(MutableMapping[str, Any]):
+class _NamedDict(ItemsMapping):
     """A dict that names its items and attaches them to an owner (``inputs``/``steps.x.outputs``)."""
 
     def __init__(self, kind: str, owner_path: str, factory: Any) -> None:
-        self._items: dict[str, Any] = {}
         self._kind = kind
         self._owner_path = owner_path
         self._factory = factory
+        super().__init__()
 
     def bind(self, owner_path: str) -> None:
         self._owner_path = owner_path
@@ -190,23 +174,11 @@ class _NamedDict(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(value, self._factory):
-            value = self._coerce(key, value)
+            # Assigning a plain value to a template input means "default value".
+            value = self._factory(value=value) if self._factory is InputParameter else value
         value.name = key
         value.owner_path = self._owner_path
         self._items[key] = value
-
-    def _coerce(self, key: str, value: Any) -> Any:
-        # Assigning a plain value to a template input means "default value".
-        return self._factory(value=value) if self._factory is InputParameter else value
-
-    def __delitem__(self, key: str) -> None:
-        del self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def __repr__(self) -> str:
         return f"{self._owner_path}.{self._kind}({list(self._items)})"

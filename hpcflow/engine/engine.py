@@ -23,7 +23,7 @@ from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
-from hpcflow.scheduler.base import Scheduler
+from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
 from hpcflow.store.db import Store
 
 log = logging.getLogger("hpcflow.engine")
@@ -122,46 +122,39 @@ class Engine:
     # ------------------------------------------------------------------------ observe
 
     def _observe(self, report: TickReport) -> None:
-        to_poll: list[Attempt] = []
-        for att in list(self.inflight.values()):
-            if att.status != "submitted":
-                continue
-            record = rec.read_exit(att.dir)
-            if record is not None:
-                self._apply_exit(att, record)
-                report.finished_units += 1
-            else:
-                to_poll.append(att)
-        if not to_poll:
+        """Ask the scheduler once about every job in flight, then read the exit records of
+        the jobs it no longer reports as pending or running (the records are the truth)."""
+        submitted = [a for a in self.inflight.values() if a.status == "submitted"]
+        if not submitted:
             return
-        ids = sorted({a.job_id for a in to_poll if a.job_id})
+        ids = sorted({a.job_id for a in submitted if a.job_id})
         report.polled = len(ids)
         try:
             statuses = self.scheduler.poll(ids)
         except SchedulerUnavailable as exc:
             log.warning("scheduler unavailable, will retry: %s", exc)
             report.scheduler_unavailable = True
-            return
+            statuses = None  # the exit records still tell which jobs finished
         now = time.time()
-        for att in to_poll:
+        for att in submitted:
             key = (att.workflow_id, att.node_path, att.number)
-            status = statuses.get(att.job_id or "")
+            status = statuses.get(att.job_id or "") if statuses is not None else None
             if status is not None and status.state.is_active:
                 self._gone_since.pop(key, None)
                 continue
-            record = rec.read_exit(att.dir)  # it may have landed since the first look
+            record = rec.read_exit(att.dir)
             if record is not None:
                 self._apply_exit(att, record)
                 report.finished_units += 1
                 continue
+            if statuses is None:
+                continue  # never declare a job lost while the controller does not answer
             first = self._gone_since.setdefault(key, now)
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
-            from hpcflow.scheduler.base import JobState, JobStatus
-
             kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
             tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
-            self._apply_failure(att, kind, f"{message}{tail}")
+            self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
             report.finished_units += 1
 
     def _apply_exit(self, att: Attempt, record: dict[str, Any]) -> None:
@@ -173,13 +166,13 @@ class Engine:
             if node is not None and node.data.get("attempt") == att.number and not node.final:
                 run.complete_unit(node, outputs)
             return
-        self._apply_failure(att, kind or "error", message)
+        self._apply_failure(att, kind or "error", message, host=record.get("host"))
 
-    def _apply_failure(self, att: Attempt, kind: str, message: str) -> None:
+    def _apply_failure(self, att: Attempt, kind: str, message: str, host: str | None = None) -> None:
         self._close_attempt(att, "failed", kind, message)
         run, node = self._node_of(att)
         if node is not None and node.data.get("attempt") == att.number and not node.final:
-            run.fail_unit(node, kind, f"{message} [attempt {att.number}, {att.dir}]")
+            run.fail_unit(node, kind, f"{message} [attempt {att.number}, {att.dir}]", host=host)
 
     def _node_of(self, att: Attempt) -> tuple[WorkflowRun, Node | None]:
         run = self.runs[att.workflow_id]

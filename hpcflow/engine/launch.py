@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.model import Node
-from hpcflow.engine.run import WorkflowRun
+from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
 from hpcflow.resources import normalize_resources
@@ -58,7 +59,9 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     if storage and storage.get("kind") == "s3":
         task["storage"] = storage  # endpoint and bucket only: the site model has no secrets
         task["artifact_prefix"] = f"{run.id}/{safe_path(node.path)}/attempt-{number}"
-    rec.write_json_atomic(unit_dir / rec.TASK_FILE, task)
+    # A plain write: the directory is new and nothing reads it before the job is submitted.
+    with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:
+        json.dump(task, fh, ensure_ascii=False)
     node.attempts = number
     node.data["attempt"] = number
     return PlannedAttempt(run, node, number, unit_dir)
@@ -83,12 +86,13 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
     A group whose job cannot be built (a missing container image, say) comes back as the
     error instead of a request, so its units fail with that message and the rest go on.
     """
-    buckets: dict[tuple[str, str], list[PlannedAttempt]] = {}
+    buckets: dict[tuple[str, str, tuple[str, ...]], list[PlannedAttempt]] = {}
     for p in planned:
         group_key = p.node.parent if p.node.slice_index is not None else p.node.path
-        buckets.setdefault((p.run.id, group_key or ""), []).append(p)
+        exclude = tuple(excluded_hosts(p.node))  # retries avoid nodes that failed them twice
+        buckets.setdefault((p.run.id, group_key or "", exclude), []).append(p)
     requests = []
-    for (_, _), items in buckets.items():
+    for (_, _, exclude), items in buckets.items():
         items.sort(key=lambda p: (p.node.slice_index or 0))
         run, node = items[0].run, items[0].node
         tmpl = run.templates[node.template]  # type: ignore[index]
@@ -119,7 +123,8 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             workdir=workdir,
             tasks=tuple(tasks),
             env=job_env(),
-            resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool))),
+            resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool)),
+                                    exclude=exclude),
             parallelism=step.get("parallelism"),
             setup_lines=settings.setup_lines,
         )
@@ -161,7 +166,8 @@ def _user_name() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int) -> Resources:
+def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int,
+                  exclude: tuple[str, ...] = ()) -> Resources:
     merged = normalize_resources(settings.default_resources, tmpl.get("resources"),
                                  (step.get("executor") or {}).get("resources"))
     timeout = tmpl.get("timeout")
@@ -176,6 +182,6 @@ def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str
         account=merged.get("account"),
         qos=merged.get("qos"),
         constraint=merged.get("constraint"),
-        exclude_nodes=tuple(merged.get("exclude_nodes", ())),
+        exclude_nodes=tuple(sorted(set(merged.get("exclude_nodes", ())) | set(exclude))),
         extra_options=tuple(merged.get("extra_options", ())),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 PENDING = "Pending"
@@ -52,7 +52,8 @@ class Node:
         return bool(self.data.get("reused"))
 
     def to_row(self) -> dict[str, Any]:
-        return asdict(self)
+        # A shallow dict: dataclasses.asdict deep-copies every input and output value.
+        return {f: getattr(self, f) for f in _FIELDS}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Node:
@@ -65,6 +66,9 @@ class Node:
         if message is not None:
             self.message = message
         self.finished_at = time.time()
+
+
+_FIELDS = tuple(Node.__dataclass_fields__)
 
 
 def child_path(parent: str, name: str) -> str:

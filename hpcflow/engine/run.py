@@ -326,10 +326,13 @@ class WorkflowRun:
         node.outputs = {"parameters": params, "artifacts": outputs.get("artifacts") or {}}
         self.set_phase(node, m.SUCCEEDED)
 
-    def fail_unit(self, node: Node, kind: str, message: str) -> bool:
+    def fail_unit(self, node: Node, kind: str, message: str, host: str | None = None) -> bool:
         """Record a failed attempt; return True when the unit will be retried."""
         tmpl = self.templates[node.template]  # type: ignore[index]
         node.data["last_error_kind"] = kind
+        if host and kind == "system":  # the node, not the OP, failed: remember where
+            failures = node.data.setdefault("failed_hosts", {})
+            failures[host] = failures.get(host, 0) + 1
         if kind == "system":
             used = node.data.get("system_retries", 0)
             if used < 3:
@@ -346,6 +349,14 @@ class WorkflowRun:
         node.outputs = {"parameters": {}, "artifacts": {}}
         self.set_phase(node, m.FAILED, message)
         return False
+
+
+#: A compute node on which a unit's jobs died this many times is excluded from its retries.
+EXCLUDE_AFTER = 2
+
+
+def excluded_hosts(node: Node) -> list[str]:
+    return sorted(h for h, n in (node.data.get("failed_hosts") or {}).items() if n >= EXCLUDE_AFTER)
 
 
 def _retry_limit(tmpl: dict[str, Any], kind: str) -> int:

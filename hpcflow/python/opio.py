@@ -99,11 +99,8 @@ def artifact_structure(tp: Any) -> str:
     )
 
 
-class OPIOSign(MutableMapping[str, Any]):
-    """An OP's signature: a mapping from names to Parameter / Artifact / BigParameter.
-
-    Plain types are accepted as shorthand (``{"x": int}`` means ``Parameter(int)``).
-    """
+class ItemsMapping(MutableMapping[str, Any]):
+    """A mutable mapping over ``self._items``; subclasses change how items are stored."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._items: dict[str, Any] = {}
@@ -113,8 +110,6 @@ class OPIOSign(MutableMapping[str, Any]):
         return self._items[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if not isinstance(value, (Parameter, Artifact)):
-            value = Parameter(value)
         self._items[key] = value
 
     def __delitem__(self, key: str) -> None:
@@ -125,6 +120,18 @@ class OPIOSign(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class OPIOSign(ItemsMapping):
+    """An OP's signature: a mapping from names to Parameter / Artifact / BigParameter.
+
+    Plain types are accepted as shorthand (``{"x": int}`` means ``Parameter(int)``).
+    """
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(value, (Parameter, Artifact)):
+            value = Parameter(value)
+        self._items[key] = value
 
     def __repr__(self) -> str:
         return f"OPIOSign({self._items!r})"
@@ -136,26 +143,8 @@ class OPIOSign(MutableMapping[str, Any]):
         return {k: v for k, v in self._items.items() if isinstance(v, Artifact)}
 
 
-class OPIO(MutableMapping[str, Any]):
+class OPIO(ItemsMapping):
     """The values an OP receives or returns: a plain mapping from names to values."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._items: dict[str, Any] = dict(*args, **kwargs)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._items[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._items[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def __repr__(self) -> str:
         return f"OPIO({self._items!r})"

@@ -48,7 +48,7 @@ def wait_done(
 
 @pytest.fixture
 def sched() -> SlurmScheduler:
-    return SlurmScheduler(LocalTransport(), python=sys.executable)
+    return SlurmScheduler(LocalTransport())
 
 
 def request(workdir: Path, n: int, sleep: float = 0.0, **kw: object) -> JobRequest:
@@ -117,7 +117,7 @@ def test_adopt_finds_jobs_by_tag(sched: SlurmScheduler, tmp_path: Path) -> None:
     array_tag, single_tag = tag(), tag()
     array = sched.submit(request(tmp_path, 3, tag=array_tag, parallelism=1))
     single = sched.submit(request(tmp_path, 1, tag=single_tag))
-    fresh = SlurmScheduler(LocalTransport(), python=sys.executable)  # as after a crash
+    fresh = SlurmScheduler(LocalTransport())  # as after a crash
     found = fresh.adopt([array_tag, single_tag, tag()])
     assert set(found) == {array_tag, single_tag}
     assert found[array_tag].task_ids == array.task_ids
@@ -149,14 +149,14 @@ def test_vanished_job_without_accounting_is_unknown(tmp_path: Path) -> None:
             for line in text.splitlines()
         )
     )
-    sched = SlurmScheduler(NoAccountingTransport(conf), python=sys.executable)
+    sched = SlurmScheduler(NoAccountingTransport(conf))
     status = sched.poll(["999999990", "999999991_3"])
     assert {s.state for s in status.values()} == {JobState.UNKNOWN}
     assert "accounting is disabled" in status["999999990"].reason
 
 
 def test_array_split_at_max_array_size(tmp_path: Path) -> None:
-    sched = SlurmScheduler(LocalTransport(), python=sys.executable, max_array_size=2)
+    sched = SlurmScheduler(LocalTransport(), max_array_size=2)
     before = COMMAND_COUNTS["sbatch"]
     job = sched.submit(request(tmp_path, 5))
     assert COMMAND_COUNTS["sbatch"] - before == 3

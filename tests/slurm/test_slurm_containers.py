@@ -127,8 +127,8 @@ def test_eos_example_with_its_compute_step_in_the_image(cc_site: Path, tmp_path:
     store = Store(Path(os.environ["HPCFLOW_HOME"]) / "hpcflow.db")
     energy = [a for a in store.attempts(wf_id) if a["node_path"].startswith("energy(")]
     assert len(energy) == 6
-    tasks = list((Path(store.get_workflow(wf_id)["work_dir"]) / "jobs").glob("*/*.tasks.jsonl"))
-    assert tasks and "ch-run" in tasks[0].read_text()
+    tasks = list((Path(store.get_workflow(wf_id)["work_dir"]) / "jobs").glob("*/*.tasks/0"))
+    assert tasks and tasks[0].read_text().split("\0")[0].endswith("ch-run")
 
 
 def test_missing_image_is_reported_on_the_step(cc_site: Path):

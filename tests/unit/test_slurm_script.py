@@ -87,21 +87,21 @@ def test_golden_scripts() -> None:
     job = hostile_job(Path("/shared/wd 'q' $(x) `y` ü\nnl"), Path("/tmp/canary"))
     for is_array, name in ((True, "array.sh"), (False, "single.sh")):
         text = render_script(
-            job, python="/opt/py 3/bin/python3", tasks_file="t.jsonl", is_array=is_array
+            job, tasks_file="t.tasks", is_array=is_array
         )
         golden = GOLDEN / name
         if REGEN:
             golden.write_text(text, encoding="utf-8")
         assert text == golden.read_text(encoding="utf-8"), f"{name} changed; HPCFLOW_REGEN_GOLDEN=1"
-    tasks = render_task_list([["a b", "it's", "new\nline", "ü", "$(x)"], ["x"]])
+    tasks = "\n".join(render_task_list([["a b", "it's", "new\nline", "ü", "$(x)"], ["x"]]))
     if REGEN:
-        (GOLDEN / "tasks.jsonl").write_text(tasks, encoding="utf-8")
-    assert tasks == (GOLDEN / "tasks.jsonl").read_text(encoding="utf-8")
+        (GOLDEN / "tasks.txt").write_text(tasks, encoding="utf-8")
+    assert tasks == (GOLDEN / "tasks.txt").read_text(encoding="utf-8")
 
 
 def test_script_directives_are_validated_values_only(tmp_path: Path) -> None:
     job = hostile_job(tmp_path, tmp_path / "c")
-    text = render_script(job, python="python3", tasks_file="t.jsonl", is_array=True)
+    text = render_script(job, tasks_file="t.tasks", is_array=True)
     directives = [line for line in text.splitlines() if line.startswith("#SBATCH")]
     assert directives[0].startswith("#SBATCH --job-name=name_with_spaces_q_touch_")
     assert directives[1:] == [
@@ -139,21 +139,19 @@ def test_script_directives_are_validated_values_only(tmp_path: Path) -> None:
 def test_bad_resource_values_are_refused(tmp_path: Path, resources: Resources) -> None:
     job = JobRequest(tag="t", name="n", workdir=tmp_path, tasks=(("true",),), resources=resources)
     with pytest.raises(SpecError):
-        render_script(job, python="python3", tasks_file="t.jsonl", is_array=False)
+        render_script(job, tasks_file="t.tasks", is_array=False)
 
 
 def test_bad_tag_and_env_key_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError):
         render_script(
             JobRequest(tag="a b", name="n", workdir=tmp_path, tasks=(("true",),)),
-            python="python3",
             tasks_file="t",
             is_array=False,
         )
     with pytest.raises(SpecError):
         render_script(
             JobRequest(tag="t", name="n", workdir=tmp_path, tasks=(("true",),), env={"A-B": "1"}),
-            python="python3",
             tasks_file="t",
             is_array=False,
         )
@@ -168,7 +166,7 @@ def test_time_rounds_up_to_whole_minutes(tmp_path: Path) -> None:
             tasks=(("true",),),
             resources=Resources(time_limit_s=seconds),
         )
-        text = render_script(job, python="python3", tasks_file="t", is_array=False)
+        text = render_script(job, tasks_file="t", is_array=False)
         assert f"#SBATCH --time={minutes}\n" in text
 
 
@@ -178,11 +176,17 @@ def test_job_name_is_sanitised() -> None:
     assert tag_of("x~t1", "(null)") == "t1" and tag_of("plain", "") is None
 
 
+def _write_tasks(directory: Path, job: JobRequest) -> None:
+    directory.mkdir(exist_ok=True)
+    for i, content in enumerate(render_task_list(job.tasks)):
+        (directory / str(i)).write_text(content, encoding="utf-8")
+
+
 def _write_and_run(workdir: Path, job: JobRequest, index: int, offset: int = 0) -> dict:
-    (workdir / "tasks.jsonl").write_text(render_task_list(job.tasks), encoding="utf-8")
+    _write_tasks(workdir / "tasks", job)
     script = workdir / "job.sh"
     script.write_text(
-        render_script(job, python=sys.executable, tasks_file="tasks.jsonl", is_array=True),
+        render_script(job, tasks_file="tasks", is_array=True),
         encoding="utf-8",
     )
     subprocess.run(["bash", "-n", str(script)], check=True)
@@ -206,15 +210,15 @@ def test_hostile_values_arrive_unchanged_and_nothing_runs(tmp_path: Path) -> Non
         assert got["env"] == {**job.env, "HF_SETUP": "from-site-config"}
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == [workdir.name], f"something was executed: {leftovers}"
-    assert sorted(p.name for p in workdir.iterdir()) == ["job.sh", "tasks.jsonl"]
+    assert sorted(p.name for p in workdir.iterdir()) == ["job.sh", "tasks"]
 
 
 def test_missing_task_and_missing_program(tmp_path: Path) -> None:
     job = JobRequest(tag="t", name="n", workdir=tmp_path, tasks=(("/no/such/program",),))
-    (tmp_path / "t.jsonl").write_text(render_task_list(job.tasks), encoding="utf-8")
+    _write_tasks(tmp_path / "t", job)
     script = tmp_path / "job.sh"
     script.write_text(
-        render_script(job, python=sys.executable, tasks_file="t.jsonl", is_array=False),
+        render_script(job, tasks_file="t", is_array=False),
         encoding="utf-8",
     )
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)

@@ -54,15 +54,12 @@ class SlurmScheduler:
         self,
         transport: Transport | None = None,
         *,
-        python: str = "python3",
         write_file: FileWriter = write_file_atomically,
         timeout_s: float = 60.0,
         adopt_lookback: timedelta = timedelta(days=7),
         max_array_size: int | None = None,
     ) -> None:
-        """``python`` only decodes the task list on the node; any Python 3 will do."""
         self.transport: Transport = transport if transport is not None else LocalTransport()
-        self.python = python
         self.write_file = write_file
         self.timeout_s = timeout_s
         self.adopt_lookback = adopt_lookback
@@ -109,11 +106,11 @@ class SlurmScheduler:
         is_array = count > 1
         workdir = Path(job.workdir)
         script = workdir / f"hpcflow-{tag}.sh"
-        tasks = workdir / f"hpcflow-{tag}.tasks.jsonl"
-        self.write_file(tasks, render_task_list(job.tasks))
-        self.write_file(
-            script, render_script(job, python=self.python, tasks_file=tasks.name, is_array=is_array)
-        )
+        tasks = workdir / f"hpcflow-{tag}.tasks"
+        tasks.mkdir(exist_ok=True)
+        for index, content in enumerate(render_task_list(job.tasks)):
+            self.write_file(tasks / str(index), content)
+        self.write_file(script, render_script(job, tasks_file=tasks.name, is_array=is_array))
         chunk = self.max_array_size() if is_array else 1
         task_ids: list[str] = []
         for offset in range(0, count, chunk):

@@ -13,34 +13,29 @@ from hpcflow.scheduler.base import Scheduler
 
 def load_engine_site(site: str | None, home: Path) -> tuple[EngineSettings, Scheduler, str]:
     """Resolve ``site`` (path, or $HPCFLOW_SITE, or the user's default, or local mode)."""
-    try:
-        from hpcflow.site import resolve_site
-    except ImportError:  # the site package is optional while bootstrapping
-        resolve_site = None
-    config = resolve_site(site) if resolve_site is not None else None
-    if config is None or getattr(config, "scheduler", "local") == "local":
+    from hpcflow.site import resolve_site
+
+    config = resolve_site(site)
+    if config.scheduler == "local":
         return _local_settings(config, home), _local_scheduler(config), getattr(config, "name", "local")
     return settings_from_site(config, home), _slurm_scheduler(config), config.name
 
 
 def _local_settings(config: Any, home: Path) -> EngineSettings:
-    if config is None:
-        return EngineSettings(work_root=home / "work")
-    return settings_from_site(config, home, grace=2.0)
+    return settings_from_site(config, home, grace=min(2.0, config.exit_record_grace_s))
 
 
 def _local_scheduler(config: Any) -> Scheduler:
     from hpcflow.scheduler.local import LocalScheduler
 
-    workers = getattr(config, "max_workers", None) if config is not None else None
-    env_workers = os.environ.get("HPCFLOW_LOCAL_WORKERS")
-    return LocalScheduler(int(env_workers) if env_workers else workers)
+    env_workers = os.environ.get("HPCFLOW_LOCAL_WORKERS")  # default: one job per core
+    return LocalScheduler(int(env_workers) if env_workers else None)
 
 
 def _slurm_scheduler(config: Any) -> Scheduler:
     from hpcflow.scheduler.slurm.backend import SlurmScheduler
 
-    return SlurmScheduler(python=config.python)
+    return SlurmScheduler()
 
 
 def settings_from_site(config: Any, home: Path, grace: float | None = None) -> EngineSettings:
