@@ -324,6 +324,8 @@ class WorkflowRun:
             if name not in params and "default" in decl:
                 params[name] = self._scope(node).resolve(decl["default"])
         node.outputs = {"parameters": params, "artifacts": outputs.get("artifacts") or {}}
+        if outputs.get("hashes"):
+            node.outputs["hashes"] = outputs["hashes"]  # sha256 of each output artifact
         self.set_phase(node, m.SUCCEEDED)
 
     def fail_unit(self, node: Node, kind: str, message: str, host: str | None = None) -> bool:

@@ -54,6 +54,8 @@ def run_unit(unit_dir: Path) -> bool:
             prefix = task.get("artifact_prefix") or unit_dir.name
             outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
                                     for k, v in outputs["artifacts"].items()}
+        else:  # shared filesystem: record content hashes (S3 manifests carry their own)
+            outputs["hashes"] = _content_hashes(outputs["artifacts"])
         rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
@@ -76,6 +78,13 @@ def _object_store(task: dict[str, Any]) -> Any:
     from hpcflow.storage import remote
 
     return remote.open_store(settings)
+
+
+def _content_hashes(artifacts: dict[str, Any]) -> dict[str, Any]:
+    from hpcflow.storage.hashing import content_hash
+    from hpcflow.storage.remote import map_leaves
+
+    return {k: map_leaves(v, lambda leaf, _pos: content_hash(leaf)) for k, v in artifacts.items()}
 
 
 def _scratch(unit_dir: Path) -> Path:

@@ -3,19 +3,27 @@ artifact layer that keeps list/dict structure and content hashes above them."""
 
 from __future__ import annotations
 
-from hpcflow.storage.artifacts import (
-    ArtifactRef,
-    fetch_artifact,
-    stack_artifacts,
-    store_artifact,
-    sub_path,
-)
-from hpcflow.storage.base import StorageClient, StorageUnavailable
-from hpcflow.storage.credentials import S3Credentials, load_credentials
-from hpcflow.storage.factory import from_site
-from hpcflow.storage.hashing import content_hash, verify
-from hpcflow.storage.s3 import S3Storage
-from hpcflow.storage.shared import SharedFSStorage
+import importlib
+from typing import Any
+
+# Loaded on first use: the runtime imports hpcflow.storage.hashing on every job and must
+# not pay for boto3 or the S3 store.
+_EXPORTS = {
+    "ArtifactRef": "artifacts", "fetch_artifact": "artifacts", "stack_artifacts": "artifacts",
+    "store_artifact": "artifacts", "sub_path": "artifacts",
+    "StorageClient": "base", "StorageUnavailable": "base",
+    "S3Credentials": "credentials", "load_credentials": "credentials",
+    "from_site": "factory", "content_hash": "hashing", "verify": "hashing",
+    "S3Storage": "s3", "SharedFSStorage": "shared",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpcflow.storage' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hpcflow.storage.{module}"), name)
+
 
 __all__ = [
     "ArtifactRef",

@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 PYDFLOW = os.environ.get("HPCFLOW_COMPAT_PYDFLOW", "pydflow==1.8.134")
 CACHE = Path(os.environ.get("HPCFLOW_COMPAT_CACHE", Path.home() / ".cache" / "hpcflow-compat"))
 
-#: Dflow tests that need something only Argo/Kubernetes provides.
-ARGO_ONLY = {"test_makevasp.py": "needs dpdata and VASP-style input generation from a private helper"}
+#: Dflow tests that need something only Argo/Kubernetes provides (none in this release).
+ARGO_ONLY: dict[str, str] = {}
 
 
 def _fetch_suite() -> Path:

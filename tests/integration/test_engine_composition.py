@@ -194,3 +194,8 @@ def test_upload_and_download_artifacts(tmp_path: Path):
     assert [Path(f).read_text() for f in files] == ["0", "1", "2"]
     (d,) = download_artifact(step.outputs.artifacts["out"], path=tmp_path / "dl2")
     assert sorted(p.name for p in Path(d).iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
+    # content hashes of every output artifact are recorded with the outputs
+    import hashlib
+
+    hashes = step.outputs.raw["hashes"]["files"]
+    assert hashes == [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]

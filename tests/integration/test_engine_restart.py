@@ -126,3 +126,27 @@ def test_killing_the_driver_resumes_without_rerunning_finished_steps(tmp_path: P
         assert count(log, f"s{i}-end") == 1, i
         assert count(log, f"s{i}-start") == 1, i
     assert len([s for s in resumed.query_step(type="Pod") if s.phase == "Succeeded"]) == 6
+
+
+def test_modify_output_artifact_feeds_the_reused_value_downstream(tmp_path: Path):
+    from hpcflow import upload_artifact
+
+    def build(name: str) -> Workflow:
+        wf = Workflow(name)
+        w = Step("w", PythonOPTemplate(ops.write_file), parameters={"name": "o.txt", "content": "original"}, key="kw")
+        r = Step("r", PythonOPTemplate(ops.read_text), artifacts={"f": w.outputs.artifacts["out"]}, key="kr")
+        wf.add(w)
+        wf.add(r)
+        return wf
+
+    first = build("art1")
+    first.submit()
+    assert first.wait(timeout=60) == "Succeeded"
+    (w,) = first.query_step(key="kw")
+    replacement = tmp_path / "replacement.txt"
+    replacement.write_text("replaced")
+    w.modify_output_artifact("out", upload_artifact(replacement))
+    second = build("art2")
+    second.submit(reuse_step=[w])
+    assert second.wait(timeout=60) == "Succeeded"
+    assert second.query_step(key="kr")[0].outputs.parameters["text"].value == "replaced"
