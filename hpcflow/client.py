@@ -161,7 +161,7 @@ _clients: dict[str, Client] = {}
 
 def get_client(site: str | None = None, home: str | Path | None = None) -> Client:
     """The client for ``site`` (a path or name; default: $HPCFLOW_SITE or local mode)."""
-    from hpcflow.site.engine_settings import load_engine_site
+    from hpcflow.engine.site_adapter import load_engine_site
 
     home_dir = Path(home) if home else default_home()
     key = f"{home_dir}|{site or os.environ.get('HPCFLOW_SITE', '')}"

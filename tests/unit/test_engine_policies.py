@@ -86,3 +86,10 @@ def test_a_node_that_fails_twice_is_excluded_from_the_retries(tmp_path: Path):
     [(request, items)] = group_requests([PlannedAttempt(run, node, 3, unit_dir)], settings)
     assert request.resources.exclude_nodes == ("n1",)
     assert "#SBATCH --exclude=n1\n" in render_script(request, tasks_file="t", is_array=False)
+
+
+def test_the_engine_looks_for_the_same_user_site_file_as_the_loader():
+    from hpcflow.engine.site_adapter import _USER_SITE
+    from hpcflow.site.loader import ENV_VAR, USER_SITE
+
+    assert _USER_SITE == USER_SITE and ENV_VAR == "HPCFLOW_SITE"

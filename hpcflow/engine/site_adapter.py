@@ -13,12 +13,18 @@ from hpcflow.scheduler.base import Scheduler
 
 def load_engine_site(site: str | None, home: Path) -> tuple[EngineSettings, Scheduler, str]:
     """Resolve ``site`` (path, or $HPCFLOW_SITE, or the user's default, or local mode)."""
+    if not (site or os.environ.get("HPCFLOW_SITE") or _USER_SITE.expanduser().is_file()):
+        # Plain local mode: no site file to validate, so the models (pydantic) stay unloaded.
+        return EngineSettings(work_root=home / "work"), _local_scheduler(None), "local"
     from hpcflow.site import resolve_site
 
     config = resolve_site(site)
     if config.scheduler == "local":
         return _local_settings(config, home), _local_scheduler(config), getattr(config, "name", "local")
     return settings_from_site(config, home), _slurm_scheduler(config), config.name
+
+
+_USER_SITE = Path("~/.config/hpcflow/site.toml")  # as hpcflow.site.loader.USER_SITE
 
 
 def _local_settings(config: Any, home: Path) -> EngineSettings:
