@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpcflow import codec
 from hpcflow.engine import model as m
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.scope import Scope
+from hpcflow.engine.slicing import slice_width, stack_outputs, take_slice
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.validate import value_refs
 
@@ -207,7 +207,7 @@ class WorkflowRun:
         step = self.step_spec(node) or {}
         ok_kids = [k for k in kids if k.phase == m.SUCCEEDED]
         n, ok = len(kids), len(ok_kids)
-        node.outputs = _stack_outputs(ok_kids, self.templates[node.template])  # type: ignore[index]
+        node.outputs = stack_outputs(ok_kids, self.templates[node.template])  # type: ignore[index]
         node.data["succeeded"], node.data["total"] = ok, n
         threshold_met = (
             ok == n
@@ -238,7 +238,7 @@ class WorkflowRun:
             slices = step.get("slices") if tmpl["kind"] == "python" else None
             static = self._resolve_inputs(step, tmpl, scope, only_static=True)
             if slices and items is None:
-                items = list(range(_slice_width(slices, static)))
+                items = list(range(slice_width(slices, static)))
             if items is None:
                 inputs = self._resolve_inputs(step, tmpl, scope, only_static=False, static=static)
                 return self._make_instance(base, step, tmpl, scope, inputs, None, None)
@@ -251,7 +251,7 @@ class WorkflowRun:
                 item_scope = scope.with_item(item)
                 inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
                 if slices:
-                    inputs = _take_slice(inputs, slices, item_scope.resolve(slices["slices"]))
+                    inputs = take_slice(inputs, slices, item_scope.resolve(slices["slices"]))
                 child = dict(path=f"{path}({i})", parent=path, name=f"{step['name']}({i})",
                              template=step["template"])
                 self._make_instance(child, step if key_uses_item else {**step, "key": None},
@@ -378,48 +378,6 @@ def _resolve_or_default(scope: Scope, out: dict[str, Any], resolve: Any) -> Any:
         if "default" in out:
             return scope.resolve(out["default"])
         raise
-
-
-def _stack_outputs(kids: list[Node], tmpl: dict[str, Any]) -> dict[str, Any]:
-    params = {name: [(k.outputs or {}).get("parameters", {}).get(name) for k in kids]
-              for name in tmpl["outputs"]["parameters"]}
-    arts: dict[str, Any] = {}
-    for name in tmpl["outputs"]["artifacts"]:
-        stacked: list[Any] = []
-        for k in kids:
-            value = (k.outputs or {}).get("artifacts", {}).get(name)
-            if value is None:
-                continue
-            stacked.extend(value if isinstance(value, list) else [value])
-        arts[name] = stacked
-    return {"parameters": params, "artifacts": arts}
-
-
-def _take_slice(inputs: dict[str, Any], slices: dict[str, Any], index: Any) -> dict[str, Any]:
-    out = {"parameters": dict(inputs["parameters"]), "artifacts": dict(inputs["artifacts"])}
-    for section, names in (("parameters", slices["input_parameter"]), ("artifacts", slices["input_artifact"])):
-        for name in names:
-            if name not in out[section]:
-                continue
-            full = codec.loads(out[section][name]) if isinstance(out[section][name], str) and section == "parameters" else out[section][name]
-            if not isinstance(full, list):
-                raise ExpressionError(f"sliced input {name!r} is not a list (got {type(full).__name__})")
-            try:
-                out[section][name] = [full[int(i)] for i in index] if isinstance(index, list) else full[int(index)]
-            except (IndexError, ValueError, TypeError) as exc:
-                raise ExpressionError(f"slice {index!r} of input {name!r} (length {len(full)}): {exc}") from exc
-    return out
-
-
-def _slice_width(slices: dict[str, Any], static: dict[str, Any]) -> int:
-    for section, names in (("parameters", slices["input_parameter"]), ("artifacts", slices["input_artifact"])):
-        for name in names:
-            value = static[section].get(name)
-            if isinstance(value, str) and section == "parameters":
-                value = codec.loads(value)
-            if isinstance(value, list):
-                return len(value)
-    raise ExpressionError("Slices: cannot infer the number of slices (no list input and no with_param)")
 
 
 def _uses_item(vspec: Any) -> bool:

@@ -297,6 +297,7 @@ def test_function_op_success_with_default_and_envs(tmp_path: Path) -> None:
     assert read_outputs(unit) == {
         "parameters": {"sum": 15, "env": "from-template"},
         "artifacts": {},
+        "hashes": {},  # no output artifacts, so no content hashes
     }
 
 
