@@ -241,6 +241,10 @@ def make_function_op(func: Callable[..., Any], **options: Any) -> type[OP]:
     return typing.cast(type[OP], _OPMeta(func.__name__, (OP,), namespace))
 
 
+#: The output name of a function OP that returns a single value (Dflow's name for it).
+SINGLE_OUTPUT = "dflow_output"
+
+
 def _as_io(tp: Any, default: Any = inspect.Parameter.empty) -> Parameter | Artifact:
     if isinstance(tp, (Parameter, Artifact)):
         return tp
@@ -261,14 +265,14 @@ def _output_sign_from_return(func: Callable[..., Any], ret: Any) -> tuple[OPIOSi
     if isinstance(ret, type) and issubclass(ret, dict) and hasattr(ret, "__annotations__"):
         ann = typing.get_type_hints(ret, include_extras=True)
         return OPIOSign({k: _as_io(v) for k, v in ann.items()}), "dict"
-    return OPIOSign({"return": _as_io(ret)}), "single"
+    return OPIOSign({SINGLE_OUTPUT: _as_io(ret)}), "single"
 
 
 def _wrap_return(name: str, style: str, sign: OPIOSign, result: Any) -> OPIO:
     if style == "none":
         return OPIO()
     if style == "single":
-        return OPIO({"return": result})
+        return OPIO({SINGLE_OUTPUT: result})
     if style == "namedtuple":
         if not hasattr(result, "_asdict"):
             raise OPSignatureError(

@@ -132,8 +132,8 @@ def test_namedtuple_return_annotation() -> None:
 
 def test_single_return_type_is_output_named_return() -> None:
     outs = double.get_output_sign()
-    assert list(outs) == ["return"] and outs["return"].type is float
-    assert dict(double().execute(OPIO(x=2))) == {"return": 4}
+    assert list(outs) == ["dflow_output"] and outs["dflow_output"].type is float
+    assert dict(double().execute(OPIO(x=2))) == {"dflow_output": 4}
 
 
 def test_no_return_annotation_means_no_outputs() -> None:
@@ -143,9 +143,9 @@ def test_no_return_annotation_means_no_outputs() -> None:
 
 def test_function_with_parentheses_form() -> None:
     assert issubclass(with_parens, OP)
-    assert list(with_parens.get_output_sign()) == ["return"]
+    assert list(with_parens.get_output_sign()) == ["dflow_output"]
     assert with_parens(x=1) == 2
-    assert dict(with_parens().execute(OPIO(x=1))) == {"return": 2}
+    assert dict(with_parens().execute(OPIO(x=1))) == {"dflow_output": 2}
 
 
 def test_artifact_annotations_in_arguments_and_returns() -> None:

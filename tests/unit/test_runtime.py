@@ -305,7 +305,7 @@ def test_string_parameter_coerced_to_declared_type(tmp_path: Path) -> None:
     unit = make_unit(tmp_path, PythonOPTemplate(parse_list), parameters={"xs": "[1, 2, 3]"})
     run_units(unit)
     assert read_exit(unit)["status"] == "succeeded", read_log(unit)
-    assert read_outputs(unit)["parameters"] == {"return": 6}
+    assert read_outputs(unit)["parameters"] == {"dflow_output": 6}
 
 
 @pytest.mark.parametrize(
@@ -504,7 +504,7 @@ def test_op_defined_in_main_script_is_shipped_by_pickle(tmp_path: Path) -> None:
     assert proc.returncode == 0, [read_log(u) for u in units]
     greeter, shout = (read_outputs(u)["parameters"] for u in units)
     assert greeter == {"greeting": "hello ada!", "module": "__main__"}
-    assert shout == {"return": "HI!"}
+    assert shout == {"dflow_output": "HI!"}
 
 
 def test_artifact_structures_reach_the_op_and_come_back(tmp_path: Path) -> None:
