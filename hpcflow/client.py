@@ -48,7 +48,8 @@ class Client:
         key = frozenset(only) if only is not None else None
         engines = self.__dict__.setdefault("_engines", {})
         if key not in engines:
-            engines[key] = Engine(self.store, self.scheduler, self.settings, only=set(only) if only else None)
+            engines[key] = Engine(self.store, self.scheduler, self.settings,
+                                  only=set(only) if only else None, site_name=self.site_name)
         return engines[key]
 
     def _watch(self, wf_id: str, timeout: float | None) -> str:
@@ -59,13 +60,22 @@ class Client:
             status = self.store.workflow_status(wf_id)
             if status in FINAL_STATUSES or (deadline is not None and time.monotonic() > deadline):
                 return status
-            if not self.is_driving(wf_id):
+            if not self.is_driving(wf_id) and not self.daemon_running():
                 return self.wait(wf_id, None if deadline is None else max(0.0, deadline - time.monotonic()))
             time.sleep(sleep)
             sleep = min(0.05, sleep * 1.5)
 
-    def tick_once(self, only: set[str] | None = None, wait_lock: float = 0.0) -> Any:
-        """One engine pass if no other process is ticking; returns the report or None."""
+    def daemon_running(self) -> bool:
+        from hpcflow.daemon import daemon_pid
+
+        return daemon_pid(self.store.path.parent) is not None
+
+    def tick_once(self, only: set[str] | None = None, wait_lock: float = 0.0,
+                  as_daemon: bool = False) -> Any:
+        """One engine pass if no other process is ticking (and, unless this is the daemon,
+        no daemon drives the store); returns the report or None."""
+        if not as_daemon and self.daemon_running():
+            return None
         if not self.lock.acquire(timeout=wait_lock):
             return None
         try:
@@ -100,7 +110,8 @@ class Client:
         return wf_id in self._driven and self._driver is not None and self._driver.is_alive()
 
     def _drive_loop(self) -> None:
-        engine = Engine(self.store, self.scheduler, self.settings, only=self._driven)
+        engine = Engine(self.store, self.scheduler, self.settings, only=self._driven,
+                        site_name=self.site_name)
         waiter = getattr(self.scheduler, "wait_for_change", None)
         idle = 0.005
         while True:
@@ -130,7 +141,7 @@ class Client:
 
     def wait(self, wf_id: str, timeout: float | None = None, interval: float | None = None) -> str:
         """Drive (or watch, if a daemon drives it) a workflow until it ends; return its status."""
-        if self.is_driving(wf_id):
+        if self.is_driving(wf_id) or self.daemon_running():
             return self._watch(wf_id, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         local = self.scheduler.name == "local"

@@ -93,11 +93,11 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
     try:
         while not stopping:
             try:
-                report = client.tick_once(wait_lock=5.0)
+                report = client.tick_once(wait_lock=5.0, as_daemon=True)
+                client.store.heartbeat()
             except Exception:  # a bad tick must not kill the daemon; it is logged and retried
                 log.exception("tick failed")
                 report = None
-            client.store.heartbeat()
             busy = report is not None and (report.launched or report.finished_units)
             idle = report is not None and report.active_workflows == 0
             unavailable = report is not None and report.scheduler_unavailable

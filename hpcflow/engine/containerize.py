@@ -43,7 +43,10 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
     inner = ["python3", *argv[1:]]  # the image's interpreter runs the same runtime command
     env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HOME": "/tmp",
            "USER": os.environ.get("USER", "hpcflow")}
-    gpu = c.gpu if (tmpl.get("resources") or {}).get("gpus") else None
+    from hpcflow.resources import normalize_resources
+
+    gpus = normalize_resources(settings.default_resources, tmpl.get("resources")).get("gpus")
+    gpu = c.gpu if gpus else None
     return runtime.command(ContainerRun(image=image, argv=inner, binds=binds, env=env,
                                         workdir=None, gpu=gpu))  # type: ignore[arg-type]
 

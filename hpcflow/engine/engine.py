@@ -60,8 +60,11 @@ class Engine:
     """Drives every active workflow of one store through one scheduler."""
 
     def __init__(self, store: Store, scheduler: Scheduler, settings: EngineSettings,
-                 only: set[str] | None = None) -> None:
+                 only: set[str] | None = None, site_name: str | None = None) -> None:
         self.store = store
+        #: Workflows submitted for another site are left to an engine of that site.
+        self.site_name = site_name
+        self._foreign: set[str] = set()
         self.scheduler = scheduler
         self.settings = settings
         self.only = only
@@ -75,12 +78,29 @@ class Engine:
     # --------------------------------------------------------------------------- tick
 
     def tick(self) -> TickReport:
+        try:
+            return self._tick()
+        except BaseException:
+            # Half a tick may have changed memory but not the store: forget it all, so the
+            # next tick starts again from what was committed.
+            self.runs.clear()
+            self.inflight.clear()
+            self._attempt_updates.clear()
+            self._pending_groups = []
+            raise
+
+    def _tick(self) -> TickReport:
         report = TickReport()
         self._sync_runs()
         report.active_workflows = len(self.runs)
         self._observe(report)
-        for run in self.runs.values():
-            run.advance()
+        for wf_id, run in list(self.runs.items()):
+            try:
+                run.advance()
+            except Exception as exc:  # a bug or bad value in one workflow must not stop the others
+                log.exception("workflow %s cannot advance", wf_id)
+                self._fail_workflow(run, f"the engine could not advance this workflow: "
+                                         f"{type(exc).__name__}: {exc}")
         planned = self._plan()
         report.launched = len(planned)
         self._commit(planned)
@@ -88,6 +108,22 @@ class Engine:
         report.finished_workflows = self._finish_workflows()
         report.inflight = len(self.inflight)
         return report
+
+    def _fail_workflow(self, run: WorkflowRun, message: str) -> None:
+        """Mark every unfinished node failed (jobs in flight are cancelled)."""
+        atts = [a for a in self.inflight.values() if a.workflow_id == run.id]
+        ids = sorted({a.job_id for a in atts if a.job_id})
+        if ids:
+            try:
+                self.scheduler.cancel(ids)
+            except HpcflowError:
+                log.warning("could not cancel the jobs of %s", run.id)
+        for att in atts:
+            self._close_attempt(att, "cancelled", "cancelled", message)
+        run.launches.clear()
+        for node in run.nodes.values():
+            if not node.final:
+                run.set_phase(node, m.FAILED, message)
 
     # -------------------------------------------------------------------- run loading
 
@@ -99,6 +135,8 @@ class Engine:
             if wf_id not in revisions:
                 self._drop_run(wf_id)
         for wf_id, revision in revisions.items():
+            if wf_id in self._foreign:
+                continue
             run = self.runs.get(wf_id)
             if run is None or run.revision != revision:
                 self._load_run(wf_id)
@@ -106,6 +144,12 @@ class Engine:
     def _load_run(self, wf_id: str) -> None:
         self._drop_run(wf_id)
         row = self.store.get_workflow(wf_id)
+        site = (row.get("site") or {}).get("name")
+        if self.site_name is not None and site is not None and site != self.site_name:
+            log.warning("workflow %s was submitted for site %s; this engine drives site %s "
+                        "(use hpcflow --site ... daemon/tick)", wf_id, site, self.site_name)
+            self._foreign.add(wf_id)
+            return
         nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id)]
         run = WorkflowRun(row, nodes)
         self.runs[wf_id] = run
@@ -209,9 +253,7 @@ class Engine:
         resubmit = self._resubmissions()
         self._pending_groups = (group_requests(planned, self.settings) if planned else []) + resubmit
         with self.store.transaction():
-            for att, fields in self._attempt_updates:
-                self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
-            self._attempt_updates.clear()
+            self._write_attempt_updates()
             for p in planned:
                 self.store.add_attempt(p.run.id, {
                     "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
@@ -223,6 +265,19 @@ class Engine:
                 self.inflight[(p.run.id, p.node.path, p.number)] = att
             for run in self.runs.values():
                 self._write_run(run)
+
+    def _write_attempt_updates(self) -> None:
+        """Inside a transaction: attempt changes, and a revision bump for their workflows so
+        that another engine holding them in memory reloads."""
+        touched = set()
+        for att, fields in self._attempt_updates:
+            self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
+            touched.add(att.workflow_id)
+        self._attempt_updates.clear()
+        for wf_id in touched:
+            run = self.runs.get(wf_id)
+            if run is not None and not run.dirty and not run.events:
+                run.revision = self.store.bump_revision(wf_id)
 
     def _write_run(self, run: WorkflowRun) -> None:
         if not run.dirty and not run.events:
@@ -250,7 +305,9 @@ class Engine:
                 continue
             try:
                 submitted = self.scheduler.submit(request)
-            except SubmissionDeferred as exc:
+            except (SubmissionDeferred, SchedulerUnavailable) as exc:
+                # Kept as "submitting": the next tick adopts the job by its tag if sbatch
+                # did go through, or submits it again.
                 log.info("submission deferred (%s); will retry", exc)
                 continue
             except HpcflowError as exc:
@@ -269,10 +326,9 @@ class Engine:
             att = self.inflight.get((p.run.id, p.node.path, p.number))
             if att is not None:
                 self._apply_failure(att, "fatal", message)
+        self._attempt_updates = updates + self._attempt_updates
         with self.store.transaction():
-            for att, fields in updates + self._attempt_updates:
-                self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
-            self._attempt_updates.clear()
+            self._write_attempt_updates()
             for run in self.runs.values():
                 self._write_run(run)
 
@@ -301,7 +357,13 @@ class Engine:
             if node is None:
                 continue
             replans.append(PlannedAttempt(run, node, att.number, att.dir))
-        return group_requests(replans, self.settings) if replans else []
+        groups = group_requests(replans, self.settings) if replans else []
+        for p in replans:  # the new tag is committed before the job is submitted
+            att = self.inflight[(p.run.id, p.node.path, p.number)]
+            att.tag, att.task_index = p.tag, p.task_index
+            self._attempt_updates.append((att, {"tag": p.tag, "task_index": p.task_index}))
+        self._adopted.update(p.tag for p in replans)
+        return groups
 
     # ------------------------------------------------------------------------- finish
 
@@ -326,6 +388,15 @@ class Engine:
             self._load_run(wf_id)
         run = self.runs[wf_id]
         atts = [a for a in self.inflight.values() if a.workflow_id == wf_id]
+        unconfirmed = sorted({a.tag for a in atts if a.job_id is None})
+        if unconfirmed:  # sbatch may have gone through before the job id was recorded
+            try:
+                for job in self.scheduler.adopt(unconfirmed).values():
+                    for att in atts:
+                        if att.tag == job.tag and att.job_id is None and att.task_index < len(job.task_ids):
+                            att.job_id = job.task_ids[att.task_index]
+            except HpcflowError:
+                log.warning("could not look for unconfirmed jobs of %s", wf_id)
         ids = sorted({a.job_id for a in atts if a.job_id})
         if ids:
             self.scheduler.cancel(ids)
@@ -335,9 +406,7 @@ class Engine:
             if not node.final:
                 run.set_phase(node, m.FAILED, reason)
         with self.store.transaction():
-            for att, fields in self._attempt_updates:
-                self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
-            self._attempt_updates.clear()
+            self._write_attempt_updates()
             self._write_run(run)
         self.store.set_workflow_status(wf_id, "Failed", reason)
         self._drop_run(wf_id)
@@ -370,14 +439,16 @@ def reset_failed(store: Store, wf_id: str) -> int:
     for node in nodes:
         if node.phase not in (m.FAILED, m.OMITTED):
             continue
-        if node.type == m.POD and node.attempts > 0:
-            node.phase, node.finished_at, node.outputs = m.PENDING, None, None
+        parent = by_path.get(node.parent) if node.parent is not None else None
+        in_fanout = parent is not None and parent.type == m.FANOUT  # fan-outs never recreate children
+        if node.type == m.POD and (node.attempts > 0 or in_fanout):
+            node.phase, node.finished_at, node.outputs, node.message = m.PENDING, None, None, None
             node.data.pop("retries", None)
             node.data.pop("system_retries", None)
             reset += 1
-        elif node.type in (m.STEPS, m.DAG, m.FANOUT) and node.phase == m.FAILED and node.inputs is not None or node.type == m.FANOUT:
+        elif node.type == m.FANOUT or node.type in (m.STEPS, m.DAG) and node.inputs is not None:
             node.phase, node.finished_at, node.outputs = m.RUNNING, None, None
-        else:
+        else:  # never got going (an expression error, an omitted task): instantiated anew
             doomed.add(node.path)
             reset += 1
     # a deleted node takes its subtree with it

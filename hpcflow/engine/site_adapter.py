@@ -15,12 +15,12 @@ def load_engine_site(site: str | None, home: Path) -> tuple[EngineSettings, Sche
     """Resolve ``site`` (path, or $HPCFLOW_SITE, or the user's default, or local mode)."""
     if not (site or os.environ.get("HPCFLOW_SITE") or _USER_SITE.expanduser().is_file()):
         # Plain local mode: no site file to validate, so the models (pydantic) stay unloaded.
-        return EngineSettings(work_root=home / "work"), _local_scheduler(None), "local"
+        return EngineSettings(work_root=home / "work"), _local_scheduler(home), "local"
     from hpcflow.site import resolve_site
 
     config = resolve_site(site)
     if config.scheduler == "local":
-        return _local_settings(config, home), _local_scheduler(config), getattr(config, "name", "local")
+        return _local_settings(config, home), _local_scheduler(home), config.name
     return settings_from_site(config, home), _slurm_scheduler(config), config.name
 
 
@@ -31,11 +31,11 @@ def _local_settings(config: Any, home: Path) -> EngineSettings:
     return settings_from_site(config, home, grace=min(2.0, config.exit_record_grace_s))
 
 
-def _local_scheduler(config: Any) -> Scheduler:
+def _local_scheduler(home: Path) -> Scheduler:
     from hpcflow.scheduler.local import LocalScheduler
 
     env_workers = os.environ.get("HPCFLOW_LOCAL_WORKERS")  # default: one job per core
-    return LocalScheduler(int(env_workers) if env_workers else None)
+    return LocalScheduler(int(env_workers) if env_workers else None, registry=home / "local-jobs")
 
 
 def _slurm_scheduler(config: Any) -> Scheduler:

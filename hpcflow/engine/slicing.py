@@ -33,7 +33,9 @@ def take_slice(inputs: dict[str, Any], slices: dict[str, Any], index: Any) -> di
         for name in names:
             if name not in out[section]:
                 continue
-            full = codec.loads(out[section][name]) if isinstance(out[section][name], str) and section == "parameters" else out[section][name]
+            full = out[section][name]
+            if isinstance(full, str) and section == "parameters":
+                full = _json_list(name, full)
             if not isinstance(full, list):
                 raise ExpressionError(f"sliced input {name!r} is not a list (got {type(full).__name__})")
             try:
@@ -49,7 +51,15 @@ def slice_width(slices: dict[str, Any], static: dict[str, Any]) -> int:
         for name in names:
             value = static[section].get(name)
             if isinstance(value, str) and section == "parameters":
-                value = codec.loads(value)
+                value = _json_list(name, value)
             if isinstance(value, list):
                 return len(value)
     raise ExpressionError("Slices: cannot infer the number of slices (no list input and no with_param)")
+
+
+def _json_list(name: str, text: str) -> object:
+    """A sliced parameter given as text (Argo style) must be a JSON list."""
+    try:
+        return codec.loads(text)
+    except ValueError as exc:
+        raise ExpressionError(f"sliced input {name!r} is not a list: {text[:60]!r}") from exc

@@ -17,8 +17,9 @@ from hpcflow.runtime import records as rec
 from hpcflow.runtime.loader import OPLoadError, load_op
 
 
-class StepTimeout(Exception):
-    """Raised inside the OP when the step's timeout expires."""
+class StepTimeout(BaseException):
+    """Raised inside the OP when the step's timeout expires (a BaseException, so that an
+    OP's ``except Exception:`` cannot swallow it and run on past its timeout)."""
 
 
 class OutputError(Exception):

@@ -50,8 +50,12 @@ class LocalScheduler:
 
     name = "local"
 
-    def __init__(self, max_workers: int | None = None, use_zygote: bool = True) -> None:
+    def __init__(self, max_workers: int | None = None, use_zygote: bool = True,
+                 registry: Path | None = None) -> None:
         self.max_workers = max_workers or os.cpu_count() or 1
+        #: Where each submission's task ids are recorded by tag, so that a driver started
+        #: after a crash can adopt the jobs of the one that died.
+        self.registry = registry
         self._tasks: dict[str, _Task] = {}
         self._queue: deque[str] = deque()
         self._group_limits: dict[str, int] = {}
@@ -76,6 +80,11 @@ class LocalScheduler:
             ids.append(task_id)
         if job.parallelism:
             self._group_limits[job.tag] = job.parallelism
+        if self.registry is not None:
+            self.registry.mkdir(parents=True, exist_ok=True)
+            tmp = self.registry / f".{job.tag}.tmp"
+            tmp.write_text(json.dumps(ids))
+            os.replace(tmp, self.registry / f"{job.tag}.json")
         self._pump()
         return SubmittedJob(job.tag, tuple(ids))
 
@@ -104,7 +113,25 @@ class LocalScheduler:
                 task.state = JobState.CANCELLED
 
     def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:
-        return {}  # local processes of a crashed driver are found by pid file, not by tag
+        """Jobs submitted under ``tags`` by this or an earlier driver (from the registry).
+
+        A task the dead driver had queued but not started has no pid file: ``poll`` says
+        UNKNOWN and the engine, finding no exit record, runs the unit again.
+        """
+        found: dict[str, SubmittedJob] = {}
+        for tag in tags:
+            if tag in {t.group for t in self._tasks.values()}:
+                ids = tuple(t.task_id for t in self._tasks.values() if t.group == tag)
+                found[tag] = SubmittedJob(tag, ids)
+                continue
+            if self.registry is None:
+                continue
+            try:
+                ids = tuple(json.loads((self.registry / f"{tag}.json").read_text()))
+            except (OSError, ValueError):
+                continue
+            found[tag] = SubmittedJob(tag, ids)
+        return found
 
     # -------------------------------------------------------------------- internals
 

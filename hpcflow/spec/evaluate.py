@@ -161,7 +161,11 @@ class Evaluator:
         if kind == "not":
             return not _truthy(self.eval(node[1]))
         if kind == "neg":
-            return -_num(self.eval(node[1]))
+            value = self.eval(node[1])
+            try:
+                return -_num(value)
+            except TypeError as exc:
+                raise ExpressionError(f"cannot negate {value!r:.60}") from exc
         if kind == "if":
             return self.eval(node[2]) if _truthy(self.eval(node[1])) else self.eval(node[3])
         if kind == "list":
@@ -208,8 +212,8 @@ class Evaluator:
 
 
 def _index(value: Any, key: Any) -> Any:
-    value = _from_json(value) if isinstance(value, str) and value[:1] in "[{" else value
     try:
+        value = _from_json(value) if isinstance(value, str) and value[:1] in "[{" else value
         if isinstance(value, list):
             return value[int(_num(key))]
         return value[key]

@@ -104,3 +104,21 @@ def _steps(step: Step) -> Steps:
     s = Steps("main")
     s.add(step)
     return s
+
+
+def test_a_bad_value_fails_its_workflow_and_the_engine_goes_on():
+    """A value the engine cannot use fails that workflow only; others run to the end."""
+    from hpcflow.python import Slices
+
+    bad = Workflow("bad-slices")
+    dup = Step("dup", PythonOPTemplate(ops.Duplicate), parameters={"msg": "not a list", "times": 1})
+    bad.add(dup)
+    bad.add(Step("sq", PythonOPTemplate(ops.square, slices=Slices(input_parameter=["x"], output_parameter=["y"])),
+                 parameters={"x": "{{steps.dup.outputs.parameters.msgs}}[0]"}))
+    good = Workflow("good")
+    good.add(Step("a", PythonOPTemplate(ops.add), parameters={"a": 1}))
+    bad.submit()
+    good.submit()
+    assert bad.wait(timeout=60) == "Failed"
+    assert good.wait(timeout=60) == "Succeeded"
+    assert "not a list" in bad.query_step(name="sq")[0].message

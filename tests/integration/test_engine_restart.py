@@ -150,3 +150,75 @@ def test_modify_output_artifact_feeds_the_reused_value_downstream(tmp_path: Path
     second.submit(reuse_step=[w])
     assert second.wait(timeout=60) == "Succeeded"
     assert second.query_step(key="kr")[0].outputs.parameters["text"].value == "replaced"
+
+
+def test_retry_after_cancel_runs_every_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Slices that never started before a cancel are run by `hpcflow retry`, none dropped."""
+    from typer.testing import CliRunner
+
+    from hpcflow.cli.main import app
+    from hpcflow.client import reset_clients
+
+    site = tmp_path / "capped.toml"  # one job in flight at a time: the rest never start
+    site.write_text('name = "capped"\nscheduler = "local"\nmax_queued_jobs = 1\n')
+    monkeypatch.setenv("HPCFLOW_SITE", str(site))
+    reset_clients()
+    log = tmp_path
+    wf = Workflow("cancel-retry")
+    wf.add(Step("nap", PythonOPTemplate(ops.nap, slices=Slices(input_parameter=["tag"], output_parameter=["done"]),
+                                        ), parameters={"seconds": 2, "log_dir": str(log), "tag": [f"t{i}" for i in range(4)]},
+                ))
+    wf.submit()
+    deadline = time.time() + 30
+    while not (log / "t0-start").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    assert CliRunner().invoke(app, ["cancel", wf.id]).exit_code == 0
+    never_started = [s for s in wf.query_step(type="Pod") if s.attempts == 0]
+    assert never_started  # the cap kept some slices from ever being submitted
+    result = CliRunner().invoke(app, ["retry", wf.id])
+    assert result.exit_code == 0, result.output
+    assert wf.query_status() == "Succeeded"
+    fan = wf.query_step(name="nap", type="FanOut")[0]
+    assert fan.outputs.parameters["done"].value == [True, True, True, True]
+    for i in range(1, 4):
+        assert count(log, f"t{i}-end") == 1
+
+
+def test_crash_right_after_a_local_submit_adopts_instead_of_running_twice(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")  # this test drives the engine itself
+    client = get_client()
+    wf = Workflow("local-adopt")
+    wf.add(Step("nap", PythonOPTemplate(ops.nap, slices=Slices(input_parameter=["tag"], output_parameter=["done"])),
+                parameters={"seconds": 0.3, "log_dir": str(tmp_path), "tag": ["a0", "a1"]}))
+    wf.submit()
+
+    class Crash(Exception):
+        pass
+
+    class CrashAfterSubmit:
+        name = client.scheduler.name
+
+        def __init__(self, real):
+            self.real = real
+
+        def submit(self, job):
+            self.real.submit(job)
+            raise Crash("the driver died after starting the jobs")
+
+        def __getattr__(self, attr):
+            return getattr(self.real, attr)
+
+    with pytest.raises(Crash):
+        Engine(client.store, CrashAfterSubmit(client.scheduler), client.settings, only={wf.id}).tick()
+    assert all(a["job_id"] is None for a in client.store.attempts(wf.id))
+    engine = Engine(client.store, client.scheduler, client.settings, only={wf.id})
+    deadline = time.time() + 60
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed") and time.time() < deadline:
+        engine.tick()
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
+    assert count(tmp_path, "a0-start") == 1 and count(tmp_path, "a1-start") == 1
