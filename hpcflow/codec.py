@@ -53,9 +53,6 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)

@@ -131,3 +131,29 @@ def read_task(unit_dir: Path) -> dict[str, Any]:
 def read_log(unit_dir: Path) -> str:
     log = Path(unit_dir) / rec.LOG_FILE
     return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+
+
+def count(log: Path, name: str) -> int:
+    """How many times an OP of tests/integration/wf_ops.py recorded ``name`` in ``log``."""
+    path = Path(log) / name
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+class Crash(Exception):
+    """The engine 'dies' (see :class:`CrashAfterSubmit`)."""
+
+
+class CrashAfterSubmit:
+    """A scheduler that really submits, then raises: the engine crashed before it could
+    record the job ids. Everything else goes to the real scheduler."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.name = real.name
+
+    def submit(self, job: Any) -> Any:
+        self.real.submit(job)
+        raise Crash("the engine died right after submitting")
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.real, attr)

@@ -8,7 +8,6 @@ sees it, and attempts found in the store without a job id are adopted or resubmi
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -466,6 +465,3 @@ def reset_failed(store: Store, wf_id: str) -> int:
         store.add_event(wf_id, None, "retry", f"retrying {reset} failed step(s) of {row['name']}")
     return reset
 
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, default=str)

@@ -181,7 +181,7 @@ class WorkflowRun:
         outputs: dict[str, Any] = {"parameters": {}, "artifacts": {}}
         try:
             for name, out in tmpl["outputs"]["parameters"].items():
-                outputs["parameters"][name] = _resolve_or_default(scope, out, scope.resolve)
+                outputs["parameters"][name] = _resolve_or_default(scope, out)
             for name, out in tmpl["outputs"]["artifacts"].items():
                 try:
                     outputs["artifacts"][name] = scope.resolve_artifact(out["from"])
@@ -371,9 +371,9 @@ def _retry_limit(tmpl: dict[str, Any], kind: str) -> int:
     return 0
 
 
-def _resolve_or_default(scope: Scope, out: dict[str, Any], resolve: Any) -> Any:
+def _resolve_or_default(scope: Scope, out: dict[str, Any]) -> Any:
     try:
-        return resolve(out["from"]) if "from" in out else scope.resolve(out["default"])
+        return scope.resolve(out["from"]) if "from" in out else scope.resolve(out["default"])
     except ExpressionError:
         if "default" in out:
             return scope.resolve(out["default"])

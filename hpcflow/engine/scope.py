@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hpcflow import codec
 from hpcflow.engine.model import FAILED, SKIPPED, SUCCEEDED, Node, child_path
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.evaluate import Evaluator, evaluate_condition
@@ -96,7 +95,3 @@ class Scope:
 
     def condition(self, text: str) -> bool:
         return evaluate_condition(text, self.lookup)
-
-
-def decode_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
-    return {k: codec.decode(v) for k, v in inputs.items()}

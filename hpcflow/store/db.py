@@ -177,12 +177,6 @@ class Store:
         sql += " ORDER BY created_at DESC LIMIT ?"
         return [dict(r) for r in self.conn.execute(sql, args + (limit,))]
 
-    def active_workflow_ids(self) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT id FROM workflows WHERE status IN ('Pending', 'Running') ORDER BY created_at"
-        )
-        return [r[0] for r in rows]
-
     def set_workflow_status(self, wf_id: str, status: str, message: str | None = None) -> None:
         now = time.time()
         finished = now if status in ("Succeeded", "Failed", "Terminated") else None
@@ -241,11 +235,6 @@ class Store:
             "DELETE FROM nodes WHERE workflow_id = ? AND path = ?", [(wf_id, p) for p in paths]
         )
 
-    def find_nodes_by_key(self, keys: list[str]) -> list[dict[str, Any]]:
-        marks = ",".join("?" * len(keys))
-        rows = self.conn.execute(f"SELECT * FROM nodes WHERE key IN ({marks})", keys)
-        return [_node_dict(r) for r in rows]
-
     # ------------------------------------------------------------------------- attempts
 
     def add_attempt(self, wf_id: str, attempt: dict[str, Any]) -> None:
@@ -278,12 +267,6 @@ class Store:
             "INSERT INTO events (workflow_id, node_path, ts, kind, message) VALUES (?,?,?,?,?)",
             (wf_id, node_path, time.time(), kind, message),
         )
-
-    def events(self, wf_id: str, after_id: int = 0) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT * FROM events WHERE workflow_id = ? AND id > ? ORDER BY id", (wf_id, after_id)
-        )
-        return [dict(r) for r in rows]
 
     # --------------------------------------------------------------------------- daemon
 

@@ -8,14 +8,11 @@ import pytest
 
 from hpcflow import Step, Workflow
 from hpcflow.python import PythonOPTemplate, Slices
+from tests.helpers import count
 from tests.integration import wf_ops as ops
 
 pytestmark = pytest.mark.usefixtures("hpcflow_home")
 
-
-def count(log: Path, name: str) -> int:
-    p = log / name
-    return len(p.read_text().splitlines()) if p.exists() else 0
 
 
 @pytest.fixture

@@ -14,15 +14,12 @@ import pytest
 
 from hpcflow import Step, Workflow
 from hpcflow.python import PythonOPTemplate, Slices
+from tests.helpers import Crash, CrashAfterSubmit, count
 from tests.integration import wf_ops as ops
 
 pytestmark = pytest.mark.usefixtures("hpcflow_home")
 REPO = Path(__file__).resolve().parents[2]
 
-
-def count(log: Path, name: str) -> int:
-    p = log / name
-    return len(p.read_text().splitlines()) if p.exists() else 0
 
 
 def chain(log: Path, name: str = "chain") -> Workflow:
@@ -196,21 +193,6 @@ def test_crash_right_after_a_local_submit_adopts_instead_of_running_twice(tmp_pa
                 parameters={"seconds": 0.3, "log_dir": str(tmp_path), "tag": ["a0", "a1"]}))
     wf.submit()
 
-    class Crash(Exception):
-        pass
-
-    class CrashAfterSubmit:
-        name = client.scheduler.name
-
-        def __init__(self, real):
-            self.real = real
-
-        def submit(self, job):
-            self.real.submit(job)
-            raise Crash("the driver died after starting the jobs")
-
-        def __getattr__(self, attr):
-            return getattr(self.real, attr)
 
     with pytest.raises(Crash):
         Engine(client.store, CrashAfterSubmit(client.scheduler), client.settings, only={wf.id}).tick()

@@ -15,6 +15,7 @@ import pytest
 
 from hpcflow import Step, Workflow
 from hpcflow.python import PythonOPTemplate, Slices
+from tests.helpers import Crash, CrashAfterSubmit, count
 from tests.integration import wf_ops as ops
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,10 +39,6 @@ def slurm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def env_for(home: Path) -> dict[str, str]:
     return dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_SITE=str(SITE), PYTHONPATH=str(REPO))
 
-
-def count(log: Path, name: str) -> int:
-    p = log / name
-    return len(p.read_text().splitlines()) if p.exists() else 0
 
 
 def slurm_ids(wf: Workflow) -> list[str]:
@@ -247,21 +244,6 @@ def test_crash_between_sbatch_and_record_adopts_the_job(slurm_home: Path, tmp_pa
     finally:
         del os.environ["HPCFLOW_SUBMIT_ONLY"]
 
-    class Crash(Exception):
-        pass
-
-    class CrashAfterSubmit:
-        name = client.scheduler.name
-
-        def __init__(self, real):
-            self.real = real
-
-        def submit(self, job):
-            self.real.submit(job)
-            raise Crash("the engine died after sbatch")
-
-        def __getattr__(self, attr):
-            return getattr(self.real, attr)
 
     with pytest.raises(Crash):
         Engine(client.store, CrashAfterSubmit(client.scheduler), client.settings, only={wf.id}).tick()
