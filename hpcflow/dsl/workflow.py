@@ -80,6 +80,8 @@ class Workflow:
     def submit(self, reuse_step: list[StepInfo] | None = None, **ignored: Any) -> str:
         """Record the workflow in the store and return its id (it runs when driven)."""
         from hpcflow.client import remember_unwaited
+        from hpcflow.engine.job_env import capture_launch, modules_in_spec
+        from hpcflow.python import upload_packages
 
         client = self._client
         if not os.environ.get("HPCFLOW_SUBMIT_ONLY"):
@@ -91,8 +93,10 @@ class Workflow:
         work_dir = client.settings.work_root / wf_id
         work_dir.mkdir(parents=True, exist_ok=True)
         reuse = [s.reuse_record() for s in (reuse_step or [])]
+        launch = capture_launch(modules_in_spec(spec), upload_packages)
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
-                                     site={"name": client.site_name}, reuse=reuse)
+                                     site={"name": client.site_name}, reuse=reuse,
+                                     launch=launch.to_json())
         self.id = wf_id
         self._submitted = True
         remember_unwaited(wf_id, client)

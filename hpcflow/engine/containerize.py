@@ -27,7 +27,7 @@ _SHIPPED = ("hpcflow", "cloudpickle", "jsonpickle")
 
 
 def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list[str],
-                      unit_dirs: list[str]) -> list[str]:
+                      import_roots: tuple[str, ...] = ()) -> list[str]:
     c = settings.containers
     runtime = get_runtime(c.runtime, c.executable, c.options)
     image = tmpl["image"]
@@ -36,7 +36,7 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
         raise ContainerError(f"step image {image!r} for {c.runtime}: {problem}")
     lib = shipped_library(Path(settings.work_root))
     packages = [Path(p) for p in tmpl.get("python_packages") or []]
-    binds, pythonpath = python_path_binds(packages, lib)
+    binds, pythonpath = python_path_binds(packages, lib, [Path(p) for p in import_roots])
     work_root = str(Path(settings.work_root).resolve())
     binds.append(Bind(work_root))
     binds.extend(parse_bind(b) for b in c.binds)

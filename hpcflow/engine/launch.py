@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow.engine.job_env import job_environment
 from hpcflow.engine.model import Node
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
@@ -107,7 +108,9 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool)
+                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool,
+                                    job_interpreter(settings, run),
+                                    run.launch.python_path if run.launch else ())
                 tasks.append(tuple(argv))
         except HpcflowError as exc:
             requests.append((exc, items))
@@ -122,7 +125,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
             workdir=workdir,
             tasks=tuple(tasks),
-            env=job_env(),
+            env=job_environment(run.launch),
             resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool)),
                                     exclude=exclude),
             parallelism=step.get("parallelism"),
@@ -132,38 +135,28 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
     return requests
 
 
-def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int) -> list[str]:
-    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any."""
-    argv = [settings.python, "-m", "hpcflow.runtime"]
+def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int,
+                 interpreter: str, import_roots: tuple[str, ...] = ()) -> list[str]:
+    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any
+    (where ``import_roots`` are bound so the image's Python finds the user's modules)."""
+    argv = [interpreter, "-m", "hpcflow.runtime"]
     if pool > 1 and len(unit_dirs) > 1:
         argv += ["--pool", str(pool)]
     argv += unit_dirs
     if tmpl.get("image") and settings.containers.runtime != "none":
         from hpcflow.engine.containerize import wrap_in_container
 
-        return wrap_in_container(settings, tmpl, argv, unit_dirs)
+        return wrap_in_container(settings, tmpl, argv, import_roots)
     return argv
 
 
-def job_env() -> dict[str, str]:
-    """Make hpcflow and the submitting script's directory importable in the job."""
-    import hpcflow
-
-    paths = [str(Path(hpcflow.__file__).resolve().parent.parent)]
-    script_dir = sys.path[0] if sys.path and sys.path[0] else os.getcwd()
-    paths.append(str(Path(script_dir).resolve()))
-    existing = os.environ.get("PYTHONPATH")
-    if existing:
-        paths.append(existing)
-    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
-    env.setdefault("USER", os.environ.get("USER") or os.environ.get("LOGNAME") or _user_name())
-    return env
-
-
-def _user_name() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_name
+def job_interpreter(settings: EngineSettings, run: WorkflowRun) -> str:
+    """The site's ``python`` if it names one, else the interpreter that submitted the workflow."""
+    if settings.python:
+        return settings.python
+    if run.launch is not None and run.launch.interpreter:
+        return run.launch.interpreter
+    return sys.executable
 
 
 def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int,

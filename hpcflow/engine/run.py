@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from hpcflow.engine import model as m
+from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.scope import Scope
 from hpcflow.engine.slicing import slice_width, stack_outputs, take_slice
@@ -29,6 +30,7 @@ class WorkflowRun:
         self.spec: dict[str, Any] = row["spec"]
         self.work_dir: str = row["work_dir"]
         self.revision: int = row.get("revision", 0)
+        self.launch = LaunchRecord.from_json(row.get("launch"))
         self.templates: dict[str, Any] = self.spec["templates"]
         self.reuse: dict[str, dict[str, Any]] = {r["key"]: r for r in (row.get("reuse") or [])}
         self.nodes: dict[str, Node] = {}

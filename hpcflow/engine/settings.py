@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ class EngineSettings:
     """Site-derived settings; the site configuration module builds these."""
 
     work_root: Path
-    python: str = sys.executable
+    #: The interpreter jobs run with; ``None``: the one that submitted each workflow.
+    python: str | None = None
     #: How long a job may be gone from the queue before its missing exit record counts as lost.
     exit_record_grace_s: float = 2.0
     default_resources: dict[str, Any] = field(default_factory=dict)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,7 @@ def settings_from_site(config: Any, home: Path, grace: float | None = None) -> E
     work_root = Path(config.work_root) if config.work_root else home / "work"
     return EngineSettings(
         work_root=work_root,
-        python=config.python or sys.executable,
+        python=config.python,
         exit_record_grace_s=grace if grace is not None else config.exit_record_grace_s,
         default_resources=default_resources,
         setup_lines=tuple(config.setup),

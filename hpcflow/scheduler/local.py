@@ -222,9 +222,14 @@ class _Zygote:
     _ids = itertools.count()
 
     def __init__(self) -> None:
+        # Started from "/" with only hpcflow on its path: a forked job must see the paths
+        # its own request names, never the working directory or PYTHONPATH of whoever ticks.
+        from hpcflow.containers.pythonpath import default_hpcflow_root
+
+        env = dict(os.environ, PYTHONPATH=str(default_hpcflow_root()))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.PIPE, start_new_session=True, cwd="/", env=env,
         )
         assert self.proc.stdout is not None
         self._out = self.proc.stdout.fileno()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import sys
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -215,8 +214,9 @@ class SiteConfig(_Model):
     #: Root of the attempt directories; must be on a filesystem the compute nodes share.
     #: ``None``: ``<hpcflow home>/work``, fine for local mode only.
     work_root: str | None = None
-    #: The interpreter jobs run ``hpcflow.runtime`` with (default: the submitting one).
-    python: str = Field(default_factory=lambda: sys.executable)
+    #: The interpreter jobs run ``hpcflow.runtime`` with (default: the one that submitted
+    #: the workflow, recorded in the store at submit time).
+    python: str | None = None
     #: Never have more than this many jobs queued (a site's MaxSubmitJobs, politeness).
     max_queued_jobs: int | None = Field(None, ge=1)
     #: Trusted shell lines run before every task (``module load ...``).

@@ -63,6 +63,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # How to start the jobs of a workflow (hpcflow.engine.job_env.LaunchRecord), recorded
+        # by the submitting process so that whoever ticks never lends its own environment.
+        "0002_launch_record",
+        "ALTER TABLE workflows ADD COLUMN launch TEXT",
+    ),
 ]
 
 NODE_COLUMNS = (
@@ -146,14 +152,15 @@ class Store:
     # ------------------------------------------------------------------------ workflows
 
     def create_workflow(self, wf_id: str, name: str, spec: dict[str, Any], work_dir: str,
-                        site: dict[str, Any] | None = None, reuse: list[Any] | None = None) -> None:
+                        site: dict[str, Any] | None = None, reuse: list[Any] | None = None,
+                        launch: dict[str, Any] | None = None) -> None:
         now = time.time()
         with self.transaction() as c:
             c.execute(
-                "INSERT INTO workflows (id, name, status, spec, site, reuse, work_dir, created_at,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO workflows (id, name, status, spec, site, reuse, launch, work_dir,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (wf_id, name, "Pending", json.dumps(spec), json.dumps(site or {}),
-                 json.dumps(reuse or []), work_dir, now, now),
+                 json.dumps(reuse or []), json.dumps(launch) if launch else None, work_dir, now, now),
             )
             self.add_event(wf_id, None, "submitted", f"workflow {name} submitted")
 
@@ -291,7 +298,7 @@ class Store:
 
 def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
-    for f in ("spec", "site", "reuse"):
+    for f in ("spec", "site", "reuse", "launch"):
         d[f] = json.loads(d[f]) if d[f] else None
     return d
 
