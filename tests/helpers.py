@@ -157,3 +157,43 @@ class CrashAfterSubmit:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.real, attr)
+
+
+class AcceptedThenUnreachable:
+    """A scheduler whose first submission goes through but is reported as a timeout (an
+    ``sbatch`` that timed out after the controller took the job), after which every
+    lookup and poll fails for ``down_calls`` calls, as while the controller is down."""
+
+    def __init__(self, real: Any, down_calls: int) -> None:
+        from hpcflow.errors import SchedulerUnavailable
+
+        self.real = real
+        self.name = real.name
+        self.down_calls = down_calls
+        self.submissions = 0
+        self.failed_lookups = 0
+        self._unavailable = SchedulerUnavailable
+
+    def submit(self, job: Any) -> Any:
+        self.submissions += 1
+        submitted = self.real.submit(job)
+        if self.submissions == 1:
+            raise self._unavailable("sbatch: timed out waiting for the controller")
+        return submitted
+
+    def _down(self, what: str) -> None:
+        if self.down_calls > 0:
+            self.down_calls -= 1
+            self.failed_lookups += 1
+            raise self._unavailable(f"{what}: Unable to contact slurm controller")
+
+    def adopt(self, tags: Any) -> Any:
+        self._down("squeue (adopt)")
+        return self.real.adopt(tags)
+
+    def poll(self, ids: Any) -> Any:
+        self._down("squeue (poll)")
+        return self.real.poll(ids)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.real, attr)

@@ -71,8 +71,9 @@ class Engine:
         self.inflight: dict[tuple[str, str, int], Attempt] = {}
         self._gone_since: dict[tuple[str, str, int], float] = {}
         self._attempt_updates: list[tuple[Attempt, dict[str, Any]]] = []
-        self._adopted: set[str] = set()
         self._pending_groups: list[Any] = []
+        #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
+        self._never_sent: set[str] = set()
 
     # --------------------------------------------------------------------------- tick
 
@@ -304,10 +305,16 @@ class Engine:
                 continue
             try:
                 submitted = self.scheduler.submit(request)
-            except (SubmissionDeferred, SchedulerUnavailable) as exc:
-                # Kept as "submitting": the next tick adopts the job by its tag if sbatch
-                # did go through, or submits it again.
+            except SubmissionDeferred as exc:
+                # A site limit refused it: kept as "submitting" and submitted again later.
+                self._never_sent.add(request.tag)
                 log.info("submission deferred (%s); will retry", exc)
+                continue
+            except SchedulerUnavailable as exc:
+                # Kept as "submitting": sbatch may have gone through, so the next tick looks
+                # the tag up first and submits again only if the scheduler does not know it.
+                log.info("scheduler unavailable while submitting (%s); will look up %s",
+                         exc, request.tag)
                 continue
             except HpcflowError as exc:
                 failed += [(p, f"could not submit the job: {exc}") for p in items]
@@ -332,22 +339,30 @@ class Engine:
                 self._write_run(run)
 
     def _resubmissions(self) -> list[Any]:
-        """Attempts recorded but never confirmed submitted: adopt them, or submit again."""
+        """Attempts recorded but never confirmed submitted: adopt them, or submit again.
+
+        Any of them may have reached the scheduler (an ``sbatch`` that timed out after the
+        controller accepted it, an engine that died before recording the job id), so every
+        one is looked up by its tag first. Only when the scheduler has answered, and does
+        not know the tag, is the attempt submitted again, under a new tag committed before
+        the submission. A lookup that fails leaves them waiting, never resubmitted.
+        """
         waiting = [a for a in self.inflight.values() if a.status == "submitting" and a.job_id is None]
         if not waiting:
             return []
-        unadopted_tags = sorted({a.tag for a in waiting if a.tag not in self._adopted})
-        if unadopted_tags:
-            try:
-                found = self.scheduler.adopt(unadopted_tags)
-            except HpcflowError:
-                found = {}
-            self._adopted.update(unadopted_tags)
-            for att in waiting:
-                job = found.get(att.tag)
-                if job is not None and att.task_index < len(job.task_ids):
-                    att.job_id, att.status = job.task_ids[att.task_index], "submitted"
-                    self._attempt_updates.append((att, {"job_id": att.job_id, "status": "submitted"}))
+        lookup = sorted({a.tag for a in waiting if a.tag not in self._never_sent})
+        try:
+            found = self.scheduler.adopt(lookup) if lookup else {}
+        except HpcflowError as exc:
+            log.warning("cannot look up %d unconfirmed attempt(s) (%s); they wait for the "
+                        "scheduler to answer", len(waiting), exc)
+            return []
+        self._never_sent.difference_update(a.tag for a in waiting)
+        for att in waiting:
+            job = found.get(att.tag)
+            if job is not None and att.task_index < len(job.task_ids):
+                att.job_id, att.status = job.task_ids[att.task_index], "submitted"
+                self._attempt_updates.append((att, {"job_id": att.job_id, "status": "submitted"}))
         replans = []
         for att in waiting:
             if att.status != "submitting":
@@ -361,7 +376,6 @@ class Engine:
             att = self.inflight[(p.run.id, p.node.path, p.number)]
             att.tag, att.task_index = p.tag, p.task_index
             self._attempt_updates.append((att, {"tag": p.tag, "task_index": p.task_index}))
-        self._adopted.update(p.tag for p in replans)
         return groups
 
     # ------------------------------------------------------------------------- finish
