@@ -310,22 +310,17 @@ def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name.
 
 
 def main() -> None:
-    """Console entry point: every HpcflowError becomes one line on stderr and exit status 2."""
-    import click
+    """Console entry point: every HpcflowError becomes one line on stderr and exit status 2.
 
+    Usage errors (a missing argument, an unknown command) are left to typer's own
+    standalone handling: a usage message and exit status 2. Nothing here names click's
+    exception classes, which recent typer releases replace with their own copy.
+    """
     try:
-        code = app(standalone_mode=False)  # returns the code of a typer.Exit in this mode
+        app()
     except HpcflowError as exc:
         print(f"hpcflow: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:  # usage errors
-        exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
