@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.lock import TickLock
+from hpcflow.private import make_private_home, private_file
 
 log = logging.getLogger("hpcflow.daemon")
 
@@ -48,8 +49,8 @@ def start_detached(store_dir: Path, site: str | None) -> int:
     if site:
         argv += ["--site", site]
     argv += ["daemon", "run"]
-    store_dir.mkdir(parents=True, exist_ok=True)
-    with open(paths["log"], "ab") as logf:
+    make_private_home(store_dir)
+    with open(private_file(paths["log"]), "ab") as logf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=dict(os.environ))
     for _ in range(100):  # wait until it holds its lock, so `status` right after is truthful
@@ -78,7 +79,7 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
     life = TickLock(paths["lock"])
     if not life.acquire(timeout=0):
         raise SystemExit(f"a daemon already runs for {client.store.path} (pid file {paths['pid']})")
-    paths["pid"].write_text(f"{os.getpid()}\n")
+    private_file(paths["pid"]).write_text(f"{os.getpid()}\n")
     client.store.record_daemon(os.getpid(), os.uname().nodename)
     stopping = False
 

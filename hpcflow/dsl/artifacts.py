@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import SpecError, StorageError
+from hpcflow.private import make_dirs
 from hpcflow.spec.build import StoredArtifact
 
 
@@ -25,6 +26,7 @@ def upload_artifact(path: Any, archive: Any = "default", **ignored: Any) -> Stor
     if remote.is_s3(settings.storage):
         return StoredArtifact(remote.upload_new(remote.open_store(settings.storage), local))
     root = settings.work_root / "uploads" / uuid.uuid4().hex[:12]
+    make_dirs(root, settings.work_dir_mode)
     return StoredArtifact(_copy_in(local, root), key=str(root))
 
 

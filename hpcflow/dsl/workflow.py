@@ -11,6 +11,7 @@ from hpcflow.dsl.containers import DAG, Steps
 from hpcflow.dsl.query import StepInfo, step_infos
 from hpcflow.dsl.step import Step, check_name
 from hpcflow.errors import SpecError
+from hpcflow.private import make_dirs
 
 
 class Workflow:
@@ -91,7 +92,7 @@ class Workflow:
         spec = self.to_spec()
         wf_id = f"{self.name}-{secrets.token_hex(3)}"
         work_dir = client.settings.work_root / wf_id
-        work_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(work_dir, client.settings.work_dir_mode)
         reuse = [s.reuse_record() for s in (reuse_step or [])]
         launch = capture_launch(modules_in_spec(spec), upload_packages)
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),

@@ -32,3 +32,6 @@ class EngineSettings:
     #: Extra seconds the scheduler allows beyond a step's own timeout (the runtime enforces it).
     time_limit_margin_s: int = 60
     storage: dict[str, Any] | None = None
+    #: Mode of the directories hpcflow creates in the work root (0700; a site may allow its
+    #: group with 0750).
+    work_dir_mode: int = 0o700

@@ -68,4 +68,5 @@ def settings_from_site(config: Any, home: Path, grace: float | None = None) -> E
         containers=containers,
         max_queued_jobs=config.max_queued_jobs,
         storage=config.storage.model_dump() if config.storage is not None else None,
+        work_dir_mode=config.work_root_mode,
     )

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpcflow.private import make_dirs
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
 
 _KILL_GRACE_S = 5.0
@@ -81,7 +82,7 @@ class LocalScheduler:
         if job.parallelism:
             self._group_limits[job.tag] = job.parallelism
         if self.registry is not None:
-            self.registry.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.registry)
             tmp = self.registry / f".{job.tag}.tmp"
             tmp.write_text(json.dumps(ids))
             os.replace(tmp, self.registry / f"{job.tag}.json")

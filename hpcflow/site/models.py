@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hpcflow.errors import SpecError
+from hpcflow.private import parse_mode
 from hpcflow.resources import parse_memory_mb, parse_time_s
 from hpcflow.scheduler.base import Resources
 
@@ -214,6 +215,9 @@ class SiteConfig(_Model):
     #: Root of the attempt directories; must be on a filesystem the compute nodes share.
     #: ``None``: ``<hpcflow home>/work``, fine for local mode only.
     work_root: str | None = None
+    #: Mode of the directories hpcflow creates in the work root: "0700" (the default, only
+    #: you) or with group bits ("0750") where a team shares results. Never for others.
+    work_root_mode: int = 0o700
     #: The interpreter jobs run ``hpcflow.runtime`` with (default: the one that submitted
     #: the workflow, recorded in the store at submit time).
     python: str | None = None
@@ -232,6 +236,13 @@ class SiteConfig(_Model):
     @classmethod
     def _expand(cls, value: str | None) -> str | None:
         return expand_path(value) if value else value
+
+    @field_validator("work_root_mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> int:
+        if not isinstance(value, str):
+            raise ValueError('give the mode as an octal string, e.g. "0750"')
+        return parse_mode(value)
 
     @field_validator("setup")
     @classmethod

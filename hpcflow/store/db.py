@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import StoreError, WorkflowNotFound
+from hpcflow.private import make_private_home, private_file
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -89,7 +90,10 @@ class Store:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_home() / "hpcflow.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_home(self.path.parent)
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives its WAL files the store's mode
+            if suffix == "" or self.path.with_name(self.path.name + suffix).exists():
+                private_file(self.path.with_name(self.path.name + suffix))
         self._local = threading.local()
         self._migrate()
 
