@@ -15,9 +15,8 @@ from hpcflow.engine.engine import Engine
 from hpcflow.engine.lock import TickLock
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.scheduler.base import Scheduler
+from hpcflow.states import FINAL_STATUSES
 from hpcflow.store.db import Store, default_home
-
-FINAL_STATUSES = ("Succeeded", "Failed", "Error")
 
 
 @dataclass

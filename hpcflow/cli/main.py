@@ -16,6 +16,7 @@ import typer
 
 from hpcflow.cli import views
 from hpcflow.errors import HpcflowError
+from hpcflow.states import FINAL_STATUSES
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 daemon_app = typer.Typer(help="Run the engine in the background on the login node.", no_args_is_help=True)
@@ -56,7 +57,7 @@ def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: 
                 status = client.wait(wf_id, timeout=0.5)
                 nodes = client.store.load_nodes(wf_id)
                 live.update(f"[bold]{wf_id}[/] {status}  {views.progress_line(nodes)}")
-                if status in ("Succeeded", "Failed", "Error"):
+                if status in FINAL_STATUSES:
                     statuses[wf_id] = status
                     break
     console.print()

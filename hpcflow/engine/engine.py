@@ -23,11 +23,13 @@ from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
+from hpcflow.states import ACTIVE_ATTEMPTS, AttemptStatus, ErrorKind, WorkflowStatus
 from hpcflow.store.db import Store
 
 log = logging.getLogger("hpcflow.engine")
 
-ACTIVE_ATTEMPT = ("submitting", "submitted")
+ACTIVE_ATTEMPT = ACTIVE_ATTEMPTS
+SUBMITTING, SUBMITTED = AttemptStatus.SUBMITTING, AttemptStatus.SUBMITTED
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Attempt:
     number: int
     dir: Path
     tag: str
-    status: str
+    status: AttemptStatus
     job_id: str | None = None
     task_index: int = 0
 
@@ -119,7 +121,7 @@ class Engine:
             except HpcflowError:
                 log.warning("could not cancel the jobs of %s", run.id)
         for att in atts:
-            self._close_attempt(att, "cancelled", "cancelled", message)
+            self._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED, message)
         run.launches.clear()
         for node in run.nodes.values():
             if not node.final:
@@ -155,7 +157,7 @@ class Engine:
         self.runs[wf_id] = run
         for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
             att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],
-                          a["status"], a["job_id"], a["task_index"])
+                          AttemptStatus(a["status"]), a["job_id"], a["task_index"])
             self.inflight[(wf_id, att.node_path, att.number)] = att
 
     def _drop_run(self, wf_id: str) -> None:
@@ -168,7 +170,7 @@ class Engine:
     def _observe(self, report: TickReport) -> None:
         """Ask the scheduler once about every job in flight, then read the exit records of
         the jobs it no longer reports as pending or running (the records are the truth)."""
-        submitted = [a for a in self.inflight.values() if a.status == "submitted"]
+        submitted = [a for a in self.inflight.values() if a.status == SUBMITTED]
         if not submitted:
             return
         ids = sorted({a.job_id for a in submitted if a.job_id})
@@ -206,23 +208,24 @@ class Engine:
         if ok:
             run, node = self._node_of(att)
             outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
-            self._close_attempt(att, "succeeded", None, "")
-            if node is not None and node.data.get("attempt") == att.number and not node.final:
+            self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
+            if node is not None and node.attempts == att.number and not node.final:
                 run.complete_unit(node, outputs)
             return
-        self._apply_failure(att, kind or "error", message, host=record.get("host"))
+        self._apply_failure(att, kind or ErrorKind.ERROR, message, host=record.get("host"))
 
-    def _apply_failure(self, att: Attempt, kind: str, message: str, host: str | None = None) -> None:
-        self._close_attempt(att, "failed", kind, message)
+    def _apply_failure(self, att: Attempt, kind: ErrorKind, message: str, host: str | None = None) -> None:
+        self._close_attempt(att, AttemptStatus.FAILED, kind, message)
         run, node = self._node_of(att)
-        if node is not None and node.data.get("attempt") == att.number and not node.final:
+        if node is not None and node.attempts == att.number and not node.final:
             run.fail_unit(node, kind, f"{message} [attempt {att.number}, {att.dir}]", host=host)
 
     def _node_of(self, att: Attempt) -> tuple[WorkflowRun, Node | None]:
         run = self.runs[att.workflow_id]
         return run, run.nodes.get(att.node_path)
 
-    def _close_attempt(self, att: Attempt, status: str, kind: str | None, message: str) -> None:
+    def _close_attempt(self, att: Attempt, status: AttemptStatus, kind: ErrorKind | None,
+                       message: str) -> None:
         key = (att.workflow_id, att.node_path, att.number)
         self.inflight.pop(key, None)
         self._gone_since.pop(key, None)
@@ -258,9 +261,9 @@ class Engine:
                 self.store.add_attempt(p.run.id, {
                     "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
                     "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
-                    "status": "submitting",
+                    "status": SUBMITTING,
                 })
-                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, "submitting",
+                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, SUBMITTING,
                               None, p.task_index)
                 self.inflight[(p.run.id, p.node.path, p.number)] = att
             for run in self.runs.values():
@@ -289,7 +292,7 @@ class Engine:
         run.dirty.clear()
         run.events.clear()
         root = run.nodes.get("")
-        status = "Running" if root is not None and not root.final else None
+        status = WorkflowStatus.RUNNING if root is not None and not root.final else None
         run.revision = self.store.bump_revision(run.id, status)
 
     def _submit(self, planned: list[PlannedAttempt]) -> None:
@@ -324,14 +327,14 @@ class Engine:
                 if att is None:
                     continue
                 att.job_id = submitted.task_ids[p.task_index]
-                att.status = "submitted"
+                att.status = SUBMITTED
                 att.tag = request.tag
-                updates.append((att, {"job_id": att.job_id, "status": "submitted", "tag": request.tag,
+                updates.append((att, {"job_id": att.job_id, "status": SUBMITTED, "tag": request.tag,
                                       "task_index": p.task_index, "submitted_at": time.time()}))
         for p, message in failed:
             att = self.inflight.get((p.run.id, p.node.path, p.number))
             if att is not None:
-                self._apply_failure(att, "fatal", message)
+                self._apply_failure(att, ErrorKind.FATAL, message)
         self._attempt_updates = updates + self._attempt_updates
         with self.store.transaction():
             self._write_attempt_updates()
@@ -347,7 +350,7 @@ class Engine:
         not know the tag, is the attempt submitted again, under a new tag committed before
         the submission. A lookup that fails leaves them waiting, never resubmitted.
         """
-        waiting = [a for a in self.inflight.values() if a.status == "submitting" and a.job_id is None]
+        waiting = [a for a in self.inflight.values() if a.status == SUBMITTING and a.job_id is None]
         if not waiting:
             return []
         lookup = sorted({a.tag for a in waiting if a.tag not in self._never_sent})
@@ -361,11 +364,11 @@ class Engine:
         for att in waiting:
             job = found.get(att.tag)
             if job is not None and att.task_index < len(job.task_ids):
-                att.job_id, att.status = job.task_ids[att.task_index], "submitted"
-                self._attempt_updates.append((att, {"job_id": att.job_id, "status": "submitted"}))
+                att.job_id, att.status = job.task_ids[att.task_index], SUBMITTED
+                self._attempt_updates.append((att, {"job_id": att.job_id, "status": SUBMITTED}))
         replans = []
         for att in waiting:
-            if att.status != "submitting":
+            if att.status != SUBMITTING:
                 continue
             run, node = self._node_of(att)
             if node is None:
@@ -386,7 +389,7 @@ class Engine:
             root = run.nodes.get("")
             if root is None or not root.final:
                 continue
-            status = "Succeeded" if root.phase == m.SUCCEEDED else "Failed"
+            status = WorkflowStatus.SUCCEEDED if root.phase == m.SUCCEEDED else WorkflowStatus.FAILED
             self.store.set_workflow_status(wf_id, status, root.message)
             done.append(wf_id)
             self._drop_run(wf_id)
@@ -414,14 +417,14 @@ class Engine:
         if ids:
             self.scheduler.cancel(ids)
         for att in atts:
-            self._close_attempt(att, "cancelled", "cancelled", reason)
+            self._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED, reason)
         for node in run.nodes.values():
             if not node.final:
                 run.set_phase(node, m.FAILED, reason)
         with self.store.transaction():
             self._write_attempt_updates()
             self._write_run(run)
-        self.store.set_workflow_status(wf_id, "Failed", reason)
+        self.store.set_workflow_status(wf_id, WorkflowStatus.FAILED, reason)
         self._drop_run(wf_id)
         return len(ids)
 
@@ -456,8 +459,7 @@ def reset_failed(store: Store, wf_id: str) -> int:
         in_fanout = parent is not None and parent.type == m.FANOUT  # fan-outs never recreate children
         if node.type == m.POD and (node.attempts > 0 or in_fanout):
             node.phase, node.finished_at, node.outputs, node.message = m.PENDING, None, None, None
-            node.data.pop("retries", None)
-            node.data.pop("system_retries", None)
+            node.retries = node.system_retries = 0
             reset += 1
         elif node.type == m.FANOUT or node.type in (m.STEPS, m.DAG) and node.inputs is not None:
             node.phase, node.finished_at, node.outputs = m.RUNNING, None, None

@@ -64,7 +64,6 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:
         json.dump(task, fh, ensure_ascii=False)
     node.attempts = number
-    node.data["attempt"] = number
     return PlannedAttempt(run, node, number, unit_dir)
 
 

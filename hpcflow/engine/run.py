@@ -13,10 +13,12 @@ from typing import Any
 from hpcflow.engine import model as m
 from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
+from hpcflow.engine.retry import RetryPolicy, Verdict, decide
 from hpcflow.engine.scope import Scope
 from hpcflow.engine.slicing import slice_width, stack_outputs, take_slice
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.validate import value_refs
+from hpcflow.states import ErrorKind
 
 OP_KINDS = ("python", "shell", "script")
 
@@ -330,26 +332,19 @@ class WorkflowRun:
             node.outputs["hashes"] = outputs["hashes"]  # sha256 of each output artifact
         self.set_phase(node, m.SUCCEEDED)
 
-    def fail_unit(self, node: Node, kind: str, message: str, host: str | None = None) -> bool:
+    def fail_unit(self, node: Node, kind: ErrorKind | str, message: str, host: str | None = None) -> bool:
         """Record a failed attempt; return True when the unit will be retried."""
-        tmpl = self.templates[node.template]  # type: ignore[index]
-        node.data["last_error_kind"] = kind
-        if host and kind == "system":  # the node, not the OP, failed: remember where
+        kind = ErrorKind(kind)
+        node.data["last_error_kind"] = kind.value
+        if host and kind == ErrorKind.SYSTEM:  # the node, not the OP, failed: remember where
             failures = node.data.setdefault("failed_hosts", {})
             failures[host] = failures.get(host, 0) + 1
-        if kind == "system":
-            used = node.data.get("system_retries", 0)
-            if used < 3:
-                node.data["system_retries"] = used + 1
-                self.set_phase(node, m.PENDING, f"retrying after a system failure: {message}")
-                return True
-        else:
-            limit = _retry_limit(tmpl, kind)
-            used = node.data.get("retries", 0)
-            if used < limit:
-                node.data["retries"] = used + 1
-                self.set_phase(node, m.PENDING, f"retry {used + 1}/{limit} after {kind} error: {message}")
-                return True
+        policy = RetryPolicy.of_template(self.templates[node.template])  # type: ignore[index]
+        decision = decide(kind, node.counters, policy)
+        node.retries, node.system_retries = decision.counters.retries, decision.counters.system_retries
+        if decision.verdict == Verdict.RETRY:
+            self.set_phase(node, m.PENDING, f"{decision.reason}: {message}")
+            return True
         node.outputs = {"parameters": {}, "artifacts": {}}
         self.set_phase(node, m.FAILED, message)
         return False
@@ -361,16 +356,6 @@ EXCLUDE_AFTER = 2
 
 def excluded_hosts(node: Node) -> list[str]:
     return sorted(h for h, n in (node.data.get("failed_hosts") or {}).items() if n >= EXCLUDE_AFTER)
-
-
-def _retry_limit(tmpl: dict[str, Any], kind: str) -> int:
-    transient = tmpl.get("retry_on_transient_error") or 0
-    any_failure = tmpl.get("retry_on_failure") or 0
-    if kind == "transient" or kind == "timeout" and tmpl.get("timeout_as_transient_error"):
-        return max(transient, any_failure)
-    if kind == "error":
-        return any_failure
-    return 0
 
 
 def _resolve_or_default(scope: Scope, out: dict[str, Any]) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 from hpcflow.errors import StoreError, WorkflowNotFound
 from hpcflow.private import make_private_home, private_file
+from hpcflow.states import ACTIVE_STATUSES, WorkflowStatus
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -70,12 +71,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0002_launch_record",
         "ALTER TABLE workflows ADD COLUMN launch TEXT",
     ),
+    (
+        # Retry counters the engine decides on become typed columns (they lived in the JSON
+        # bag nodes.data); values of running workflows are carried over.
+        "0003_node_retry_counters",
+        """
+        ALTER TABLE nodes ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE nodes ADD COLUMN system_retries INTEGER NOT NULL DEFAULT 0;
+        UPDATE nodes SET retries = COALESCE(json_extract(data, '$.retries'), 0),
+                         system_retries = COALESCE(json_extract(data, '$.system_retries'), 0)
+            WHERE data IS NOT NULL AND data != 'null'
+        """,
+    ),
 ]
 
 NODE_COLUMNS = (
     "path", "parent", "name", "template", "type", "phase", "key", "item", "slice_index",
-    "inputs", "outputs", "message", "attempts", "data", "created_at", "started_at",
-    "finished_at",
+    "inputs", "outputs", "message", "attempts", "retries", "system_retries", "data",
+    "created_at", "started_at", "finished_at",
 )
 _JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
 
@@ -190,7 +203,7 @@ class Store:
 
     def set_workflow_status(self, wf_id: str, status: str, message: str | None = None) -> None:
         now = time.time()
-        finished = now if status in ("Succeeded", "Failed", "Terminated") else None
+        finished = now if WorkflowStatus(status).final else None
         with self.transaction() as c:
             c.execute(
                 "UPDATE workflows SET status = ?, message = ?, updated_at = ?, finished_at = ?"
@@ -202,7 +215,7 @@ class Store:
     def active_revisions(self) -> dict[str, int]:
         """Revision of every active workflow: a changed revision means another process wrote."""
         rows = self.conn.execute(
-            "SELECT id, revision FROM workflows WHERE status IN ('Pending', 'Running')"
+            "SELECT id, revision FROM workflows WHERE status IN (?, ?)", ACTIVE_STATUSES
         )
         return {r[0]: r[1] for r in rows}
 
