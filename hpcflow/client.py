@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow import settings
 from hpcflow.engine.engine import Engine
 from hpcflow.engine.lock import TickLock
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.scheduler.base import Scheduler
 from hpcflow.states import FINAL_STATUSES
-from hpcflow.store.db import Store, default_home
+from hpcflow.store.db import Store
 
 
 @dataclass
@@ -166,28 +166,31 @@ class Client:
                 time.sleep(sleep)
 
 
-_clients: dict[str, Client] = {}
+_clients: dict[tuple[str, str], Client] = {}
 
 
 def get_client(site: str | None = None, home: str | Path | None = None) -> Client:
-    """The client for ``site`` (a path or name; default: $HPCFLOW_SITE or local mode)."""
+    """The client for ``site`` (a site file; default: what the process settings name)."""
     from hpcflow.engine.site_adapter import load_engine_site
 
-    home_dir = Path(home) if home else default_home()
-    key = f"{home_dir}|{site or os.environ.get('HPCFLOW_SITE', '')}"
+    config = settings.current()
+    if site or home:
+        config = config.but(site_file=site or config.site_file, home=Path(home) if home else config.home)
+    key = (str(config.home), config.site_file or "")
     client = _clients.get(key)
     if client is None:
-        settings, scheduler, name = load_engine_site(site, home_dir)
-        client = Client(Store(home_dir / "hpcflow.db"), settings, scheduler, name)
+        engine_settings, scheduler, name = load_engine_site(config)
+        client = Client(Store(config.home / "hpcflow.db"), engine_settings, scheduler, name)
         _clients[key] = client
     return client
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch HPCFLOW_HOME between cases)."""
+    """Forget cached clients and installed settings (tests switch HPCFLOW_HOME between cases)."""
     for c in _clients.values():
         c.store.close()
     _clients.clear()
+    settings.use(None)
 
 
 _unwaited: dict[str, Client] = {}
@@ -200,10 +203,11 @@ def remember_unwaited(wf_id: str, client: Client) -> None:
     """A local-mode workflow submitted by a script that never waits still runs to the end
     when the script exits, as Dflow's debug mode would have run it."""
     submitted_ids.append(wf_id)
-    if os.environ.get("HPCFLOW_SUBMIT_ONLY"):
+    config = settings.current()
+    if config.submit_only:
         return
     client.start_driving(wf_id)
-    if client.scheduler.name == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
+    if client.scheduler.name == "local" and config.wait_at_exit:
         _unwaited[wf_id] = client
 
 

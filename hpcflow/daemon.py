@@ -42,13 +42,14 @@ def daemon_pid(store_dir: Path) -> int | None:
         return -1
 
 
-def start_detached(store_dir: Path, site: str | None) -> int:
-    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid."""
+def start_detached(store_dir: Path, cli_options: list[str]) -> int:
+    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid.
+
+    Args:
+        cli_options: the global flags (``--home``, ``--site``) that name this store and site.
+    """
     paths = daemon_paths(store_dir)
-    argv = [sys.executable, "-m", "hpcflow.cli.main"]
-    if site:
-        argv += ["--site", site]
-    argv += ["daemon", "run"]
+    argv = [sys.executable, "-m", "hpcflow.cli.main", *cli_options, "daemon", "run"]
     make_private_home(store_dir)
     with open(private_file(paths["log"]), "ab") as logf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,

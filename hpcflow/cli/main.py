@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,10 +33,9 @@ def _options(
     site: str | None = typer.Option(None, "--site", help="Site configuration file (default: $HPCFLOW_SITE, then ~/.config/hpcflow/site.toml, then local mode)."),
     home: Path | None = typer.Option(None, "--home", help="Where the state store lives (default: $HPCFLOW_HOME or ~/.hpcflow)."),
 ) -> None:
-    if site:
-        os.environ["HPCFLOW_SITE"] = site
-    if home:
-        os.environ["HPCFLOW_HOME"] = str(home)
+    from hpcflow import settings
+
+    settings.use(settings.Settings.resolve(site=site, home=home))
 
 
 def _client():  # type: ignore[no-untyped-def]
@@ -232,7 +230,9 @@ def daemon_start() -> None:
     if pid is not None:
         console.print(f"already running (pid {pid})")
         return
-    pid = daemon.start_detached(store_dir, os.environ.get("HPCFLOW_SITE"))
+    from hpcflow.settings import current
+
+    pid = daemon.start_detached(store_dir, current().as_cli_options())
     console.print(f"started daemon pid {pid}; log: {daemon.daemon_paths(store_dir)['log']}")
 
 
@@ -276,7 +276,7 @@ def site_check() -> None:
     from hpcflow.site import check_site, resolve_site
     from hpcflow.transport import LocalTransport
 
-    site = resolve_site(os.environ.get("HPCFLOW_SITE"))
+    site = resolve_site()
     report = check_site(site, LocalTransport())
     print(report.render())
     if not report.ok:
@@ -288,7 +288,7 @@ def site_show() -> None:
     """Print the site configuration in effect (after defaults)."""
     from hpcflow.site import resolve_site
 
-    site = resolve_site(os.environ.get("HPCFLOW_SITE"))
+    site = resolve_site()
     print(json.dumps(site.model_dump(mode="json"), indent=2))
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
-from hpcflow import context
+from hpcflow import context, settings
 from hpcflow.dsl.containers import DAG, Steps
 from hpcflow.dsl.query import StepInfo, step_infos
 from hpcflow.dsl.step import Step, check_name
@@ -85,7 +84,7 @@ class Workflow:
         from hpcflow.python import upload_packages
 
         client = self._client
-        if not os.environ.get("HPCFLOW_SUBMIT_ONLY"):
+        if not settings.current().submit_only:
             warm_up = getattr(client.scheduler, "warm_up", None)
             if warm_up is not None:
                 warm_up()  # the fork server boots while the spec compiles
@@ -94,7 +93,7 @@ class Workflow:
         work_dir = client.settings.work_root / wf_id
         make_dirs(work_dir, client.settings.work_dir_mode)
         reuse = [s.reuse_record() for s in (reuse_step or [])]
-        launch = capture_launch(modules_in_spec(spec), upload_packages)
+        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path)
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
                                      site={"name": client.site_name}, reuse=reuse,
                                      launch=launch.to_json())
@@ -113,7 +112,7 @@ class Workflow:
         from hpcflow.client import forget_unwaited
 
         wf_id = self._require_id()
-        if os.environ.get("HPCFLOW_SUBMIT_ONLY"):  # `hpcflow submit`: the daemon drives it
+        if settings.current().submit_only:  # `hpcflow submit`: the daemon drives it
             raise SystemExit(0)
         status = self._client.wait(wf_id, timeout=timeout, interval=interval)
         if status in ("Succeeded", "Failed"):
@@ -126,7 +125,7 @@ class Workflow:
         wf_id = self._require_id()
         client = self._client
         status = client.store.workflow_status(wf_id)
-        if os.environ.get("HPCFLOW_SUBMIT_ONLY") and status in ("Pending", "Running"):
+        if settings.current().submit_only and status in ("Pending", "Running"):
             raise SystemExit(0)  # `hpcflow submit` stops the script at its first poll
         if status in ("Pending", "Running") and not client.is_driving(wf_id):
             client.tick_once(only={wf_id})  # nothing drives it: this poll does one step

@@ -42,7 +42,7 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
     binds.extend(parse_bind(b) for b in c.binds)
     inner = ["python3", *argv[1:]]  # the image's interpreter runs the same runtime command
     env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HOME": "/tmp",
-           "USER": os.environ.get("USER", "hpcflow")}
+           "USER": settings.user or "hpcflow"}
     from hpcflow.resources import normalize_resources
 
     gpus = normalize_resources(settings.default_resources, tmpl.get("resources")).get("gpus")

@@ -41,7 +41,8 @@ class LaunchRecord:
         return cls(tuple(data.get("python_path") or ()), data.get("interpreter"))
 
 
-def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = ()) -> LaunchRecord:
+def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (),
+                   python_path: Iterable[str] = ()) -> LaunchRecord:
     """The launch record of the current (submitting) process.
 
     Args:
@@ -49,6 +50,7 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
             ``sys.path`` entry each was imported from is recorded.
         packages: ``upload_packages`` entries (package directories or module files); the
             directory containing each is recorded.
+        python_path: the submitting process's ``PYTHONPATH`` entries.
     """
     paths: list[str] = [_script_dir()]
     for name in module_names:
@@ -56,7 +58,7 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
         if root is not None:
             paths.append(root)
     paths += [str(Path(p).resolve().parent) for p in packages]
-    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths += python_path
     resolved = dict.fromkeys(str(Path(p).resolve()) for p in paths)
     return LaunchRecord(tuple(p for p in resolved if not _installed_packages_dir(p)), sys.executable)
 
@@ -94,16 +96,15 @@ def _module_prefixes(dotted: str) -> list[str]:
     return []
 
 
-def job_environment(record: LaunchRecord | None) -> dict[str, str]:
+def job_environment(record: LaunchRecord | None, user: str) -> dict[str, str]:
     """The environment variables a job of a workflow with ``record`` starts with."""
     paths = [str(default_hpcflow_root())]
     if record is not None:
         paths += record.python_path
     else:  # a workflow stored by an older hpcflow: the best this process knows
         paths.append(_script_dir())
-        paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
-    env["USER"] = os.environ.get("USER") or os.environ.get("LOGNAME") or _user_name()
+    env["USER"] = user or _user_name()
     return env
 
 

@@ -124,7 +124,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
             workdir=workdir,
             tasks=tuple(tasks),
-            env=job_environment(run.launch),
+            env=job_environment(run.launch, settings.user),
             resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool)),
                                     exclude=exclude),
             parallelism=step.get("parallelism"),

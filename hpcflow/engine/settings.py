@@ -35,3 +35,5 @@ class EngineSettings:
     #: Mode of the directories hpcflow creates in the work root (0700; a site may allow its
     #: group with 0750).
     work_dir_mode: int = 0o700
+    #: The user jobs run as ($USER in job scripts and containers).
+    user: str = ""

@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.settings import ContainerSettings, EngineSettings
 from hpcflow.scheduler.base import Scheduler
+from hpcflow.settings import USER_SITE, Settings
 
 
-def load_engine_site(site: str | None, home: Path) -> tuple[EngineSettings, Scheduler, str]:
-    """Resolve ``site`` (path, or $HPCFLOW_SITE, or the user's default, or local mode)."""
-    if not (site or os.environ.get("HPCFLOW_SITE") or _USER_SITE.expanduser().is_file()):
+def load_engine_site(config: Settings) -> tuple[EngineSettings, Scheduler, str]:
+    """The engine's view of the site ``config`` names (a site file, or local mode)."""
+    home = config.home
+    if not config.site_file:
         # Plain local mode: no site file to validate, so the models (pydantic) stay unloaded.
-        return EngineSettings(work_root=home / "work"), _local_scheduler(home), "local"
-    from hpcflow.site import resolve_site
+        return EngineSettings(work_root=home / "work", user=config.user), _local_scheduler(config), "local"
+    from hpcflow.site import load_site
 
-    config = resolve_site(site)
-    if config.scheduler == "local":
-        return _local_settings(config, home), _local_scheduler(home), config.name
-    return settings_from_site(config, home), _slurm_scheduler(config), config.name
-
-
-_USER_SITE = Path("~/.config/hpcflow/site.toml")  # as hpcflow.site.loader.USER_SITE
+    site = load_site(config.site_file)
+    if site.scheduler == "local":
+        return _local_settings(site, config), _local_scheduler(config), site.name
+    return settings_from_site(site, home, user=config.user), _slurm_scheduler(site), site.name
 
 
-def _local_settings(config: Any, home: Path) -> EngineSettings:
-    return settings_from_site(config, home, grace=min(2.0, config.exit_record_grace_s))
+_USER_SITE = USER_SITE  # the user's default site file (hpcflow.settings resolves it)
 
 
-def _local_scheduler(home: Path) -> Scheduler:
+def _local_settings(site: Any, config: Settings) -> EngineSettings:
+    return settings_from_site(site, config.home, grace=min(2.0, site.exit_record_grace_s), user=config.user)
+
+
+def _local_scheduler(config: Settings) -> Scheduler:
     from hpcflow.scheduler.local import LocalScheduler
 
-    env_workers = os.environ.get("HPCFLOW_LOCAL_WORKERS")  # default: one job per core
-    return LocalScheduler(int(env_workers) if env_workers else None, registry=home / "local-jobs")
+    return LocalScheduler(config.local_workers, registry=config.home / "local-jobs",
+                          use_zygote=config.fork_server)
 
 
 def _slurm_scheduler(config: Any) -> Scheduler:
@@ -43,7 +44,7 @@ def _slurm_scheduler(config: Any) -> Scheduler:
     return SlurmScheduler()
 
 
-def settings_from_site(config: Any, home: Path, grace: float | None = None) -> EngineSettings:
+def settings_from_site(config: Any, home: Path, grace: float | None = None, user: str = "") -> EngineSettings:
     defaults = config.defaults
     default_resources: dict[str, Any] = {}
     for field in ("cpus", "memory_mb", "gpus", "time_limit_s", "partition", "account", "qos", "constraint"):
@@ -69,4 +70,5 @@ def settings_from_site(config: Any, home: Path, grace: float | None = None) -> E
         max_queued_jobs=config.max_queued_jobs,
         storage=config.storage.model_dump() if config.storage is not None else None,
         work_dir_mode=config.work_root_mode,
+        user=user,
     )

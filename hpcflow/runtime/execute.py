@@ -92,8 +92,9 @@ def _scratch(unit_dir: Path) -> Path:
     """Node-local scratch for fetched inputs ($HPCFLOW_SCRATCH, $TMPDIR or /tmp)."""
     import tempfile
 
-    base = os.environ.get("HPCFLOW_SCRATCH") or os.environ.get("TMPDIR") or "/tmp"
-    return Path(tempfile.mkdtemp(prefix=f"hpcflow-{unit_dir.parent.name}-", dir=base))
+    from hpcflow.settings import node_options
+
+    return Path(tempfile.mkdtemp(prefix=f"hpcflow-{unit_dir.parent.name}-", dir=node_options().scratch))
 
 
 def _kind(exc: BaseException) -> str:

@@ -61,7 +61,7 @@ class LocalScheduler:
         self._queue: deque[str] = deque()
         self._group_limits: dict[str, int] = {}
         self._zygote: _Zygote | None = None
-        self._use_zygote = use_zygote and not os.environ.get("HPCFLOW_NO_ZYGOTE")
+        self._use_zygote = use_zygote
 
     # ------------------------------------------------------------------------ protocol
 

@@ -8,7 +8,6 @@ named and recorded, so an old store is upgraded in place.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -94,8 +93,10 @@ _JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
 
 
 def default_home() -> Path:
-    """Where the store and work directories live unless configured: ``$HPCFLOW_HOME``."""
-    return Path(os.environ.get("HPCFLOW_HOME", Path.home() / ".hpcflow")).expanduser()
+    """Where the store and work directories live (``--home``, $HPCFLOW_HOME, ~/.hpcflow)."""
+    from hpcflow.settings import current
+
+    return current().home
 
 
 class Store:

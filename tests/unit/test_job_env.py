@@ -24,8 +24,10 @@ def test_modules_in_spec_finds_op_modules_and_parameter_classes():
 def test_capture_records_import_roots_upload_packages_and_interpreter(tmp_path: Path, monkeypatch):
     pkg = tmp_path / "shipped" / "mypkg"
     pkg.mkdir(parents=True)
+    from hpcflow.settings import Settings
+
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "extra"))
-    record = capture_launch([Marker.__module__], [str(pkg)])
+    record = capture_launch([Marker.__module__], [str(pkg)], Settings.resolve().python_path)
     here = str(Path(__file__).resolve().parents[Marker.__module__.count(".")])
     assert here in record.python_path                      # where the OP module was imported from
     assert str((tmp_path / "shipped").resolve()) in record.python_path   # upload_packages parent
@@ -37,8 +39,9 @@ def test_capture_records_import_roots_upload_packages_and_interpreter(tmp_path: 
 
 def test_job_environment_uses_the_record_not_this_process(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/from/the/ticking/process")
-    env = job_environment(LaunchRecord(("/project",), "/usr/bin/python3"))
+    env = job_environment(LaunchRecord(("/project",), "/usr/bin/python3"), "alice")
     parts = env["PYTHONPATH"].split(os.pathsep)
     assert parts[1:] == ["/project"]
     assert (Path(parts[0]) / "hpcflow").is_dir()
     assert "/from/the/ticking/process" not in parts
+    assert env["USER"] == "alice"
