@@ -10,8 +10,9 @@ the engine's evaluator does that, never Python's ``eval``.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+from hpcflow.spec.expr import PLACEHOLDER
 
 
 def _quote(name: str) -> str:
@@ -216,7 +217,7 @@ def _cond_expr(text: Any) -> str:
     return "(" + _PLACEHOLDER.sub(lambda m: _placeholder_expr(m.group(1)), text) + ")"
 
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_PLACEHOLDER = PLACEHOLDER  # the expression language's own definition
 
 
 def _placeholder_expr(inner: str) -> str:

@@ -39,7 +39,7 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
     binds, pythonpath = python_path_binds(packages, lib, [Path(p) for p in import_roots])
     work_root = str(Path(settings.work_root).resolve())
     binds.append(Bind(work_root))
-    binds.extend(parse_bind(b) for b in c.binds)
+    binds.extend(Bind.parse(b) for b in c.binds)
     inner = ["python3", *argv[1:]]  # the image's interpreter runs the same runtime command
     env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HOME": "/tmp",
            "USER": settings.user or "hpcflow"}
@@ -49,18 +49,6 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
     gpu = c.gpu if gpus else None
     return runtime.command(ContainerRun(image=image, argv=inner, binds=binds, env=env,
                                         workdir=None, gpu=gpu))  # type: ignore[arg-type]
-
-
-def parse_bind(spec: str) -> Bind:
-    """``src[:dst[:ro]]`` from the site configuration."""
-    parts = spec.split(":")
-    if len(parts) > 3 or not parts[0]:
-        raise ContainerError(f"container bind {spec!r}: expected src[:dst[:ro]]")
-    read_only = len(parts) == 3 and parts[2] == "ro"
-    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
-        raise ContainerError(f"container bind {spec!r}: the third field must be ro or rw")
-    target = parts[1] if len(parts) > 1 and parts[1] else None
-    return Bind(parts[0], target, read_only)
 
 
 @lru_cache(maxsize=8)

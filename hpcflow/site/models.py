@@ -18,6 +18,7 @@ from hpcflow.errors import SpecError
 from hpcflow.private import parse_mode
 from hpcflow.resources import parse_memory_mb, parse_time_s
 from hpcflow.scheduler.base import Resources
+from hpcflow.scheduler.slurm.script import SBATCH_VALUE
 
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
@@ -73,11 +74,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,:+=@%/\-\[\]|&()!*]+$")
 
 
 def _slurm_value(value: str | None) -> str | None:
-    if value is not None and not _SLURM_NAME.match(value):
+    if value is not None and not SBATCH_VALUE.match(value):
         raise ValueError(f"{value!r} contains spaces, quotes or other characters Slurm rejects")
     return value
 
@@ -148,15 +148,13 @@ class Containers(_Model):
     @field_validator("binds")
     @classmethod
     def _binds(cls, value: list[str]) -> list[str]:
-        out = []
-        for bind in value:
-            parts = bind.split(":")
-            if not parts[0] or len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-                raise ValueError(f"bind {bind!r} is not 'src', 'src:dst' or 'src:dst:ro'")
-            if any(not p for p in parts) or "," in bind:
-                raise ValueError(f"bind {bind!r} has an empty part or a comma")
-            out.append(":".join([expand_path(parts[0]), *parts[1:]]))
-        return out
+        from hpcflow.containers.base import Bind
+        from hpcflow.errors import ContainerError
+
+        try:
+            return [Bind.parse(bind, expand_path).spec() for bind in value]
+        except ContainerError as exc:
+            raise ValueError(str(exc)) from None
 
 
 _CREDENTIAL_KEYS = {

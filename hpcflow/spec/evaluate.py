@@ -12,7 +12,7 @@ from hpcflow.errors import ExpressionError
 from hpcflow.spec.expr import (
     _PLACEHOLDER,
     ROOT_LENGTHS,
-    Node,
+    Expr,
     parse,
     parse_placeholder,
     static_path,
@@ -130,7 +130,7 @@ class Evaluator:
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
 
-    def eval(self, node: Node) -> Any:
+    def eval(self, node: Expr) -> Any:
         kind = node[0]
         path = static_path(node)
         if path is not None:
@@ -183,7 +183,7 @@ class Evaluator:
             value = _index(value, key)
         return value
 
-    def _call(self, name: str, args: list[Node]) -> Any:
+    def _call(self, name: str, args: list[Expr]) -> Any:
         if name == "cond":  # a condition string with placeholders, as written for ``when``
             return evaluate_condition(self.eval(args[0]), self.lookup)
         fn = FUNCTIONS.get(name)

@@ -16,7 +16,8 @@ from typing import Any
 
 from hpcflow.errors import ExpressionError
 
-Node = tuple[Any, ...]
+#: A parsed expression: a tuple whose first item names its kind ("num", "ref", "call", ...).
+Expr = tuple[Any, ...]
 Lookup = Callable[[Sequence[str]], Any]
 
 ROOT_LENGTHS = {"steps": 5, "tasks": 5, "inputs": 3, "workflow": 3, "item": 1, "outputs": 3}
@@ -31,7 +32,9 @@ _TOKEN = re.compile(
   )""",
     re.VERBOSE | re.DOTALL,
 )
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+#: A ``{{...}}`` placeholder in a template string (the one definition; the DSL uses it too).
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_PLACEHOLDER = PLACEHOLDER
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -75,7 +78,7 @@ class _Parser:
             return tok[1]
         return None
 
-    def parse(self) -> Node:
+    def parse(self) -> Expr:
         if not self.tokens:
             raise self.fail("empty expression")
         node = self.ternary()
@@ -83,7 +86,7 @@ class _Parser:
             raise self.fail(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
         return node
 
-    def ternary(self) -> Node:
+    def ternary(self) -> Expr:
         cond = self.binary(0)
         if self.accept("?"):
             then = self.ternary()
@@ -99,7 +102,7 @@ class _Parser:
         ("*", "/", "%"),
     )
 
-    def binary(self, level: int) -> Node:
+    def binary(self, level: int) -> Expr:
         if level == len(self._LEVELS):
             return self.unary()
         left = self.binary(level + 1)
@@ -108,14 +111,14 @@ class _Parser:
             left = ("bin", op, left, self.binary(level + 1))
         return left
 
-    def unary(self) -> Node:
+    def unary(self) -> Expr:
         if self.accept("!", "not"):
             return ("not", self.unary())
         if self.accept("-"):
             return ("neg", self.unary())
         return self.postfix(self.primary())
 
-    def postfix(self, node: Node) -> Node:
+    def postfix(self, node: Expr) -> Expr:
         while True:
             if self.accept("."):
                 node = ("get", node, ("lit", self.take()[1]))
@@ -129,8 +132,8 @@ class _Parser:
             else:
                 return node
 
-    def items(self, close: str) -> list[Node]:
-        out: list[Node] = []
+    def items(self, close: str) -> list[Expr]:
+        out: list[Expr] = []
         while not self.accept(close):
             out.append(self.ternary())
             if not self.accept(","):
@@ -138,7 +141,7 @@ class _Parser:
                 break
         return out
 
-    def primary(self) -> Node:
+    def primary(self) -> Expr:
         kind, value = self.take()
         if kind == "num":
             return ("lit", float(value) if any(c in value for c in ".eE") else int(value))
@@ -174,12 +177,12 @@ class _Parser:
         raise self.fail(f"unexpected {value!r}")
 
 
-def parse(text: str) -> Node:
+def parse(text: str) -> Expr:
     """Parse an expression (raises :class:`ExpressionError` with the text at fault)."""
     return _Parser(text).parse()
 
 
-def parse_placeholder(inner: str) -> Node:
+def parse_placeholder(inner: str) -> Expr:
     """``{{steps.a-b.outputs.parameters.x}}`` → a reference; ``{{=expr}}`` → the expression."""
     inner = inner.strip()
     if inner.startswith("="):
@@ -193,7 +196,7 @@ def parse_placeholder(inner: str) -> Node:
 # ------------------------------------------------------------------------------- analysis
 
 
-def references(node: Node) -> list[tuple[str, ...]]:
+def references(node: Expr) -> list[tuple[str, ...]]:
     """All static references (``steps.a.outputs.parameters.x``...) an expression reads."""
     found: list[tuple[str, ...]] = []
 
@@ -226,7 +229,7 @@ def references(node: Node) -> list[tuple[str, ...]]:
 _KINDS = {"lit", "str", "ref", "name", "get", "call", "bin", "not", "neg", "if", "list", "dict"}
 
 
-def static_path(node: Node) -> tuple[str, ...] | None:
+def static_path(node: Expr) -> tuple[str, ...] | None:
     """The reference path of ``steps['a'].outputs...`` chains, or None if not a reference."""
     if node[0] == "ref":
         return node[1]
