@@ -339,7 +339,9 @@ class WorkflowRun:
         if host and kind == ErrorKind.SYSTEM:  # the node, not the OP, failed: remember where
             failures = node.data.setdefault("failed_hosts", {})
             failures[host] = failures.get(host, 0) + 1
-        policy = RetryPolicy.of_template(self.templates[node.template])  # type: ignore[index]
+        tmpl = self.templates[node.template]  # type: ignore[index]
+        policy = RetryPolicy(tmpl.get("retry_on_transient_error") or 0, tmpl.get("retry_on_failure") or 0,
+                             bool(tmpl.get("timeout_as_transient_error")))
         decision = decide(kind, node.counters, policy)
         node.retries, node.system_retries = decision.counters.retries, decision.counters.system_retries
         if decision.verdict == Verdict.RETRY:

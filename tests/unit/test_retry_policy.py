@@ -20,6 +20,7 @@ from hpcflow.states import ErrorKind, Phase, WorkflowStatus
     (ErrorKind.TIMEOUT, RetryPolicy(on_transient=2, timeout_is_transient=True), 2),
     (ErrorKind.FATAL, RetryPolicy(on_transient=9, on_failure=9), 0),
     (ErrorKind.SYSTEM, RetryPolicy(), SYSTEM_RETRIES),
+    (ErrorKind.SYSTEM, RetryPolicy(on_transient=5, on_failure=5), SYSTEM_RETRIES),
 ])
 def test_each_kind_spends_its_own_budget(kind, policy, allowed):
     counters = RetryCounters()
@@ -42,8 +43,11 @@ def test_system_failures_do_not_use_the_templates_retries():
 
 
 def test_policy_of_a_compiled_template():
-    tmpl = {"retry_on_transient_error": 2, "retry_on_failure": None, "timeout_as_transient_error": True}
-    assert RetryPolicy.of_template(tmpl) == RetryPolicy(on_transient=2, timeout_is_transient=True)
+    from hpcflow.spec.model import OPTemplateSpec
+
+    tmpl = OPTemplateSpec.from_json({"kind": "python", "name": "t", "retry_on_transient_error": 2,
+                                     "retry_on_failure": None, "timeout_as_transient_error": True})
+    assert tmpl.retry == RetryPolicy(on_transient=2, timeout_is_transient=True)
 
 
 def test_enum_members_are_the_stored_strings():
