@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +71,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0002_launch_record",
         "ALTER TABLE workflows ADD COLUMN launch TEXT",
     ),
+    (
+        # What the web dashboard (hpcflow.ui) reads at any size: a step's children in slice
+        # order with their phases and types (pages and counts from the index alone), and the
+        # nodes outside fan-out items (a path with no '(': the step tree without its slices).
+        "0003_ui_indexes",
+        """
+        CREATE INDEX nodes_children ON nodes(workflow_id, parent, slice_index, phase, type);
+        CREATE INDEX nodes_outside_fanouts ON nodes(workflow_id, path) WHERE instr(path, '(') = 0
+        """,
+    ),
 ]
 
 NODE_COLUMNS = (
@@ -83,6 +94,37 @@ _JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
 def default_home() -> Path:
     """Where the store and work directories live unless configured: ``$HPCFLOW_HOME``."""
     return Path(os.environ.get("HPCFLOW_HOME", Path.home() / ".hpcflow")).expanduser()
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A connection that cannot write: SQLite's ``mode=ro`` plus ``query_only``.
+
+    For readers that must never change the store (the web dashboard): no migration, no
+    mode tightening, no file created but SQLite's own WAL index. WAL lets it read while
+    the engine writes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"no state store at {path} (nothing was submitted with this HPCFLOW_HOME)")
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("SELECT 1 FROM workflows LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open state store {path} read-only: {exc}") from exc
+    return conn
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations a store has not had yet (an older hpcflow made it)."""
+    try:
+        done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    except sqlite3.Error:
+        done = set()
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
 class Store:
