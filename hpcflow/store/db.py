@@ -72,12 +72,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         "ALTER TABLE workflows ADD COLUMN launch TEXT",
     ),
     (
-        # What the web dashboard (hpcflow.ui) reads at any size: a step's children in slice
-        # order with their phases and types (pages and counts from the index alone), and the
-        # nodes outside fan-out items (a path with no '(': the step tree without its slices).
+        # What the web dashboard (hpcflow.ui) reads at any size, from indexes alone: a step's
+        # children by phase and slice (phase counts without a sort, a page of one phase by
+        # seek), a workflow's units by phase, and the nodes outside fan-out items (a path
+        # with no '(': the step tree without its slices).
         "0003_ui_indexes",
         """
-        CREATE INDEX nodes_children ON nodes(workflow_id, parent, slice_index, phase, type);
+        CREATE INDEX nodes_child_phases ON nodes(workflow_id, parent, phase, slice_index);
+        CREATE INDEX nodes_unit_phases ON nodes(workflow_id, type, phase);
         CREATE INDEX nodes_outside_fanouts ON nodes(workflow_id, path) WHERE instr(path, '(') = 0
         """,
     ),
