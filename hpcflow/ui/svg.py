@@ -88,7 +88,7 @@ def _emit(s: _Shape, ox: float, oy: float, link: str, out: list[str]) -> None:
     out.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{s.w:.0f}" height="{s.h:.0f}" rx="6"/>')
     if s.open:
         label = f"{v.name} · {v.type}" + (f" · iteration {v.iteration}" if v.iteration else "")
-        out.append(_text(x + 8, y + 17, label, "title"))
+        out.append(_text(x + 8, y + 17, label, "title", limit=int(s.w // 7)))
         if not v.ghost:
             out.append("</a>")
         _edges(s, x, y, out)
@@ -128,8 +128,8 @@ def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
             f' {x2 - 2:.0f},{y2:.0f}" marker-end="url(#arrow)"/>')
 
 
-def _text(x: float, y: float, text: str, cls: str) -> str:
-    return f'<text x="{x:.0f}" y="{y:.0f}" class="{cls}">{escape(_fit(text))}</text>'
+def _text(x: float, y: float, text: str, cls: str, limit: int = 26) -> str:
+    return f'<text x="{x:.0f}" y="{y:.0f}" class="{cls}">{escape(_fit(text, limit))}</text>'
 
 
 def _fit(text: str, limit: int = 26) -> str:

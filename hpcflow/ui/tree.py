@@ -92,6 +92,8 @@ def _arrange(view: StepView, templates: dict[str, Any], ancestors: list[str]) ->
     tmpl = templates.get(view.template or "")
     if view.is_container and view.template in ancestors:
         view.iteration = ancestors.count(view.template) + 1
+    if view.ghost or view.phase in ("Skipped", "Omitted"):
+        return  # it never ran: nothing inside it to show, not even ghosts
     if tmpl is None or tmpl.get("kind") not in ("steps", "dag"):
         return
     by_name = {c.name: c for c in view.children}
