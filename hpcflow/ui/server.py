@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import getpass
 import os
+import signal
 import socket
 import stat
 from dataclasses import dataclass
@@ -98,6 +99,14 @@ def banner(opts: ServeOptions, bound: str, token: str, port: int | None, out: Te
     out.flush()
 
 
+class _Stopped(Exception):
+    """The server was asked to stop (SIGINT or SIGTERM)."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
 def serve(opts: ServeOptions, out: TextIO) -> None:
     """Run the dashboard until interrupted."""
     import uvicorn
@@ -121,9 +130,16 @@ def serve(opts: ServeOptions, out: TextIO) -> None:
     banner(opts, bound, keys.token, port, out)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             proxy_headers=False, server_header=False)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
+    # handler that was there before it: make that one end the process through ``finally``.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except _Stopped:
+        pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sock.close()
         if cleanup is not None and cleanup.exists():
             cleanup.unlink()

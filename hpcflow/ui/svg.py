@@ -20,6 +20,8 @@ from hpcflow.ui.tree import StepView
 BOX_W, BOX_H = 176, 60
 GAP_X, GAP_Y = 34, 12
 PAD, HEADER = 10, 26
+#: A container shows at most this many of its children; one box stands for the rest.
+MAX_CHILDREN = 60
 
 
 @dataclass
@@ -57,7 +59,12 @@ def _measure(view: StepView, budget: list[int], top: bool = False) -> _Shape:
     if not view.is_container or not view.children or (budget[0] <= 0 and not top):
         return _Shape(view, BOX_W, BOX_H)
     columns: dict[int, list[_Shape]] = {}
-    for child in view.children:
+    shown = view.children[:MAX_CHILDREN]
+    if len(view.children) > MAX_CHILDREN:
+        rest = len(view.children) - MAX_CHILDREN
+        shown = [*shown, StepView(path=view.path, name=f"… {rest} more steps", type="more",
+                                  phase="see the step tree", ghost=True, column=shown[-1].column)]
+    for child in shown:
         columns.setdefault(child.column, []).append(_measure(child, budget))
     x, height = PAD, 0.0
     parts = []

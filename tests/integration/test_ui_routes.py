@@ -10,7 +10,6 @@ import html
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,27 +26,6 @@ from tests.integration import ui_ops
 from tests.integration import wf_ops as ops
 
 BASE = "http://localhost:8080"
-
-
-@pytest.fixture(scope="module")
-def dash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """One store with the dashboard workflow (failed) run to the end, for every read test."""
-    from hpcflow.client import reset_clients
-
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("ui") / "home"
-    logs = tmp_path_factory.mktemp("ui-logs")
-    mp.setenv("HPCFLOW_HOME", str(home))
-    mp.setenv("HPCFLOW_NO_ATEXIT", "1")
-    mp.delenv("HPCFLOW_SITE", raising=False)
-    mp.delenv("HPCFLOW_SUBMIT_ONLY", raising=False)
-    reset_clients()
-    wf = ui_ops.dashboard_workflow(str(logs))
-    wf.submit()
-    assert wf.wait(timeout=120) == "Failed"
-    yield home, wf.id
-    reset_clients()
-    mp.undo()
 
 
 def client_for(home: Path, keys: Secrets | None = None, allow_actions: bool = False,

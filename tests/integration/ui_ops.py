@@ -97,3 +97,31 @@ def dashboard_workflow(log_dir: str, slices: int = 12) -> Workflow:
             Step("never", PythonOPTemplate(ops.add), parameters={"a": 1}, when="1 > 2")])
     wf.add(Step("relax", PythonOPTemplate(chatty_fail), parameters={"structure": 42}))
     return wf
+
+
+def run_dashboard_workflow(home: Path, log_dir: Path) -> str:
+    """Run ``dashboard_workflow`` to its failure in a fresh store at ``home``; its id."""
+    from hpcflow.client import reset_clients
+
+    mp = _env(home)
+    try:
+        reset_clients()
+        wf = dashboard_workflow(str(log_dir))
+        wf.submit()
+        status = wf.wait(timeout=120)
+        assert status == "Failed", status
+        return wf.id  # type: ignore[return-value]
+    finally:
+        reset_clients()
+        mp.undo()
+
+
+def _env(home: Path):  # type: ignore[no-untyped-def]
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HPCFLOW_HOME", str(home))
+    mp.setenv("HPCFLOW_NO_ATEXIT", "1")
+    mp.delenv("HPCFLOW_SITE", raising=False)
+    mp.delenv("HPCFLOW_SUBMIT_ONLY", raising=False)
+    return mp
