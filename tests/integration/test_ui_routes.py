@@ -311,3 +311,32 @@ def test_cancel_and_retry_need_the_csrf_token(hpcflow_home: Path, tmp_path: Path
     assert store.get_workflow(wf.id)["status"] in ("Pending", "Running")
     go.write_text("")
     assert get_client().wait(wf.id, timeout=60) == "Succeeded"
+
+
+def test_the_dashboard_never_imports_the_engine_or_a_scheduler(dash_home):
+    """Serving every page loads no engine, scheduler, client or DSL module (a subprocess,
+    so nothing the tests imported counts); only --allow-actions brings in the actions."""
+    import subprocess
+    import sys
+
+    home, wf_id = dash_home
+    code = f"""
+import sys
+from starlette.testclient import TestClient
+from hpcflow.store.reader import StoreReader
+from hpcflow.ui.app import create_app
+from hpcflow.ui.security import Secrets
+keys = Secrets()
+client = TestClient(create_app(StoreReader({str(home / "hpcflow.db")!r}), keys), base_url="http://localhost",
+                    headers={{"Authorization": "Bearer " + keys.token}})
+for url in ("/", "/wf/{wf_id}", "/wf/{wf_id}/node?path=relax", "/wf/{wf_id}/node?path=screen",
+            "/wf/{wf_id}/node?path=fork", "/wf/{wf_id}/log?path=relax", "/wf/{wf_id}/image?path=plot&name=png"):
+    assert client.get(url).status_code == 200, url
+prefixes = ("hpcflow.engine", "hpcflow.scheduler", "hpcflow.client", "hpcflow.dsl", "hpcflow.ui.actions")
+print(sorted(m for m in sys.modules if m.startswith(prefixes)))
+create_app(StoreReader({str(home / "hpcflow.db")!r}), keys, allow_actions=True)
+print("hpcflow.ui.actions" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[]", "True"]
