@@ -340,3 +340,22 @@ print("hpcflow.ui.actions" in sys.modules)
     proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_a_store_without_the_ui_indexes_still_serves_and_says_how_to_upgrade(hpcflow_home: Path):
+    wf = Workflow("old")
+    wf.add(Step("one", PythonOPTemplate(ops.add), parameters={"a": 1}))
+    wf.submit()
+    assert wf.wait(timeout=60) == "Succeeded"
+    db = sqlite3.connect(hpcflow_home / "hpcflow.db")
+    for index in ("nodes_child_phases", "nodes_unit_phases", "nodes_outside_fanouts"):
+        db.execute(f"DROP INDEX {index}")
+    db.execute("DELETE FROM migrations WHERE name = '0003_ui_indexes'")
+    db.commit()
+    db.close()
+    client, _ = client_for(hpcflow_home)
+    page = client.get(f"/wf/{wf.id}")
+    assert page.status_code == 200 and 'data-path="one" data-phase="Succeeded"' in page.text
+    assert "lacks 0003_ui_indexes" in page.text and "hpcflow list" in page.text
+    Store(hpcflow_home / "hpcflow.db").close()  # any hpcflow command upgrades it
+    assert "lacks 0003" not in client_for(hpcflow_home)[0].get(f"/wf/{wf.id}").text
