@@ -68,3 +68,7 @@ class ChecksumMismatch(StorageError):
 
 class TransportError(HpcflowError):
     """A command could not be run locally or over SSH."""
+
+
+class MissingExtra(HpcflowError):
+    """An optional part of hpcflow needs packages that are not installed (a pip extra)."""

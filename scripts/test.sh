@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 apt-get update -q
 apt-get install -y -q python3 python3-venv python3-pip slurm-wlm munge mariadb-server slurmdbd \
-    charliecloud-runtime squashfuse debootstrap
+    charliecloud-runtime squashfuse debootstrap chromium
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

@@ -219,6 +219,22 @@ def tick() -> None:
                   f"finished {report.finished_units}, in flight {report.inflight}")
 
 
+@app.command()
+def ui(port: int | None = typer.Option(None, "--port", help="Listen on 127.0.0.1:PORT (0: any free port) instead of a private Unix socket."),
+       socket_path: Path | None = typer.Option(None, "--socket", help="Unix socket path (default: $HPCFLOW_HOME/ui/ui.sock, mode 0600)."),
+       allow_actions: bool = typer.Option(False, "--allow-actions", help="Offer cancel and retry buttons (each POST needs the page's CSRF token)."),
+       local_port: int = typer.Option(8080, "--local-port", help="The laptop port the printed ssh -L line forwards.")) -> None:
+    """Serve a read-only web dashboard of the store (needs the extra: pip install 'hpcflow[ui]')."""
+    from hpcflow.store.db import default_home
+    from hpcflow.ui import require_web_stack
+
+    require_web_stack()
+    from hpcflow.ui.server import ServeOptions, serve
+
+    serve(ServeOptions(default_home() / "hpcflow.db", port=port, socket_path=socket_path,
+                       allow_actions=allow_actions, local_port=local_port), sys.stdout)
+
+
 @daemon_app.command("start")
 def daemon_start() -> None:
     """Start the daemon detached (one per user and store); logs go to STORE_DIR/daemon.log."""

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,18 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE data IS NOT NULL AND data != 'null'
         """,
     ),
+    (
+        # What the web dashboard (hpcflow.ui) reads at any size, from indexes alone: a step's
+        # children by phase and slice (phase counts without a sort, a page of one phase by
+        # seek), a workflow's units by phase, and the nodes outside fan-out items (a path
+        # with no '(': the step tree without its slices).
+        "0004_ui_indexes",
+        """
+        CREATE INDEX nodes_child_phases ON nodes(workflow_id, parent, phase, slice_index);
+        CREATE INDEX nodes_unit_phases ON nodes(workflow_id, type, phase);
+        CREATE INDEX nodes_outside_fanouts ON nodes(workflow_id, path) WHERE instr(path, '(') = 0
+        """,
+    ),
 ]
 
 NODE_COLUMNS = (
@@ -97,6 +110,37 @@ def default_home() -> Path:
     from hpcflow.settings import current
 
     return current().home
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A connection that cannot write: SQLite's ``mode=ro`` plus ``query_only``.
+
+    For readers that must never change the store (the web dashboard): no migration, no
+    mode tightening, no file created but SQLite's own WAL index. WAL lets it read while
+    the engine writes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"no state store at {path} (nothing was submitted with this HPCFLOW_HOME)")
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("SELECT 1 FROM workflows LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open state store {path} read-only: {exc}") from exc
+    return conn
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations a store has not had yet (an older hpcflow made it)."""
+    try:
+        done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    except sqlite3.Error:
+        done = set()
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
 class Store:
