@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.runtime import records as rec
+from hpcflow.runtime.hooks import Hooks
 from hpcflow.runtime.loader import OPLoadError, load_op
 
 
@@ -165,25 +166,27 @@ def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
 
     tmpl = task["template"]
     os.environ.update(tmpl.get("envs") or {})
-    op = load_op(task["op"], tmpl.get("python_packages") or [])
-    cls = type(op)
-    name = op_display_name(cls)
-    in_sign = as_sign(cls.get_input_sign())
-    op_in = OPIO()
-    for key, value in task["parameters"].items():
-        spec = in_sign.get(key)
-        op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
-    for key, value in task["artifacts"].items():
-        spec = in_sign.get(key)
-        op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
-    if task.get("slice_index") is not None:
-        op.slices = {"index": task["slice_index"]}
-    execute = cls.execute
-    with _Alarm(tmpl.get("timeout")):
-        if getattr(execute, "_hpcflow_checked", False):
+    hooks = Hooks(tmpl, task.get("step") or "?", str(work))
+    with _Alarm(tmpl.get("timeout")):  # the step's timeout covers its pre- and post_script
+        hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
+        op = load_op(task["op"], tmpl.get("python_packages") or [])
+        cls = type(op)
+        name = op_display_name(cls)
+        in_sign = as_sign(cls.get_input_sign())
+        op_in = OPIO()
+        for key, value in task["parameters"].items():
+            spec = in_sign.get(key)
+            op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
+        for key, value in task["artifacts"].items():
+            spec = in_sign.get(key)
+            op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
+        if task.get("slice_index") is not None:
+            op.slices = {"index": task["slice_index"]}
+        if getattr(cls.execute, "_hpcflow_checked", False):
             op_out = op.execute(op_in)
         else:  # an OP without @OP.exec_sign_check is checked all the same
             op_out = check_outputs(name, cls.get_output_sign(), op.execute(check_inputs(name, in_sign, op_in)))
+        hooks.run("post_script", op_obj=op, input=op_in, output=op_out)
     out_sign = as_sign(cls.get_output_sign())
     params, arts = {}, {}
     for key, value in op_out.items():
