@@ -56,6 +56,9 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     }
     if op_ref is not None:
         task["op"] = _op_file_ref(run, node.template or "", op_ref)
+    input_hashes = run.hashes.for_inputs(task["artifacts"])
+    if input_hashes:
+        task["input_hashes"] = input_hashes  # the runtime checks them before the OP starts
     if storage and storage.get("kind") == "s3":
         task["storage"] = storage  # endpoint and bucket only: the site model has no secrets
         task["artifact_prefix"] = f"{run.id}/{safe_path(node.path)}/attempt-{number}"

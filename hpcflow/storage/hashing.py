@@ -89,6 +89,23 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     raise StorageError(f"cannot hash {p}: no such file or directory")
 
 
+def stat_digest(path: str | os.PathLike[str]) -> str:
+    """A cheap fingerprint of a file or directory: size, mtime, ctime and inode of each file.
+
+    Any write to a file changes its mtime and ctime, and ctime cannot be set back by a
+    user, so an unchanged fingerprint means unchanged content without reading a byte; a
+    changed one only means the content *may* differ (a chmod, a hard link) and has to be
+    hashed again.
+    """
+    p = Path(path)
+    files = [("", p)] if not p.is_dir() else list(iter_files(p))
+    h = hashlib.sha256()
+    for rel, full in files:
+        st = os.stat(full)
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+    return h.hexdigest()
+
+
 def verify(path: str | os.PathLike[str], expected_hash: str) -> None:
     """Raise ChecksumMismatch when ``path``'s content hash differs from ``expected_hash``."""
     actual = content_hash(path)
