@@ -32,3 +32,7 @@ class EngineSettings:
     #: Extra seconds the scheduler allows beyond a step's own timeout (the runtime enforces it).
     time_limit_margin_s: int = 60
     storage: dict[str, Any] | None = None
+    #: Limits of the site's partitions (``max_time_s``, ``max_cpus``, ``max_memory_mb``,
+    #: ``gpus``), checked at submit; and the partition a job without one lands in.
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_partition: str | None = None

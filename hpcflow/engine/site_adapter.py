@@ -69,4 +69,6 @@ def settings_from_site(config: Any, home: Path, grace: float | None = None) -> E
         containers=containers,
         max_queued_jobs=config.max_queued_jobs,
         storage=config.storage.model_dump() if config.storage is not None else None,
+        partitions={name: part.model_dump(exclude={"default"}) for name, part in config.partitions.items()},
+        default_partition=config.default_partition(),
     )
