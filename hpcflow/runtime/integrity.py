@@ -28,13 +28,11 @@ from hpcflow.errors import ChecksumMismatch, StorageError
 
 def leaves(value: Any) -> list[str]:
     """Every path of a path / list / dict artifact value, in order."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [p for v in value for p in leaves(v)]
-    if isinstance(value, dict):
-        return [p for v in value.values() for p in leaves(v)]
-    return [str(value)]
+    from hpcflow.storage.remote import map_leaves
+
+    found: list[str] = []
+    map_leaves(value, lambda leaf, _position: found.append(leaf))
+    return found
 
 
 def record_outputs(artifacts: dict[str, Any]) -> dict[str, dict[str, str]]:
