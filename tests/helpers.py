@@ -19,6 +19,7 @@ from typing import Any
 
 import hpcflow
 from hpcflow import codec
+from hpcflow.engine.hashes import HashIndex
 from hpcflow.engine.launch import prepare_attempt
 from hpcflow.engine.model import POD, Node
 from hpcflow.runtime import records as rec
@@ -36,12 +37,14 @@ def make_unit(
     artifacts: dict[str, Any] | None = None,
     slice_index: int | None = None,
     step: str | None = None,
+    hashes: HashIndex | None = None,
 ) -> Path:
     """Compile ``template`` and write a unit directory under ``tmp_path``; return its path.
 
     Args:
         parameters: Python values; they are codec-encoded as the engine stores them.
         artifacts: a path, a list of paths or a dict of paths per input artifact.
+        hashes: the content hashes producers recorded (what the engine's run keeps).
     """
     name = template.name
     compiled = SpecBuilder().compile(template, name)
@@ -50,6 +53,7 @@ def make_unit(
         name="test",
         work_dir=str(tmp_path / "run"),
         templates={name: compiled},
+        hashes=hashes or HashIndex(),
     )
     inputs = {
         "parameters": {k: codec.encode(v) for k, v in (parameters or {}).items()},

@@ -89,6 +89,9 @@ class Workflow:
             if warm_up is not None:
                 warm_up()  # the fork server boots while the spec compiles
         spec = self.to_spec()
+        from hpcflow.engine.limits import check_partition_limits
+
+        check_partition_limits(spec, client.settings)  # the site's limits, before anything is stored
         wf_id = f"{self.name}-{secrets.token_hex(3)}"
         work_dir = client.settings.work_root / wf_id
         make_dirs(work_dir, client.settings.work_dir_mode)

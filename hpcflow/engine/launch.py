@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow.engine import limits
 from hpcflow.engine.job_env import job_environment
 from hpcflow.engine.model import Node
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
-from hpcflow.resources import normalize_resources
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobRequest, Resources
 
@@ -57,6 +57,9 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     }
     if op_ref is not None:
         task["op"] = _op_file_ref(run, node.template or "", op_ref)
+    input_hashes = run.hashes.for_inputs(task["artifacts"])
+    if input_hashes:
+        task["input_hashes"] = input_hashes  # the runtime checks them before the OP starts
     if storage and storage.get("kind") == "s3":
         task["storage"] = storage  # endpoint and bucket only: the site model has no secrets
         task["artifact_prefix"] = f"{run.id}/{safe_path(node.path)}/attempt-{number}"
@@ -125,7 +128,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             workdir=workdir,
             tasks=tuple(tasks),
             env=job_environment(run.launch, settings.user),
-            resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool)),
+            resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),
             parallelism=step.get("parallelism"),
             setup_lines=settings.setup_lines,
@@ -160,11 +163,7 @@ def job_interpreter(settings: EngineSettings, run: WorkflowRun) -> str:
 
 def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int,
                   exclude: tuple[str, ...] = ()) -> Resources:
-    merged = normalize_resources(settings.default_resources, tmpl.get("resources"),
-                                 (step.get("executor") or {}).get("resources"))
-    timeout = tmpl.get("timeout")
-    if timeout:
-        merged["time_limit_s"] = int(timeout * units_per_task) + settings.time_limit_margin_s
+    merged = limits.merged_resources(settings, tmpl, step, units_per_task)  # as checked at submit
     return Resources(
         cpus=merged.get("cpus"),
         memory_mb=merged.get("memory_mb"),

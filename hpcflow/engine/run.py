@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from hpcflow.engine import model as m
+from hpcflow.engine.hashes import HashIndex
 from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.retry import RetryPolicy, Verdict, decide
@@ -37,6 +38,7 @@ class WorkflowRun:
         self.reuse: dict[str, dict[str, Any]] = {r["key"]: r for r in (row.get("reuse") or [])}
         self.nodes: dict[str, Node] = {}
         self.children: dict[str, list[str]] = {}
+        self.hashes = HashIndex()  # content hashes of published artifacts, by path
         for n in nodes:
             self._register(n)
         self.dirty: dict[str, Node] = {}
@@ -58,6 +60,7 @@ class WorkflowRun:
 
     def _register(self, node: Node) -> None:
         self.nodes[node.path] = node
+        self.hashes.add(node)
         if node.parent is not None:
             self.children.setdefault(node.parent, []).append(node.path)
 
@@ -329,7 +332,8 @@ class WorkflowRun:
                 params[name] = self._scope(node).resolve(decl["default"])
         node.outputs = {"parameters": params, "artifacts": outputs.get("artifacts") or {}}
         if outputs.get("hashes"):
-            node.outputs["hashes"] = outputs["hashes"]  # sha256 of each output artifact
+            node.outputs["hashes"] = outputs["hashes"]  # checked by the steps that read them
+            self.hashes.add(node)
         self.set_phase(node, m.SUCCEEDED)
 
     def fail_unit(self, node: Node, kind: ErrorKind | str, message: str, host: str | None = None) -> bool:

@@ -37,3 +37,7 @@ class EngineSettings:
     work_dir_mode: int = 0o700
     #: The user jobs run as ($USER in job scripts and containers).
     user: str = ""
+    #: Limits of the site's partitions (``max_time_s``, ``max_cpus``, ``max_memory_mb``,
+    #: ``gpus``), checked at submit; and the partition a job without one lands in.
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_partition: str | None = None

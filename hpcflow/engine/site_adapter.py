@@ -71,4 +71,6 @@ def settings_from_site(config: Any, home: Path, grace: float | None = None, user
         storage=config.storage.model_dump() if config.storage is not None else None,
         work_dir_mode=config.work_root_mode,
         user=user,
+        partitions={name: part.model_dump(exclude={"default"}) for name, part in config.partitions.items()},
+        default_partition=config.default_partition(),
     )

@@ -69,6 +69,8 @@ def load_site(path: str | os.PathLike[str]) -> SiteConfig:
         raise ConfigError(f"{source}: no such site configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

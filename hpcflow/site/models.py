@@ -64,7 +64,10 @@ def _duration(value: Any) -> int | None:
             f"cannot parse {value!r} as a time limit "
             "(minutes, 'MM:SS', 'HH:MM:SS', 'D-HH', 'D-HH:MM' or 'D-HH:MM:SS')"
         )
-    seconds = parse_time_s(value if isinstance(value, str) else text)
+    try:
+        seconds = parse_time_s(value if isinstance(value, str) else text)
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
     if seconds < 1:
         raise ValueError(f"time limit must be positive, got {value!r}")
     return seconds

@@ -35,6 +35,10 @@ _TOKEN = re.compile(
 #: A ``{{...}}`` placeholder in a template string (the one definition; the DSL uses it too).
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _PLACEHOLDER = PLACEHOLDER
+#: Longest number literal: far beyond any float, short of int()'s 4300-digit limit.
+_MAX_NUMBER = 400
+#: Deepest expression tree accepted (real ones are a handful of levels deep).
+MAX_DEPTH = 64
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -43,7 +47,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExpressionError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:20]!r}")
+            raise ExpressionError(f"cannot parse {_quote(text)}: unexpected {text[pos:].strip()[:20]!r}")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
         pos = m.end()
@@ -57,7 +61,7 @@ class _Parser:
         self.i = 0
 
     def fail(self, msg: str) -> ExpressionError:
-        return ExpressionError(f"cannot parse {self.text!r}: {msg}")
+        return ExpressionError(f"cannot parse {_quote(self.text)}: {msg}")
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -144,10 +148,16 @@ class _Parser:
     def primary(self) -> Expr:
         kind, value = self.take()
         if kind == "num":
+            if len(value) > _MAX_NUMBER:  # int() refuses thousands of digits anyway
+                raise self.fail(f"number {value[:20]}... has more than {_MAX_NUMBER} characters")
             return ("lit", float(value) if any(c in value for c in ".eE") else int(value))
         if kind == "str":
-            text = json.loads(value) if value[0] == '"' else value[1:-1].replace("\\'", "'")
-            return ("str", text)
+            if value[0] != '"':
+                return ("str", value[1:-1].replace("\\'", "'"))
+            try:
+                return ("str", json.loads(value))
+            except ValueError as exc:  # a bad escape or a raw control character
+                raise self.fail(f"bad string {value[:30]!r}: {exc.msg}") from None
         if kind == "ph":
             return parse_placeholder(value[2:-2])
         if kind == "name":
@@ -178,8 +188,39 @@ class _Parser:
 
 
 def parse(text: str) -> Expr:
-    """Parse an expression (raises :class:`ExpressionError` with the text at fault)."""
-    return _Parser(text).parse()
+    """Parse an expression (raises :class:`ExpressionError` with the text at fault).
+
+    Trees deeper than :data:`MAX_DEPTH` are refused, so evaluating one can never exhaust
+    Python's stack (in the engine's tick, where a crash would stop every workflow).
+    """
+    try:
+        tree = _Parser(text).parse()
+    except RecursionError:
+        tree = None
+    if tree is None or _depth(tree) > MAX_DEPTH:
+        raise ExpressionError(f"cannot parse {_quote(text)}: nested more than {MAX_DEPTH} deep")
+    return tree
+
+
+def _depth(tree: Expr) -> int:
+    """Depth of a parsed tree, without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node[1:]:
+            items = child if isinstance(child, list) else [child]
+            for item in items:
+                if _is_node(item):
+                    stack.append((item, depth + 1))
+                elif isinstance(item, tuple):  # a (key, value) pair of a dict literal
+                    stack.extend((part, depth + 1) for part in item if isinstance(part, tuple))
+    return deepest
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    """The text at fault, shortened: a message is one readable line."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def parse_placeholder(inner: str) -> Expr:
@@ -214,7 +255,7 @@ def references(node: Expr) -> list[tuple[str, ...]]:
         for child in n[1:]:
             if isinstance(child, list):
                 for c in child:
-                    if isinstance(c, tuple) and c and c[0] in _KINDS:
+                    if _is_node(c):
                         walk(c)
                     elif isinstance(c, tuple):  # a (key, value) pair of a dict literal
                         walk(c[0])
@@ -227,6 +268,12 @@ def references(node: Expr) -> list[tuple[str, ...]]:
 
 
 _KINDS = {"lit", "str", "ref", "name", "get", "call", "bin", "not", "neg", "if", "list", "dict"}
+
+
+def _is_node(value: Any) -> bool:
+    """A tree node, as opposed to a (key, value) pair of a dict literal (whose first item
+    is itself a node, and may hold a list: it must not be looked up in a set)."""
+    return isinstance(value, tuple) and bool(value) and isinstance(value[0], str) and value[0] in _KINDS
 
 
 def static_path(node: Expr) -> tuple[str, ...] | None:
