@@ -5,6 +5,7 @@ is in :mod:`hpcflow.python`.
 """
 
 import importlib
+import os as _os
 from typing import Any
 
 #: Public names and the modules that define them, imported on first use so that a job
@@ -20,7 +21,8 @@ _EXPORTS = {
     "Step": "hpcflow.dsl.step", "Task": "hpcflow.dsl.step",
     "PythonScriptOPTemplate": "hpcflow.dsl.templates", "ShellOPTemplate": "hpcflow.dsl.templates",
     "Workflow": "hpcflow.dsl.workflow", "HpcflowError": "hpcflow.errors",
-    "StoredArtifact": "hpcflow.spec.build",
+    "StoredArtifact": "hpcflow.spec.build", "Executor": "hpcflow.dsl.executor",
+    "argo_sum": "hpcflow.dsl.refs", "argo_concat": "hpcflow.dsl.refs",
 }
 _ALIASES = {"S3Artifact": "StoredArtifact", "LocalArtifact": "StoredArtifact"}
 
@@ -52,10 +54,17 @@ def query_workflows(**filters: object) -> list[dict[str, object]]:
     return get_client().store.list_workflows(status=filters.get("phase"))  # type: ignore[arg-type]
 
 
+if _os.environ.get("HPCFLOW_DFLOW_ALIAS", "") not in ("", "0"):
+    # A process started by `hpcflow exec` (or a job of a workflow it submitted): `import
+    # dflow` resolves to hpcflow here too, whichever of the two was imported first.
+    from hpcflow.compat.alias import install_from_environment
+
+    install_from_environment()
+
 __all__ = [
-    "DAG", "HpcflowError", "InputArtifact", "InputParameter", "Inputs", "LocalArtifact",
+    "DAG", "Executor", "HpcflowError", "InputArtifact", "InputParameter", "Inputs", "LocalArtifact",
     "OutputArtifact", "OutputParameter", "Outputs", "PythonScriptOPTemplate", "S3Artifact",
-    "ShellOPTemplate", "Step", "Steps", "StoredArtifact", "Task", "Workflow", "argo_enumerate",
-    "argo_len", "argo_range", "argo_sequence", "config", "download_artifact", "if_expression",
+    "ShellOPTemplate", "Step", "Steps", "StoredArtifact", "Task", "Workflow", "argo_concat", "argo_enumerate",
+    "argo_len", "argo_range", "argo_sequence", "argo_sum", "config", "download_artifact", "if_expression",
     "query_workflows", "s3_config", "set_config", "upload_artifact",
 ]

@@ -68,3 +68,8 @@ class ChecksumMismatch(StorageError):
 
 class TransportError(HpcflowError):
     """A command could not be run locally or over SSH."""
+
+
+class NotSupported(HpcflowError):
+    """A Dflow feature that only makes sense on Argo, Kubernetes or Bohrium (or is not built
+    yet) was used; the message names the hpcflow alternative."""

@@ -40,6 +40,10 @@ def run_unit(unit_dir: Path) -> bool:
             raise OPLoadError(f"{unit_dir / rec.TASK_FILE} is missing")
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
+        if task["template"].get("dflow_alias"):  # submitted with `import dflow` aliased
+            from hpcflow.compat.alias import install
+
+            install()
         kind = task["template"]["kind"]
         runner = _run_python if kind == "python" else _run_script
         store = _object_store(task)

@@ -150,6 +150,8 @@ class SpecBuilder:
             "pre_script": t.pre_script,
             "post_script": t.post_script,
         }
+        if _dflow_alias_active():  # the job resolves `dflow` imports as the submitter did
+            spec["dflow_alias"] = True
         if isinstance(t, PythonOPTemplate):
             spec["op"] = op_reference(t)
             spec["slices"] = slices_spec(t.slices) if t.slices else None
@@ -235,6 +237,13 @@ def slices_spec(s: Slices) -> dict[str, Any]:
         "pool_size": s.pool_size,
         "create_dir": s.create_dir,
     }
+
+
+def _dflow_alias_active() -> bool:
+    import sys
+
+    alias = sys.modules.get("hpcflow.compat.alias")
+    return alias is not None and alias.active()
 
 
 def _executor_spec(executor: Any) -> dict[str, Any] | None:
