@@ -50,6 +50,7 @@ def make_unit(
         name="test",
         work_dir=str(tmp_path / "run"),
         templates={name: compiled},
+        step_spec=lambda node: None,  # a unit on its own: no step, so no executor
     )
     inputs = {
         "parameters": {k: codec.encode(v) for k, v in (parameters or {}).items()},

@@ -217,6 +217,8 @@ def _index(value: Any, key: Any) -> Any:
         value = _from_json(value) if isinstance(value, str) and value[:1] in "[{" else value
         if isinstance(value, list):
             return value[int(_num(key))]
+        if isinstance(value, dict) and key not in value:
+            return None  # as in Argo (and so Dflow): a missing key of a dict parameter is null
         return value[key]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ExpressionError(f"cannot take [{key!r}] of {value!r}") from exc
