@@ -207,7 +207,7 @@ COMMON = {
     "CustomHandler": _INTERNAL_CLS,
     "S3Artifact": "hpcflow.spec.build:StoredArtifact",
     "LocalArtifact": "hpcflow.spec.build:StoredArtifact",
-    "HTTPArtifact": Unsupported(ARGO, "download the file, then upload_artifact(path)"),
+    "HTTPArtifact": Unsupported(ARGO, "upload_artifact(path) of the downloaded file"),
     "LineageClient": Unsupported("needs a lineage service registered in Argo", "hpcflow's record of each step's inputs and outputs (hpcflow show ID --json)"),
     "import_func": f"{_H}:import_func",
     "CustomArtifact": Unsupported(ARGO_STORE, _STORE),
