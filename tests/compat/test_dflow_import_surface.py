@@ -91,13 +91,13 @@ def test_every_public_name_of_pydflow_resolves(alias: None) -> None:
 
 
 def test_names_real_projects_import_are_hpcflow_objects(alias: None) -> None:
-    import hpcflow
-    import hpcflow.python
-
     import dflow  # type: ignore[import-not-found]
     import dflow.config  # type: ignore[import-not-found]
     from dflow.python import opio  # type: ignore[import-not-found]
     from dflow.utils import flatten, run_command, set_directory  # type: ignore[import-not-found]
+
+    import hpcflow
+    import hpcflow.python
 
     for name in ("Workflow", "Step", "Steps", "DAG", "Task", "InputParameter", "OutputArtifact",
                  "argo_range", "argo_len", "argo_sequence", "upload_artifact", "download_artifact",
