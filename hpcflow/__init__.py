@@ -39,7 +39,8 @@ def __getattr__(name: str) -> Any:
 
 __version__ = "0.1.0"
 
-config: dict[str, object] = {"mode": "default"}
+#: Dflow's settings; ``mode`` "debug" (also from Dflow's $DFLOW_MODE) makes submit() block.
+config: dict[str, object] = {"mode": _os.environ.get("DFLOW_MODE", "default")}
 s3_config: dict[str, object] = {}
 
 

@@ -134,7 +134,16 @@ def _sbatch_option(flag: str) -> list[str]:
     options = shlex.split(text)
     if not options or not options[0].startswith("-"):
         raise SpecError(f"DispatcherExecutor: custom_flags entry {flag!r} is not an #SBATCH option")
+    name = options[0].split("=", 1)[0]
+    if name in _HPCFLOW_OWNS:
+        raise NotSupported(f"DispatcherExecutor: custom_flags {name} is set by hpcflow itself "
+                           "(job name, tag, logs and arrays); remove it")
     return options
+
+
+#: sbatch options hpcflow sets on every job (its tag is in --comment).
+_HPCFLOW_OWNS = {"--comment", "--job-name", "-J", "--output", "-o", "--error", "-e", "--array", "-a",
+                 "--parsable", "--wrap"}
 
 
 def _setup_lines(res: dict[str, Any]) -> list[str]:

@@ -169,7 +169,7 @@ def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
 
     tmpl = task["template"]
     os.environ.update(tmpl.get("envs") or {})
-    op = load_op(task["op"], tmpl.get("python_packages") or [])
+    op = load_op(task["op"], tmpl.get("python_packages") or [], tmpl.get("submitter_path") or [])
     cls = type(op)
     name = op_display_name(cls)
     in_sign = as_sign(cls.get_input_sign())
