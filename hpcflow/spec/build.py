@@ -265,11 +265,13 @@ def slices_spec(s: Slices, executor: dict[str, Any] | None = None) -> dict[str, 
 
 def _python_packages(t: OPTemplate) -> list[str]:
     """The template's python_packages, plus Dflow's global ``upload_packages`` for Python OPs."""
-    packages = list(t.python_packages)
+    import os
+
+    packages = [os.path.abspath(p) for p in t.python_packages]
     if isinstance(t, PythonOPTemplate):
         from hpcflow.python import upload_packages
 
-        packages += [str(p) for p in upload_packages if str(p) not in packages]
+        packages += [p for p in map(os.path.abspath, upload_packages) if p not in packages]
     return packages
 
 
