@@ -154,3 +154,14 @@ def test_without_the_alias_dflow_is_not_hpcflow(tmp_path: Path) -> None:
     env = alias_env(tmp_path / "home")
     proc = subprocess.run([sys.executable, "-c", "import dflow"], env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "No module named 'dflow'" in proc.stderr
+
+
+def test_exec_env_enables_the_alias_for_a_shell_session(tmp_path: Path) -> None:
+    from tests.compat.scripts import HPCFLOW
+
+    env = alias_env(tmp_path / "home")
+    script = f'eval "$({HPCFLOW} exec --env)"; {sys.executable} -c "import dflow; print(dflow.Steps.__module__)"'
+    proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and "hpcflow.dsl.containers" in proc.stdout, proc.stderr
+    bare = subprocess.run([str(HPCFLOW), "exec"], env=env, capture_output=True, text=True)
+    assert bare.returncode == 2 and "give a command to run" in bare.stderr

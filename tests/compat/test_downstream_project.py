@@ -1,6 +1,7 @@
 """A downstream project written for Dflow (tests/compat/downstream_project) passes its own
 tests unchanged: ``hpcflow exec -- python -m pytest`` in a fresh copy of it, in local mode.
-The same run on the Slurm test cluster is in tests/slurm/test_slurm_dflow_compat.py."""
+(``pytest`` is the console script of the Python hpcflow is installed in.) The same run on
+the Slurm test cluster is in tests/slurm/test_slurm_dflow_compat.py."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ PROJECT_TESTS = 9
 def run_project_tests(tmp_path: Path, site: Path | None = None) -> str:
     copy = tmp_path / "minigen"
     shutil.copytree(PROJECT, copy)
-    proc = hpcflow_exec([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy,
+    pytest_script = str(Path(sys.executable).parent / "pytest")  # `hpcflow exec -- pytest`
+    proc = hpcflow_exec([pytest_script, "-q", "-p", "no:cacheprovider"], copy,
                         alias_env(tmp_path / "home", site), timeout=1800)
     assert proc.returncode == 0, explain(proc)
     passed = re.search(r"(\d+) passed", proc.stdout)
