@@ -20,6 +20,7 @@ _EXPORTS = {
     "if_expression": "hpcflow.dsl.refs",
     "Step": "hpcflow.dsl.step", "Task": "hpcflow.dsl.step",
     "PythonScriptOPTemplate": "hpcflow.dsl.templates", "ShellOPTemplate": "hpcflow.dsl.templates",
+    "OPTemplate": "hpcflow.dsl.templates",
     "Workflow": "hpcflow.dsl.workflow", "HpcflowError": "hpcflow.errors",
     "StoredArtifact": "hpcflow.spec.build", "Executor": "hpcflow.dsl.executor",
     "argo_sum": "hpcflow.dsl.refs", "argo_concat": "hpcflow.dsl.refs",
@@ -64,6 +65,7 @@ if _os.environ.get("HPCFLOW_DFLOW_ALIAS", "") not in ("", "0"):
 
 __all__ = [
     "DAG", "Executor", "HpcflowError", "InputArtifact", "InputParameter", "Inputs", "LocalArtifact",
+    "OPTemplate",
     "OutputArtifact", "OutputParameter", "Outputs", "PythonScriptOPTemplate", "S3Artifact",
     "ShellOPTemplate", "Step", "Steps", "StoredArtifact", "Task", "Workflow", "argo_concat", "argo_enumerate",
     "argo_len", "argo_range", "argo_sequence", "argo_sum", "config", "download_artifact", "if_expression",

@@ -321,7 +321,7 @@ def exec_(
     import shlex
     import shutil
 
-    from hpcflow.compat.alias import ENV_VAR, child_environment, pydflow_version
+    from hpcflow.compat.alias import ENV_VAR, child_environment
 
     child_env = child_environment()
     if env:
@@ -333,9 +333,6 @@ def exec_(
     program = shutil.which(command[0], path=child_env.get("PATH"))
     if program is None:
         raise HpcflowError(f"hpcflow exec: command not found: {command[0]}")
-    if pydflow_version() is not None:
-        print(f"hpcflow exec: `dflow` is hpcflow here; pydflow {pydflow_version()} is installed "
-              "but not used", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(program, command, child_env)

@@ -118,6 +118,7 @@ def _announce_shadowed_pydflow() -> None:
     _announced = True
     if pydflow_version() is not None:
         print(f"hpcflow: {which()}", file=sys.stderr)
+        os.environ["HPCFLOW_DFLOW_ALIAS_QUIET"] = "1"  # said once: child processes stay quiet
 
 
 def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:

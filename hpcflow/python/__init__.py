@@ -3,7 +3,15 @@
 from typing import Any
 
 from hpcflow.python.op import OP, FatalError, TransientError
-from hpcflow.python.opio import OPIO, Artifact, BigParameter, NestedDict, OPIOSign, Parameter
+from hpcflow.python.opio import (
+    OPIO,
+    Artifact,
+    BigParameter,
+    HDF5Datasets,
+    NestedDict,
+    OPIOSign,
+    Parameter,
+)
 
 #: Dflow's list of extra packages/files to ship; hpcflow makes the submitting script's
 #: directory importable in jobs already, so entries are accepted and need nothing more.
@@ -20,6 +28,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "OP", "OPIO", "Artifact", "BigParameter", "FatalError", "NestedDict", "OPIOSign",
+    "OP", "OPIO", "Artifact", "BigParameter", "FatalError", "HDF5Datasets", "NestedDict", "OPIOSign",
     "Parameter", "PythonOPTemplate", "Slices", "TransientError", "upload_packages",
 ]

@@ -31,7 +31,10 @@ class TestEntrypoint(unittest.TestCase):
         self.assertEqual(wf.query_status(), "Succeeded")
         blocks = wf.query_step(name="blocks")[0]
         self.assertEqual(blocks.outputs.parameters["total"].value, [10.0, 18.0])
-        envs = [e for per_block in blocks.outputs.parameters["envs"].value for e in per_block]
+        per_block = blocks.outputs.parameters["envs"].value
+        if ON_SLURM:  # group_size 2: the first iteration's two tasks shared one Slurm job
+            self.assertEqual(per_block[0][0]["SLURM_JOB_ID"], per_block[0][1]["SLURM_JOB_ID"])
+        envs = [e for block_envs in per_block for e in block_envs]
         self.assertEqual(len(envs), 3)
         for env in envs:
             self.assertEqual(env["MINIGEN_EXECUTOR"], "dispatcher")
