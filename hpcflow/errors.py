@@ -72,3 +72,8 @@ class TransportError(HpcflowError):
 
 class MissingExtra(HpcflowError):
     """An optional part of hpcflow needs packages that are not installed (a pip extra)."""
+
+
+class NotSupported(HpcflowError):
+    """A Dflow feature that only makes sense on Argo, Kubernetes or Bohrium (or is not built
+    yet) was used; the message names the hpcflow alternative."""

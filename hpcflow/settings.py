@@ -25,6 +25,9 @@ ENVIRONMENT = {
     "HPCFLOW_NO_ZYGOTE": "local mode: start each job as a new interpreter, not from the fork server",
     "HPCFLOW_NO_ATEXIT": "local mode: a script does not wait for its workflows when it exits",
     "HPCFLOW_SUBMIT_ONLY": "register workflows and stop at the first wait (what `hpcflow submit` sets)",
+    "HPCFLOW_DFLOW_ALIAS": "`import dflow` resolves to hpcflow (what `hpcflow exec` sets)",
+    "HPCFLOW_DFLOW_ALIAS_QUIET": "the alias does not say which dflow is in use (set once it has)",
+    "DFLOW_MODE": "Dflow's mode: `debug` makes `submit()` return when the workflow has ended",
     # Read on the compute node by the runtime (set them in the site's `setup` lines):
     "HPCFLOW_SCRATCH": "node-local directory for fetched S3 inputs (default $TMPDIR, then /tmp)",
     "HPCFLOW_FSYNC": "fsync exit records before they are published (default off)",
@@ -102,6 +105,21 @@ def node_options(environ: Mapping[str, str] | None = None) -> NodeOptions:
     env = os.environ if environ is None else environ
     return NodeOptions(scratch=env.get("HPCFLOW_SCRATCH") or env.get("TMPDIR") or "/tmp",
                        fsync=_flag(env, "HPCFLOW_FSYNC"))
+
+
+@dataclass(frozen=True)
+class DflowOptions:
+    """The Dflow alias's settings (read on ``import hpcflow``, before any Settings exist)."""
+
+    alias: bool = False
+    quiet: bool = False
+    mode: str = "default"
+
+
+def dflow_options(environ: Mapping[str, str] | None = None) -> DflowOptions:
+    env = os.environ if environ is None else environ
+    return DflowOptions(alias=_flag(env, "HPCFLOW_DFLOW_ALIAS"), quiet=_flag(env, "HPCFLOW_DFLOW_ALIAS_QUIET"),
+                        mode=env.get("DFLOW_MODE") or "default")
 
 
 _current: Settings | None = None

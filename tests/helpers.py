@@ -54,6 +54,7 @@ def make_unit(
         work_dir=str(tmp_path / "run"),
         templates={name: compiled},
         hashes=hashes or HashIndex(),
+        step_spec=lambda node: None,  # a unit on its own: no step, so no executor
     )
     inputs = {
         "parameters": {k: codec.encode(v) for k, v in (parameters or {}).items()},

@@ -326,6 +326,36 @@ def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name.
         print(path)
 
 
+@app.command("exec")
+def exec_(
+    command: list[str] | None = typer.Argument(None, help="The command and its arguments (after --)."),
+    env: bool = typer.Option(False, "--env", help="Print shell exports that enable the alias instead (eval \"$(hpcflow exec --env)\")."),
+) -> None:
+    """Run a command with `import dflow` resolving to hpcflow, in it and every process it starts.
+
+    `hpcflow exec -- python wf.py`, `hpcflow exec -- pytest`, `hpcflow exec -- dpgen2 submit in.json`.
+    """
+    import os
+    import shlex
+    import shutil
+
+    from hpcflow.compat.alias import ENV_VAR, child_environment
+
+    child_env = child_environment()
+    if env:
+        for name in (ENV_VAR, "PYTHONPATH"):
+            typer.echo(f"export {name}={shlex.quote(child_env[name])}")
+        return
+    if not command:
+        raise HpcflowError("hpcflow exec: give a command to run, e.g. hpcflow exec -- python wf.py")
+    program = shutil.which(command[0], path=child_env.get("PATH"))
+    if program is None:
+        raise HpcflowError(f"hpcflow exec: command not found: {command[0]}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(program, command, child_env)
+
+
 def main() -> None:
     """Console entry point: every HpcflowError becomes one line on stderr and exit status 2.
 

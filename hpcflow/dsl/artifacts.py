@@ -81,6 +81,17 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
     return out
 
 
+def _relative_name(src: Path) -> Path:
+    """Where a file goes under the download directory: its path relative to the work
+    directory of the step that made it (``task.000/result.txt``), as Dflow keeps it, so the
+    files of a list artifact with the same name do not overwrite each other."""
+    parts = src.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "work" and parts[i - 1].startswith("attempt-"):
+            return Path(*parts[i + 1:])
+    return Path(src.name)
+
+
 def _has_remote(value: Any) -> bool:
     from hpcflow.storage.remote import SCHEME, map_leaves
 
@@ -103,8 +114,8 @@ def _copy_out(value: Any, dest: Path, out: list[str]) -> None:
     src = Path(value)
     if not src.exists():
         raise StorageError(f"download_artifact: {src} does not exist (was the workflow's work directory removed?)")
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / src.name
+    target = dest / _relative_name(src)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
         shutil.copytree(src, target, dirs_exist_ok=True)
     else:

@@ -192,6 +192,16 @@ def argo_sequence(
     return Expr(f"sequence({', '.join(args)})")
 
 
+def argo_sum(param: Any) -> Expr:
+    """The sum of a list parameter."""
+    return Expr(f"sum({to_expr(param)})")
+
+
+def argo_concat(param: Any) -> Expr:
+    """A list of lists (a sliced step's stacked list outputs) joined into one list."""
+    return Expr(f"concat({to_expr(param)})")
+
+
 def argo_enumerate(*args: Any, **kwargs: Any) -> Expr:
     """Zip lists into a list of dicts with an ``order`` field: ``{{item.order}}``, ``{{item.x}}``."""
     named = dict(kwargs)

@@ -103,6 +103,10 @@ class Workflow:
         self.id = wf_id
         self._submitted = True
         remember_unwaited(wf_id, client)
+        from hpcflow import config
+
+        if config.get("mode") == "debug" and not settings.current().submit_only:
+            self.wait()  # Dflow's debug mode returns from submit() when the workflow has ended
         return wf_id
 
     def _require_id(self) -> str:

@@ -47,6 +47,9 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     unit_dir.mkdir(parents=True, exist_ok=True)
     tmpl = dict(run.templates[node.template])  # type: ignore[index]
     op_ref = tmpl.pop("op", None)
+    executor = (run.step_spec(node) or {}).get("executor") or {}
+    if executor.get("envs"):  # the step's executor sets environment variables too
+        tmpl["envs"] = {**(tmpl.get("envs") or {}), **executor["envs"]}
     task: dict[str, Any] = {
         "workflow": run.id,
         "step": node.path or run.name,
@@ -131,7 +134,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),
             parallelism=step.get("parallelism"),
-            setup_lines=settings.setup_lines,
+            setup_lines=settings.setup_lines + tuple((step.get("executor") or {}).get("setup") or ()),
         )
         requests.append((request, items))
     return requests

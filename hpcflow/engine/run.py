@@ -242,7 +242,8 @@ class WorkflowRun:
                 node.finished_at = node.created_at
                 return self.add(node)
             items = self._items(step, scope)
-            slices = step.get("slices") if tmpl["kind"] == "python" else None
+            # Python OPs and super-OPs (Steps / DAG templates) can be sliced, as in Dflow.
+            slices = step.get("slices") if tmpl["kind"] in ("python", "steps", "dag") else None
             static = self._resolve_inputs(step, tmpl, scope, only_static=True)
             if slices and items is None:
                 items = list(range(slice_width(slices, static)))

@@ -3,7 +3,15 @@
 from typing import Any
 
 from hpcflow.python.op import OP, FatalError, TransientError
-from hpcflow.python.opio import OPIO, Artifact, BigParameter, NestedDict, OPIOSign, Parameter
+from hpcflow.python.opio import (
+    OPIO,
+    Artifact,
+    BigParameter,
+    HDF5Datasets,
+    NestedDict,
+    OPIOSign,
+    Parameter,
+)
 
 #: Dflow's list of extra packages/files (directories or ``x.py``) the jobs import: the
 #: directory holding each is recorded with the workflow at submit time and put on the
@@ -22,6 +30,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "OP", "OPIO", "Artifact", "BigParameter", "FatalError", "NestedDict", "OPIOSign",
+    "OP", "OPIO", "Artifact", "BigParameter", "FatalError", "HDF5Datasets", "NestedDict", "OPIOSign",
     "Parameter", "PythonOPTemplate", "Slices", "TransientError", "upload_packages",
 ]

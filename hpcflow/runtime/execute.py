@@ -42,6 +42,10 @@ def run_unit(unit_dir: Path) -> bool:
             raise OPLoadError(f"{unit_dir / rec.TASK_FILE} is missing")
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
+        if task["template"].get("dflow_alias"):  # submitted with `import dflow` aliased
+            from hpcflow.compat.alias import install
+
+            install()
         kind = task["template"]["kind"]
         runner = _run_python if kind == "python" else _run_script
         store = _object_store(task)
@@ -177,7 +181,7 @@ def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
     hooks = Hooks(tmpl, task.get("step") or "?", str(work))
     with _Alarm(tmpl.get("timeout")):  # the step's timeout covers its pre- and post_script
         hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
-        op = load_op(task["op"], tmpl.get("python_packages") or [])
+        op = load_op(task["op"], tmpl.get("python_packages") or [], tmpl.get("submitter_path") or [])
         cls = type(op)
         name = op_display_name(cls)
         in_sign = as_sign(cls.get_input_sign())

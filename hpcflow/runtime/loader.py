@@ -15,11 +15,21 @@ class OPLoadError(Exception):
     """The job's Python cannot load the OP; the message says why and what to do."""
 
 
-def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
-    """Return an OP instance for a task's ``op`` reference."""
+def load_op(ref: dict[str, Any], python_paths: list[str], submitter_path: list[str] = ()) -> Any:  # type: ignore[assignment]
+    """Return an OP instance for a task's ``op`` reference.
+
+    ``python_paths`` are the template's python_packages: a package directory or a module
+    file is importable by its name (its parent goes on sys.path, as in Dflow); any other
+    directory goes on sys.path itself. ``submitter_path`` (Dflow's debug mode) is the
+    submitting process's own path, searched last.
+    """
     for p in reversed(python_paths):
-        if p not in sys.path:
-            sys.path.insert(0, p)
+        entry = _path_entry(Path(p))
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    for p in submitter_path:
+        if p not in sys.path and Path(p).is_dir():
+            sys.path.append(p)
     if "module" in ref:
         try:
             obj: Any = importlib.import_module(ref["module"])
@@ -43,6 +53,12 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
             "same Python and the same packages, or move the OP into an importable module."
         ) from exc
     return _instance(obj)
+
+
+def _path_entry(path: Path) -> str:
+    if path.is_file() or (path / "__init__.py").is_file():
+        return str(path.resolve().parent)
+    return str(path)
 
 
 def _instance(obj: Any) -> Any:

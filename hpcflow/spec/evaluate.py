@@ -141,7 +141,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "str": lambda v: v if isinstance(v, str) else json.dumps(v),
     "min": lambda *a: min(a[0] if len(a) == 1 else a),
     "max": lambda *a: max(a[0] if len(a) == 1 else a),
-    "sum": lambda v: sum(_from_json(v)),
+    "sum": lambda v: sum(_num(x) for x in _from_json(v)),
+    "concat": lambda v: [x for part in _from_json(v) for x in _from_json(part)],
     "abs": lambda v: abs(_num(v)),
     "ceil": lambda v: math.ceil(_num(v)),
     "floor": lambda v: math.floor(_num(v)),
@@ -278,6 +279,8 @@ def _index(value: Any, key: Any) -> Any:
         value = _from_json(value) if isinstance(value, str) and value[:1] in "[{" else value
         if isinstance(value, list):
             return value[int(_num(key))]
+        if isinstance(value, dict) and key not in value:
+            return None  # as in Argo (and so Dflow): a missing key of a dict parameter is null
         return value[key]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ExpressionError(f"cannot take [{_show(key)}] of {_show(value)}") from exc
