@@ -96,7 +96,10 @@ class Workflow:
         work_dir = client.settings.work_root / wf_id
         make_dirs(work_dir, client.settings.work_dir_mode)
         reuse = [s.reuse_record() for s in (reuse_step or [])]
-        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path)
+        from hpcflow import config
+
+        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path,
+                                debug_mode=config.get("mode") == "debug")
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
                                      site={"name": client.site_name}, reuse=reuse,
                                      launch=launch.to_json())

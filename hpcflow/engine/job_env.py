@@ -29,20 +29,24 @@ class LaunchRecord:
     python_path: tuple[str, ...] = ()
     #: The interpreter that submitted the workflow (used unless the site names one).
     interpreter: str | None = None
+    #: Submitted under the Dflow alias (``hpcflow exec``): jobs resolve ``dflow`` too.
+    dflow_alias: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"python_path": list(self.python_path), "interpreter": self.interpreter}
+        return {"python_path": list(self.python_path), "interpreter": self.interpreter,
+                "dflow_alias": self.dflow_alias}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> LaunchRecord | None:
         """``None`` for a workflow stored before launch records existed."""
         if not data:
             return None
-        return cls(tuple(data.get("python_path") or ()), data.get("interpreter"))
+        return cls(tuple(data.get("python_path") or ()), data.get("interpreter"),
+                   bool(data.get("dflow_alias")))
 
 
 def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (),
-                   python_path: Iterable[str] = ()) -> LaunchRecord:
+                   python_path: Iterable[str] = (), debug_mode: bool = False) -> LaunchRecord:
     """The launch record of the current (submitting) process.
 
     Args:
@@ -51,6 +55,8 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
         packages: ``upload_packages`` entries (package directories or module files); the
             directory containing each is recorded.
         python_path: the submitting process's ``PYTHONPATH`` entries.
+        debug_mode: Dflow's debug mode, which runs OPs on the submitter's own path: every
+            project directory of ``sys.path`` is recorded (after the others).
     """
     paths: list[str] = [_script_dir()]
     for name in module_names:
@@ -59,8 +65,11 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
             paths.append(root)
     paths += [str(Path(p).resolve().parent) for p in packages]
     paths += python_path
+    if debug_mode:
+        paths += [p or os.getcwd() for p in sys.path if Path(p or os.getcwd()).is_dir()]
     resolved = dict.fromkeys(str(Path(p).resolve()) for p in paths)
-    return LaunchRecord(tuple(p for p in resolved if not _installed_packages_dir(p)), sys.executable)
+    kept = tuple(p for p in resolved if not _installed_packages_dir(p) and not _alias_bootstrap(p))
+    return LaunchRecord(kept, sys.executable, _dflow_alias_active())
 
 
 def modules_in_spec(spec: Any) -> list[str]:
@@ -105,6 +114,8 @@ def job_environment(record: LaunchRecord | None, user: str) -> dict[str, str]:
         paths.append(_script_dir())
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
     env["USER"] = user or _user_name()
+    if record is not None and record.dflow_alias:
+        env["HPCFLOW_DFLOW_ALIAS"] = "1"  # the runtime installs the alias (hpcflow.compat)
     return env
 
 
@@ -126,6 +137,16 @@ def _import_root(module_name: str) -> str | None:
     for _ in range(depth):
         root = root.parent
     return str(root)
+
+
+def _dflow_alias_active() -> bool:
+    alias = sys.modules.get("hpcflow.compat.alias")
+    return alias is not None and bool(alias.active())
+
+
+def _alias_bootstrap(path: str) -> bool:
+    """The alias's bootstrap directory: jobs install the alias themselves."""
+    return Path(path).name == "path" and (Path(path) / "dflow").is_dir()
 
 
 def _installed_packages_dir(path: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine import limits
-from hpcflow.engine.job_env import job_environment
+from hpcflow.engine.job_env import LaunchRecord, job_environment
 from hpcflow.engine.model import Node
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
@@ -114,8 +114,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
                 for p in chunk:
                     p.tag, p.task_index = tag, index
                 argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool,
-                                    job_interpreter(settings, run),
-                                    run.launch.python_path if run.launch else ())
+                                    job_interpreter(settings, run), run.launch)
                 tasks.append(tuple(argv))
         except HpcflowError as exc:
             requests.append((exc, items))
@@ -141,9 +140,10 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
 
 
 def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int,
-                 interpreter: str, import_roots: tuple[str, ...] = ()) -> list[str]:
+                 interpreter: str, launch: LaunchRecord | None = None) -> list[str]:
     """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any
-    (where ``import_roots`` are bound so the image's Python finds the user's modules)."""
+    (where the launch record's import roots are bound so the image's Python finds the
+    user's modules)."""
     argv = [interpreter, "-m", "hpcflow.runtime"]
     if pool > 1 and len(unit_dirs) > 1:
         argv += ["--pool", str(pool)]
@@ -151,7 +151,7 @@ def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list
     if tmpl.get("image") and settings.containers.runtime != "none":
         from hpcflow.engine.containerize import wrap_in_container
 
-        return wrap_in_container(settings, tmpl, argv, import_roots)
+        return wrap_in_container(settings, tmpl, argv, launch)
     return argv
 
 

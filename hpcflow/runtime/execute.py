@@ -17,6 +17,7 @@ from hpcflow.runtime import integrity
 from hpcflow.runtime import records as rec
 from hpcflow.runtime.hooks import Hooks
 from hpcflow.runtime.loader import OPLoadError, load_op
+from hpcflow.settings import dflow_options
 
 
 class StepTimeout(BaseException):
@@ -42,7 +43,7 @@ def run_unit(unit_dir: Path) -> bool:
             raise OPLoadError(f"{unit_dir / rec.TASK_FILE} is missing")
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
-        if task["template"].get("dflow_alias"):  # submitted with `import dflow` aliased
+        if dflow_options().alias:  # submitted under `hpcflow exec`: the job resolves dflow too
             from hpcflow.compat.alias import install
 
             install()
@@ -181,7 +182,7 @@ def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
     hooks = Hooks(tmpl, task.get("step") or "?", str(work))
     with _Alarm(tmpl.get("timeout")):  # the step's timeout covers its pre- and post_script
         hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
-        op = load_op(task["op"], tmpl.get("python_packages") or [], tmpl.get("submitter_path") or [])
+        op = load_op(task["op"], tmpl.get("python_packages") or [])
         cls = type(op)
         name = op_display_name(cls)
         in_sign = as_sign(cls.get_input_sign())

@@ -15,21 +15,17 @@ class OPLoadError(Exception):
     """The job's Python cannot load the OP; the message says why and what to do."""
 
 
-def load_op(ref: dict[str, Any], python_paths: list[str], submitter_path: list[str] = ()) -> Any:  # type: ignore[assignment]
+def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
     """Return an OP instance for a task's ``op`` reference.
 
     ``python_paths`` are the template's python_packages: a package directory or a module
     file is importable by its name (its parent goes on sys.path, as in Dflow); any other
-    directory goes on sys.path itself. ``submitter_path`` (Dflow's debug mode) is the
-    submitting process's own path, searched last.
+    directory goes on sys.path itself.
     """
     for p in reversed(python_paths):
         entry = _path_entry(Path(p))
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    for p in submitter_path:
-        if p not in sys.path and Path(p).is_dir():
-            sys.path.append(p)
     if "module" in ref:
         try:
             obj: Any = importlib.import_module(ref["module"])

@@ -151,12 +151,6 @@ class SpecBuilder:
             "pre_script": t.pre_script,
             "post_script": t.post_script,
         }
-        if _dflow_alias_active():  # the job resolves `dflow` imports as the submitter did
-            spec["dflow_alias"] = True
-        from hpcflow import config
-
-        if config.get("mode") == "debug":  # Dflow's debug mode runs OPs on the submitter's path
-            spec["submitter_path"] = submitter_path()
         if isinstance(t, PythonOPTemplate):
             spec["op"] = op_reference(t)
             spec["slices"] = slices_spec(t.slices) if t.slices else None
@@ -273,34 +267,6 @@ def _python_packages(t: OPTemplate) -> list[str]:
 
         packages += [p for p in map(os.path.abspath, upload_packages) if p not in packages]
     return packages
-
-
-def submitter_path() -> list[str]:
-    """The submitting process's own import path, less the interpreter's (stdlib,
-    site-packages) and the dflow alias bootstrap: the project directories a job needs."""
-    import os
-    import sys
-    import sysconfig
-
-    skip = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    skip |= {os.path.realpath(p) for p in sysconfig.get_paths().values()}
-    out: list[str] = []
-    for entry in sys.path:
-        real = os.path.realpath(entry or os.getcwd())
-        if not os.path.isdir(real) or any(real == s or real.startswith(s + os.sep) for s in skip):
-            continue
-        if os.path.basename(real) == "path" and os.path.isdir(os.path.join(real, "dflow")):
-            continue  # the alias bootstrap: jobs install the alias themselves
-        if real not in out:
-            out.append(real)
-    return out
-
-
-def _dflow_alias_active() -> bool:
-    import sys
-
-    alias = sys.modules.get("hpcflow.compat.alias")
-    return alias is not None and alias.active()
 
 
 _QUOTED_PLACEHOLDER = re.compile(r"""(['"])\{\{\s*([^{}]*?)\s*\}\}\1""")
