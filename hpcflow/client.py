@@ -28,6 +28,8 @@ class Client:
     settings: EngineSettings
     scheduler: Scheduler
     site_name: str = "local"
+    #: Where jobs see attempt directories (``None``: here; a cluster's work root over SSH).
+    work_area: Any = None
 
     def __post_init__(self) -> None:
         self._driven: set[str] = set()
@@ -49,7 +51,8 @@ class Client:
         engines = self.__dict__.setdefault("_engines", {})
         if key not in engines:
             engines[key] = Engine(self.store, self.scheduler, self.settings,
-                                  only=set(only) if only else None, site_name=self.site_name)
+                                  only=set(only) if only else None, site_name=self.site_name,
+                                  work_area=self.work_area)
         return engines[key]
 
     def _watch(self, wf_id: str, timeout: float | None) -> str:
@@ -111,7 +114,7 @@ class Client:
 
     def _drive_loop(self) -> None:
         engine = Engine(self.store, self.scheduler, self.settings, only=self._driven,
-                        site_name=self.site_name)
+                        site_name=self.site_name, work_area=self.work_area)
         waiter = getattr(self.scheduler, "wait_for_change", None)
         idle = 0.005
         while True:
@@ -178,8 +181,9 @@ def get_client(site: str | None = None, home: str | Path | None = None) -> Clien
     key = f"{home_dir}|{site or os.environ.get('HPCFLOW_SITE', '')}"
     client = _clients.get(key)
     if client is None:
-        settings, scheduler, name = load_engine_site(site, home_dir)
-        client = Client(Store(home_dir / "hpcflow.db"), settings, scheduler, name)
+        found = load_engine_site(site, home_dir)
+        client = Client(Store(home_dir / "hpcflow.db"), found.settings, found.scheduler,
+                        found.name, found.work_area)
         _clients[key] = client
     return client
 

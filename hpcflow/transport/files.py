@@ -50,9 +50,10 @@ done | tar -cf - --null --no-recursion -P -T -
 """
 
 _READ_TREES = r"""
+mark=$1
 mapfile -d '' -t want
 for p in "${want[@]}"; do
-    if [ -e "$p" ]; then printf '%s\0' "$p"; fi
+    if [ -e "$p" ] && { [ -z "$mark" ] || [ -e "$p/$mark" ]; }; then printf '%s\0' "$p"; fi
 done | tar -cf - --null -P -T -
 """
 
@@ -100,15 +101,22 @@ def read_files(channel: BytesChannel, paths: Iterable[str], timeout: float) -> d
 
 def read_trees(channel: BytesChannel, paths: Iterable[str], timeout: float) -> dict[str, bytes]:
     """Every file under the given remote directories (path -> content), in one command."""
-    return _read(channel, _READ_TREES, paths, timeout)
+    return _read(channel, _READ_TREES, paths, timeout, "")
 
 
-def _read(channel: BytesChannel, script: str, paths: Iterable[str], timeout: float) -> dict[str, bytes]:
+def read_finished_trees(channel: BytesChannel, paths: Iterable[str], mark: str,
+                        timeout: float) -> dict[str, bytes]:
+    """Like :func:`read_trees`, for the directories that hold a file named ``mark`` only."""
+    return _read(channel, _READ_TREES, paths, timeout, mark)
+
+
+def _read(channel: BytesChannel, script: str, paths: Iterable[str], timeout: float,
+          *args: str) -> dict[str, bytes]:
     wanted = list(dict.fromkeys(paths))
     if not wanted:
         return {}
     stdin = b"".join(p.encode() + b"\0" for p in wanted)
-    rc, out, err = channel.exec_bytes(_bash(script), stdin, timeout)
+    rc, out, err = channel.exec_bytes(_bash(script, *args), stdin, timeout)
     if rc != 0 and not out:
         raise TransportError(f"could not read {len(wanted)} path(s) from the cluster: "
                              f"{err.decode(errors='replace').strip()[-300:]}")
