@@ -173,13 +173,18 @@ class Client:
 _clients: dict[str, Client] = {}
 
 
-def get_client(site: str | None = None, home: str | Path | None = None) -> Client:
-    """The client for ``site`` (a path or name; default: $HPCFLOW_SITE or local mode)."""
-    from hpcflow.engine.site_adapter import load_engine_site
+def get_client(site: str | None = None, home: str | Path | None = None) -> Any:
+    """The client for ``site`` (a path or name; default: $HPCFLOW_SITE or local mode): a
+    :class:`Client`, or a :class:`~hpcflow.remote.client.RemoteClient` for a remote site."""
+    from hpcflow.engine.site_adapter import load_engine_site, remote_site_config
 
     home_dir = Path(home) if home else default_home()
     key = f"{home_dir}|{site or os.environ.get('HPCFLOW_SITE', '')}"
     client = _clients.get(key)
+    if client is None and (remote := remote_site_config(site)) is not None:
+        from hpcflow.remote.client import RemoteClient
+
+        client = _clients[key] = RemoteClient(remote, home_dir)
     if client is None:
         found = load_engine_site(site, home_dir)
         client = Client(Store(home_dir / "hpcflow.db"), found.settings, found.scheduler,
@@ -191,7 +196,9 @@ def get_client(site: str | None = None, home: str | Path | None = None) -> Clien
 def reset_clients() -> None:
     """Forget cached clients (tests switch HPCFLOW_HOME between cases)."""
     for c in _clients.values():
-        c.store.close()
+        close = getattr(c.store, "close", None)
+        if close is not None:
+            close()
     _clients.clear()
 
 
@@ -208,7 +215,7 @@ def remember_unwaited(wf_id: str, client: Client) -> None:
     if os.environ.get("HPCFLOW_SUBMIT_ONLY"):
         return
     client.start_driving(wf_id)
-    if client.scheduler.name == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
+    if getattr(client.scheduler, "name", None) == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
         _unwaited[wf_id] = client
 
 

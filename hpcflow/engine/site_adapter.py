@@ -35,6 +35,17 @@ def load_engine_site(site: str | None, home: Path) -> EngineSite:
     return EngineSite(settings_from_site(config, home), _slurm_scheduler(config), config.name)
 
 
+def remote_site_config(site: str | None) -> Any:
+    """The site configuration if it is a *remote site* (``[ssh]`` with the engine on the
+    login node), else ``None``."""
+    if not (site or os.environ.get("HPCFLOW_SITE") or _USER_SITE.expanduser().is_file()):
+        return None
+    from hpcflow.site import resolve_site
+
+    config = resolve_site(site)
+    return config if config.ssh is not None and config.ssh.engine == "remote" else None
+
+
 def remote_steps_site(config: Any, home: Path) -> EngineSite:
     """``[ssh] engine = "local"``: this machine's engine, the cluster's Slurm over SSH.
 

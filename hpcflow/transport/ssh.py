@@ -36,8 +36,9 @@ SSH_COMMANDS: Counter[str] = Counter()
 #: Connections (master logins) this process opened.
 SSH_CONNECTIONS: Counter[str] = Counter()
 
-#: Unix sockets paths are limited to about 104 bytes.
-_MAX_SOCKET_PATH = 100
+#: Unix socket paths are limited to 108 bytes (104 on BSDs); ssh adds a 17-byte temporary
+#: suffix to ours (16 bytes) while it creates the socket.
+_MAX_SOCKET_PATH = 104
 #: What a channel prints when no master connection is open (see ``_channel``).
 _NO_MASTER = "hpcflow-no-master-connection"
 
@@ -46,7 +47,7 @@ def control_dir(home: Path) -> Path:
     """``$HPCFLOW_HOME/ssh`` (0700), or a private directory in /tmp when that path is too
     long for a Unix socket."""
     preferred = Path(home) / "ssh"
-    if len(str(preferred)) + 18 <= _MAX_SOCKET_PATH:
+    if len(str(preferred)) + 1 + 16 + 17 < _MAX_SOCKET_PATH:
         return make_dirs(preferred)
     fallback = Path(tempfile.gettempdir()) / f"hpcflow-ssh-{os.getuid()}"
     make_dirs(fallback)
