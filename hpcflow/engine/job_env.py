@@ -29,16 +29,20 @@ class LaunchRecord:
     python_path: tuple[str, ...] = ()
     #: The interpreter that submitted the workflow (used unless the site names one).
     interpreter: str | None = None
+    #: ``upload_packages`` themselves (what is shipped to a cluster reached over SSH).
+    packages: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"python_path": list(self.python_path), "interpreter": self.interpreter}
+        return {"python_path": list(self.python_path), "interpreter": self.interpreter,
+                "packages": list(self.packages)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> LaunchRecord | None:
         """``None`` for a workflow stored before launch records existed."""
         if not data:
             return None
-        return cls(tuple(data.get("python_path") or ()), data.get("interpreter"))
+        return cls(tuple(data.get("python_path") or ()), data.get("interpreter"),
+                   tuple(data.get("packages") or ()))
 
 
 def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = ()) -> LaunchRecord:
@@ -55,10 +59,12 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
         root = _import_root(name)
         if root is not None:
             paths.append(root)
-    paths += [str(Path(p).resolve().parent) for p in packages]
+    packages = [str(Path(p).resolve()) for p in packages]
+    paths += [str(Path(p).parent) for p in packages]
     paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     resolved = dict.fromkeys(str(Path(p).resolve()) for p in paths)
-    return LaunchRecord(tuple(p for p in resolved if not _installed_packages_dir(p)), sys.executable)
+    return LaunchRecord(tuple(p for p in resolved if not _installed_packages_dir(p)), sys.executable,
+                        tuple(packages))
 
 
 def modules_in_spec(spec: Any) -> list[str]:

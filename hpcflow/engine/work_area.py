@@ -189,7 +189,8 @@ class RemoteWorkArea:
 
 def code_roots(spec: dict[str, Any], launch: Any) -> list[Path]:
     """The packages (or module files) a workflow's OPs are imported from, found in the
-    directories of its launch record: what must be shipped for the jobs to import them."""
+    directories of its launch record, and its ``upload_packages``: what must be shipped
+    for the jobs to import them."""
     from hpcflow.engine.job_env import modules_in_spec
 
     search = [Path(p) for p in (launch.python_path if launch is not None else ())]
@@ -203,6 +204,7 @@ def code_roots(spec: dict[str, Any], launch: Any) -> list[Path]:
             if found is not None:
                 roots.append(found)
                 break
+    roots += [Path(p) for p in (launch.packages if launch is not None else ()) if Path(p).exists()]
     return list(dict.fromkeys(roots))
 
 

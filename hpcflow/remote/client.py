@@ -104,7 +104,8 @@ class RemoteClient:
     # --- submitting ------------------------------------------------------------------------
 
     def submit_spec(self, name: str, spec: dict[str, Any], reuse: list[Any], launch: Any) -> str:
-        """Ship the OP code and uploaded artifacts (one upload), then register (one call)."""
+        """Ship the OP code (the OPs' modules and ``upload_packages``) and the uploaded
+        artifacts in one upload, then register the workflow in one call."""
         from hpcflow.engine.work_area import code_roots
 
         remote_root = self.hello()["work_root"].rstrip("/")

@@ -22,10 +22,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.ssh]
 
 
 @pytest.fixture
-def steps_site(sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slurm_up: None):
+def steps_site(request: pytest.FixtureRequest, sshd: Sshd, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch, slurm_up: None):
     remote_root = tmp_path / "cluster work"  # a space in the remote path, on purpose
     site = write_site(tmp_path / "steps.toml", sshd, name="ssh-steps", engine="local",
-                      work_root=str(remote_root))
+                      work_root=str(remote_root), client=getattr(request, "param", "openssh"))
     monkeypatch.setenv("HPCFLOW_HOME", str(tmp_path / "h"))
     monkeypatch.setenv("HPCFLOW_SITE", str(site))
     monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
@@ -59,6 +60,7 @@ def test_200_slices_one_login_and_one_status_command_per_tick(
         steps_site: Path, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     marks = tmp_path / "marks"
     marks.mkdir()
+    SSH_COMMANDS.clear()
     wf_id = _submit(monkeypatch, 200, marks, 0.0, 10, tmp_path)
     client = get_client()
     engine = client.engine()
@@ -120,3 +122,22 @@ def test_sshd_down_for_30_s_fails_nothing_and_every_slice_runs_once(
     assert client.store.workflow_status(wf_id) == "Succeeded"
     assert not [a for a in client.store.attempts(wf_id) if a["status"] == "failed"]
     assert _marks(marks, n) == [1] * n  # every slice ran exactly once
+
+
+@pytest.mark.parametrize("steps_site", ["paramiko"], indirect=True)
+def test_remote_steps_through_paramiko(steps_site: Path, sshd: Sshd, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    wf_id = _submit(monkeypatch, 6, marks, 0.0, 1, tmp_path)
+    client = get_client()
+    assert type(client.scheduler.transport).__name__ == "ParamikoTransport"
+    deadline = time.monotonic() + 300
+    while client.store.workflow_status(wf_id) not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline
+        client.engine().tick()
+        time.sleep(1.0)
+    assert client.store.workflow_status(wf_id) == "Succeeded"
+    assert _marks(marks, 6) == [1] * 6
+    assert (steps_site / wf_id).is_dir()  # the attempts ran in the cluster's work root
+    assert sshd.authentications() == 1

@@ -18,6 +18,7 @@ from tests.ssh.conftest import make_ssh
 from tests.sshd_server import Sshd
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.ssh
 HOSTILE = ["it's", '"double"', "$(touch {canary})", "`touch {canary}`", "a\nb", "sp ace",
            "back\\slash", "*", "", "; touch {canary}", "trailing\n", "-n", "ünïcode"]
 

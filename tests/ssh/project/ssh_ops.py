@@ -21,8 +21,12 @@ def square(x: int, marks: str, pause: float) -> {"y": int}:
 
 @OP.function
 def total(ys: List[int], data: Artifact(Path)) -> {"sum": int, "report": Artifact(Path)}:
-    """The reduce: reads an artifact uploaded from the workstation, writes one back."""
+    """The reduce: reads an artifact uploaded from the workstation, writes one back, and
+    imports a module that only ``upload_packages`` ships."""
+    from scalehelp import scaled
+
     scale = int(Path(data).read_text().split()[0])
+    result = scaled(sum(ys), scale)
     out = Path("report.txt")
-    out.write_text(f"sum={sum(ys) * scale}\n")
-    return {"sum": sum(ys) * scale, "report": out}
+    out.write_text(f"sum={result}\n")
+    return {"sum": result, "report": out}
