@@ -336,14 +336,20 @@ def site_show() -> None:
 
 
 @app.command()
-def login(site: str = typer.Argument(..., help="The site file (or $HPCFLOW_SITE's name) to log in to.")) -> None:
+def login(site: str = typer.Argument(..., help="A site file, or the name of the site in effect (--site, $HPCFLOW_SITE).")) -> None:
     """Open the SSH connection to a site in this terminal (type your password or one-time
     code here); later commands reuse it until it has been idle for control_persist_s."""
     from hpcflow.site import resolve_site
     from hpcflow.store.db import default_home
     from hpcflow.transport.ssh import make_transport
 
-    config = resolve_site(site)
+    if Path(site).expanduser().is_file():
+        config = resolve_site(site)
+    else:
+        config = resolve_site(os.environ.get("HPCFLOW_SITE"))
+        if config.name != site:
+            raise HpcflowError(f"no site file {site!r}, and the site in effect is {config.name!r}"
+                               " (give the site file, or --site FILE)")
     if config.ssh is None:
         raise HpcflowError(f"site {config.name} has no [ssh] table: nothing to log in to")
     transport = make_transport(config.ssh, config.name, default_home())

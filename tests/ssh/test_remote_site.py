@@ -110,6 +110,7 @@ def test_site_check_and_login_on_an_ssh_site(remote):
     env, site, _ = remote
     login = cli(env, "login", str(site))  # stdin is no terminal: the key logs in
     assert "connected to" in login.stdout
+    assert "connected to" in cli(env, "login", "cluster").stdout  # the name of the site in effect
     report = cli(env, "site", "check").stdout
     checks = {m[2]: (m[1], m[3]) for m in re.finditer(r"\[\s*(ok|FAIL)\] (.+?)\s{2,}(.*)", report)}
     assert report.startswith("site cluster: OK"), report
