@@ -44,8 +44,14 @@ def _client():  # type: ignore[no-untyped-def]
     return get_client()
 
 
+def _remote(client) -> bool:  # type: ignore[no-untyped-def]
+    """A remote site: the store and the engine are on the login node."""
+    return bool(getattr(client, "remote", False))
+
+
 def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Drive workflows to the end, showing one live progress line per workflow."""
+    """Drive workflows to the end, showing one live progress line per workflow (for a
+    remote site: watch them, two remote calls every few seconds)."""
     from rich.live import Live
 
     statuses: dict[str, str] = {}
@@ -58,6 +64,8 @@ def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: 
                 if status in FINAL_STATUSES:
                     statuses[wf_id] = status
                     break
+                if _remote(client):
+                    time.sleep(3.0)
     console.print()
     return statuses
 
@@ -150,7 +158,12 @@ def logs(workflow: str = typer.Argument(..., help="Workflow id or name."),
         raise HpcflowError(f"step {step!r} has no attempt {attempt}")
     log_file = Path(chosen["dir"]) / "log.txt"
     console.print(f"[dim]# {node['path']} attempt {chosen['number']} ({chosen['status']}) {log_file}[/]")
-    sys.stdout.write(log_file.read_text(errors="replace") if log_file.exists() else "(no log yet)\n")
+    client = _client()
+    if _remote(client):
+        text = client.read_log(wf["id"], chosen["dir"])
+    else:
+        text = log_file.read_text(errors="replace") if log_file.exists() else None
+    sys.stdout.write(text if text is not None else "(no log yet)\n")
 
 
 @app.command()
@@ -160,8 +173,11 @@ def cancel(workflow: str = typer.Argument(..., help="Workflow id or name.")) -> 
     wf = client.store.get_workflow(workflow)
     if wf["status"] not in ("Pending", "Running"):
         raise HpcflowError(f"workflow {wf['id']} is already {wf['status']}")
-    with client.lock:
-        n = client.engine(only={wf["id"]}).cancel(wf["id"])
+    if _remote(client):
+        n = client.cancel(wf["id"])
+    else:
+        with client.lock:
+            n = client.engine(only={wf["id"]}).cancel(wf["id"])
     console.print(f"cancelled {wf['id']} ({n} job(s))")
 
 
@@ -175,8 +191,11 @@ def retry(workflow: str = typer.Argument(..., help="Workflow id or name."),
     wf = client.store.get_workflow(workflow)
     if wf["status"] != "Failed":
         raise HpcflowError(f"workflow {wf['id']} is {wf['status']}; only failed workflows can be retried")
-    with client.lock:
-        n = reset_failed(client.store, wf["id"])
+    if _remote(client):
+        n = client.retry(wf["id"])
+    else:
+        with client.lock:
+            n = reset_failed(client.store, wf["id"])
     console.print(f"retrying {n} failed step(s) of {wf['id']}")
     if wait:
         status = _drive_with_progress(client, [wf["id"]])[wf["id"]]
@@ -207,6 +226,9 @@ def tick() -> None:
     from hpcflow.daemon import daemon_pid
 
     client = _client()
+    if _remote(client):
+        raise HpcflowError(f"site {client.site_name} is a remote site: its login node's daemon or "
+                           "cron ticks (run `hpcflow daemon start` with this site)")
     pid = daemon_pid(client.store.path.parent)
     if pid is not None:
         console.print(f"skipped: the daemon (pid {pid}) drives the workflows")
@@ -241,6 +263,11 @@ def daemon_start() -> None:
     from hpcflow import daemon
 
     client = _client()
+    if _remote(client):
+        answer = client.daemon("start")
+        console.print(f"{'already running' if answer['already'] else 'started'} on {client.site_name} "
+                      f"(pid {answer['pid']})")
+        return
     store_dir = client.store.path.parent
     pid = daemon.daemon_pid(store_dir)
     if pid is not None:
@@ -257,7 +284,11 @@ def daemon_stop() -> None:
     """Stop the daemon (running jobs keep running and are adopted by the next one)."""
     from hpcflow import daemon
 
-    stopped = daemon.stop(_client().store.path.parent)
+    client = _client()
+    if _remote(client):
+        stopped = client.daemon("stop")["stopped"]
+    else:
+        stopped = daemon.stop(client.store.path.parent)
     console.print("stopped" if stopped else "no daemon was running")
 
 
@@ -267,6 +298,12 @@ def daemon_status() -> None:
     from hpcflow import daemon
 
     client = _client()
+    if _remote(client):
+        pid = client.daemon("status")["pid"]
+        console.print(f"running on {client.site_name}: pid {pid}" if pid else "not running")
+        if not pid:
+            raise typer.Exit(3)
+        return
     pid = daemon.daemon_pid(client.store.path.parent)
     info = client.store.daemon_info() or {}
     if pid is None:
@@ -290,10 +327,17 @@ def daemon_run(interval: float = typer.Option(1.0, help="Shortest pause between 
 def site_check() -> None:
     """Probe the cluster the site configuration describes and print what was found."""
     from hpcflow.site import check_site, resolve_site
-    from hpcflow.transport import LocalTransport
 
     site = resolve_site()
-    report = check_site(site, LocalTransport())
+    if site.ssh is not None:
+        from hpcflow.site.ssh_check import check_ssh_site
+        from hpcflow.store.db import default_home
+
+        report = check_ssh_site(site, default_home())
+    else:
+        from hpcflow.transport import LocalTransport
+
+        report = check_site(site, LocalTransport())
     print(report.render())
     if not report.ok:
         raise typer.Exit(1)
@@ -308,6 +352,41 @@ def site_show() -> None:
     print(json.dumps(site.model_dump(mode="json"), indent=2))
 
 
+@app.command()
+def login(site: str = typer.Argument(..., help="A site file, or the name of the site in effect (--site, $HPCFLOW_SITE).")) -> None:
+    """Open the SSH connection to a site in this terminal (type your password or one-time
+    code here); later commands reuse it until it has been idle for control_persist_s."""
+    from hpcflow.site import resolve_site
+    from hpcflow.store.db import default_home
+    from hpcflow.transport.ssh import make_transport
+
+    if Path(site).expanduser().is_file():
+        config = resolve_site(site)
+    else:
+        config = resolve_site()
+        if config.name != site:
+            raise HpcflowError(f"no site file {site!r}, and the site in effect is {config.name!r}"
+                               " (give the site file, or --site FILE)")
+    if config.ssh is None:
+        raise HpcflowError(f"site {config.name} has no [ssh] table: nothing to log in to")
+    transport = make_transport(config.ssh, config.name, default_home())
+    transport.connect(interactive=sys.stdin.isatty())
+    result = transport.run(["true"], timeout=config.ssh.command_timeout_s)
+    if not result.ok:
+        raise HpcflowError(f"logged in to {config.name}, but a command failed: {result.describe()}")
+    console.print(f"connected to {config.ssh.destination()} (site {config.name}); commands reuse "
+                  f"this connection until it has been idle for {config.ssh.control_persist_s} s")
+
+
+@app.command("remote-api", hidden=False)
+def remote_api() -> None:
+    """Machine mode for workstations (run over SSH): one JSON request on stdin, one JSON
+    answer on stdout; see README, "From your workstation"."""
+    from hpcflow.remote.server import main as serve
+
+    serve()
+
+
 @artifacts_app.command("get")
 def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name."),
                   step: str = typer.Argument(..., help="Step path, name or key."),
@@ -319,7 +398,7 @@ def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name.
     store = _client().store
     wf = store.get_workflow(workflow)
     node = _find_node(store, wf["id"], step)
-    arts = (node["outputs"] or {}).get("artifacts", {})
+    arts = (node["outputs"] or {}).get("artifacts", {})  # a remote site downloads over SSH
     if name not in arts:
         raise HpcflowError(f"step {node['path']!r} has no output artifact {name!r} (has: {', '.join(arts) or 'none'})")
     for path in download_artifact(arts[name], dest):

@@ -68,6 +68,11 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
     value = getattr(artifact, "value", artifact)
     dest = Path(path)
     dest.mkdir(parents=True, exist_ok=True)
+    from hpcflow.client import get_client
+
+    client = get_client()
+    if getattr(client, "remote", False):  # a remote site: the files are on the login node
+        return client.download(value, dest)
     if _has_remote(value):
         from hpcflow.client import get_client
         from hpcflow.storage import remote

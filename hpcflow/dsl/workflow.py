@@ -89,17 +89,21 @@ class Workflow:
             if warm_up is not None:
                 warm_up()  # the fork server boots while the spec compiles
         spec = self.to_spec()
+        from hpcflow import config
         from hpcflow.engine.limits import check_partition_limits
 
+        reuse = [s.reuse_record() for s in (reuse_step or [])]
+        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path,
+                                debug_mode=config.get("mode") == "debug")
+        if getattr(client, "remote", False):  # a remote site: the login node's store
+            self.id = client.submit_spec(self.name, spec, reuse, launch)
+            self._submitted = True
+            remember_unwaited(self.id, client)
+            return self.id
         check_partition_limits(spec, client.settings)  # the site's limits, before anything is stored
         wf_id = f"{self.name}-{secrets.token_hex(3)}"
         work_dir = client.settings.work_root / wf_id
         make_dirs(work_dir, client.settings.work_dir_mode)
-        reuse = [s.reuse_record() for s in (reuse_step or [])]
-        from hpcflow import config
-
-        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path,
-                                debug_mode=config.get("mode") == "debug")
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
                                      site={"name": client.site_name}, reuse=reuse,
                                      launch=launch.to_json())
@@ -166,6 +170,9 @@ class Workflow:
 
         wf_id = self._require_id()
         client = self._client
-        with client.lock:
-            client.engine(only={wf_id}).cancel(wf_id)
+        if getattr(client, "remote", False):
+            client.cancel(wf_id)
+        else:
+            with client.lock:
+                client.engine(only={wf_id}).cancel(wf_id)
         forget_unwaited(wf_id)

@@ -20,6 +20,7 @@ from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
+from hpcflow.engine.work_area import LocalWorkArea, WorkArea, code_roots
 from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
@@ -61,8 +62,11 @@ class Engine:
     """Drives every active workflow of one store through one scheduler."""
 
     def __init__(self, store: Store, scheduler: Scheduler, settings: EngineSettings,
-                 only: set[str] | None = None, site_name: str | None = None) -> None:
+                 only: set[str] | None = None, site_name: str | None = None,
+                 work_area: WorkArea | None = None) -> None:
         self.store = store
+        #: Where the jobs see their attempt directories (here, or a cluster over SSH).
+        self.work_area: WorkArea = work_area if work_area is not None else LocalWorkArea()
         #: Workflows submitted for another site are left to an engine of that site.
         self.site_name = site_name
         self._foreign: set[str] = set()
@@ -182,12 +186,25 @@ class Engine:
             report.scheduler_unavailable = True
             statuses = None  # the exit records still tell which jobs finished
         now = time.time()
+        gone = []
         for att in submitted:
-            key = (att.workflow_id, att.node_path, att.number)
             status = statuses.get(att.job_id or "") if statuses is not None else None
             if status is not None and status.state.is_active:
-                self._gone_since.pop(key, None)
+                self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
                 continue
+            gone.append((att, status))
+        if not gone:
+            return
+        try:
+            self.work_area.fetch([att.dir for att, _ in gone])
+        except HpcflowError as exc:
+            if not exc.transient:
+                raise
+            log.warning("cannot fetch exit records (site disconnected), will retry: %s", exc)
+            report.scheduler_unavailable = True
+            return
+        for att, status in gone:
+            key = (att.workflow_id, att.node_path, att.number)
             record = rec.read_exit(att.dir)
             if record is not None:
                 self._apply_exit(att, record)
@@ -302,12 +319,14 @@ class Engine:
             return
         updates: list[tuple[Attempt, dict[str, Any]]] = []
         failed: list[tuple[PlannedAttempt, str]] = []
+        groups = self._stage(groups)
         for request, items in groups:
             if isinstance(request, HpcflowError):
                 failed += [(p, f"could not build the job: {request}") for p in items]
                 continue
             try:
-                submitted = self.scheduler.submit(request)
+                code = code_roots(items[0].run.spec, items[0].run.launch)
+                submitted = self.scheduler.submit(self.work_area.job_request(request, code))
             except SubmissionDeferred as exc:
                 # A site limit refused it: kept as "submitting" and submitted again later.
                 self._never_sent.add(request.tag)
@@ -340,6 +359,27 @@ class Engine:
             self._write_attempt_updates()
             for run in self.runs.values():
                 self._write_run(run)
+
+    def _stage(self, groups: list[Any]) -> list[Any]:
+        """Stage every group's attempt directories for the jobs (one upload for all); if the
+        site is disconnected, nothing is submitted and the attempts wait (never sent, so the
+        next tick submits them again without a lookup)."""
+        units = [p.dir for request, items in groups if not isinstance(request, HpcflowError)
+                 for p in items]
+        if not units:
+            return groups
+        code = [root for request, items in groups if not isinstance(request, HpcflowError)
+                for root in code_roots(items[0].run.spec, items[0].run.launch)]
+        try:
+            self.work_area.stage(units, list(dict.fromkeys(code)))
+        except HpcflowError as exc:
+            if not exc.transient:
+                raise
+            log.warning("cannot stage %d attempt(s) (site disconnected), will retry: %s",
+                        len(units), exc)
+            self._never_sent.update(r.tag for r, _ in groups if not isinstance(r, HpcflowError))
+            return [(r, items) for r, items in groups if isinstance(r, HpcflowError)]
+        return groups
 
     def _resubmissions(self) -> list[Any]:
         """Attempts recorded but never confirmed submitted: adopt them, or submit again.

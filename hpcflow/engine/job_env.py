@@ -31,10 +31,12 @@ class LaunchRecord:
     interpreter: str | None = None
     #: Submitted under the Dflow alias (``hpcflow exec``): jobs resolve ``dflow`` too.
     dflow_alias: bool = False
+    #: ``upload_packages`` themselves (what is shipped to a cluster reached over SSH).
+    packages: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"python_path": list(self.python_path), "interpreter": self.interpreter,
-                "dflow_alias": self.dflow_alias}
+                "dflow_alias": self.dflow_alias, "packages": list(self.packages)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> LaunchRecord | None:
@@ -42,7 +44,7 @@ class LaunchRecord:
         if not data:
             return None
         return cls(tuple(data.get("python_path") or ()), data.get("interpreter"),
-                   bool(data.get("dflow_alias")))
+                   bool(data.get("dflow_alias")), tuple(data.get("packages") or ()))
 
 
 def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (),
@@ -63,13 +65,14 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
         root = _import_root(name)
         if root is not None:
             paths.append(root)
-    paths += [str(Path(p).resolve().parent) for p in packages]
+    packages = [str(Path(p).resolve()) for p in packages]
+    paths += [str(Path(p).parent) for p in packages]
     paths += python_path
     if debug_mode:
         paths += [p or os.getcwd() for p in sys.path if Path(p or os.getcwd()).is_dir()]
     resolved = dict.fromkeys(str(Path(p).resolve()) for p in paths)
     kept = tuple(p for p in resolved if not _installed_packages_dir(p) and not _alias_bootstrap(p))
-    return LaunchRecord(kept, sys.executable, _dflow_alias_active())
+    return LaunchRecord(kept, sys.executable, _dflow_alias_active(), tuple(packages))
 
 
 def modules_in_spec(spec: Any) -> list[str]:

@@ -2,26 +2,78 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hpcflow.engine.settings import ContainerSettings, EngineSettings
+from hpcflow.engine.work_area import WorkArea
 from hpcflow.scheduler.base import Scheduler
 from hpcflow.settings import USER_SITE, Settings
 
 
-def load_engine_site(config: Settings) -> tuple[EngineSettings, Scheduler, str]:
+class EngineSite(NamedTuple):
+    settings: EngineSettings
+    scheduler: Scheduler
+    name: str
+    #: Where jobs see their attempt directories (``None``: this machine's filesystem).
+    work_area: WorkArea | None = None
+
+
+def load_engine_site(config: Settings) -> EngineSite:
     """The engine's view of the site ``config`` names (a site file, or local mode)."""
     home = config.home
     if not config.site_file:
         # Plain local mode: no site file to validate, so the models (pydantic) stay unloaded.
-        return EngineSettings(work_root=home / "work", user=config.user), _local_scheduler(config), "local"
+        return EngineSite(EngineSettings(work_root=home / "work", user=config.user),
+                          _local_scheduler(config), "local")
     from hpcflow.site import load_site
 
     site = load_site(config.site_file)
     if site.scheduler == "local":
-        return _local_settings(site, config), _local_scheduler(config), site.name
-    return settings_from_site(site, home, user=config.user), _slurm_scheduler(site), site.name
+        return EngineSite(_local_settings(site, config), _local_scheduler(config), site.name)
+    if site.ssh is not None and site.ssh.engine == "local":
+        return remote_steps_site(site, config)
+    return EngineSite(settings_from_site(site, home, user=config.user), _slurm_scheduler(site), site.name)
+
+
+def remote_site_config(config: Settings) -> Any:
+    """The site configuration if it is a *remote site* (``[ssh]`` with the engine on the
+    login node), else ``None``."""
+    if not config.site_file:
+        return None
+    from hpcflow.site import load_site
+
+    site = load_site(config.site_file)
+    return site if site.ssh is not None and site.ssh.engine == "remote" else None
+
+
+def remote_steps_site(config: Any, process: Settings) -> EngineSite:
+    """``[ssh] engine = "local"``: this machine's engine, the cluster's Slurm over SSH.
+
+    The local work root is a mirror of the remote one (``<home>/mirror/<site>``); jobs run
+    ``python`` of the site (default ``python3``) with the hpcflow shipped to the cluster.
+    """
+    from hpcflow.engine.work_area import RemoteWorkArea
+    from hpcflow.private import make_dirs
+    from hpcflow.scheduler.slurm.backend import SlurmScheduler
+    from hpcflow.transport import files
+    from hpcflow.transport.ssh import make_transport
+
+    home = process.home
+    ssh = config.ssh
+    transport = make_transport(ssh, config.name, home)
+    mirror = make_dirs(home / "mirror" / config.name)
+    settings = dataclasses.replace(settings_from_site(config, home, user=process.user), work_root=mirror,
+                                   python=config.python or "python3")
+    area = RemoteWorkArea(transport, mirror, config.work_root, ssh.command_timeout_s)
+
+    def write_files(out: Any) -> None:
+        files.write_files(transport, {str(p): text for p, text in out.items()}, config.work_root,
+                          ssh.command_timeout_s)
+
+    scheduler = SlurmScheduler(transport, write_files=write_files, timeout_s=ssh.command_timeout_s)
+    return EngineSite(settings, scheduler, config.name, area)
 
 
 _USER_SITE = USER_SITE  # the user's default site file (hpcflow.settings resolves it)

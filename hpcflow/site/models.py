@@ -208,6 +208,75 @@ class Storage(_Model):
         return self
 
 
+_SSH_SECRET_KEYS = {"password", "passphrase", "otp", "otp_seed", "totp", "private_key", "key",
+                    "secret", "token", "key_data"}
+
+
+class Ssh(_Model):
+    """How to reach the cluster's login node over SSH (``[ssh]``). No secrets: keys stay in
+    files the SSH client reads, passwords and one-time codes are typed at ``hpcflow login``."""
+
+    host: str = Field(min_length=1)
+    user: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    #: A private key *file* (never the key itself); default: the SSH client's own choice.
+    identity_file: str | None = None
+    #: A known_hosts file instead of the client's default (``~/.ssh/known_hosts``).
+    known_hosts_file: str | None = None
+    #: An ssh_config file instead of ``~/.ssh/config`` (OpenSSH client only).
+    config_file: str | None = None
+    client: Literal["openssh", "paramiko"] = "openssh"
+    #: ``remote``: the engine and the store live on the login node; this machine submits
+    #: and watches. ``local``: this machine's engine sends each step to the cluster.
+    engine: Literal["remote", "local"] = "remote"
+    #: The hpcflow command on the login node (the remote CLI's JSON mode is used).
+    remote_hpcflow: str = "hpcflow"
+    #: The site file the remote hpcflow uses (``--site``), a path on the login node.
+    remote_site: str | None = None
+    #: The remote hpcflow's ``--home`` (its store), a path on the login node.
+    remote_home: str | None = None
+    #: Open a connection when none is there (key or Kerberos logins). ``false``: only
+    #: ``hpcflow login`` opens one (sites with one-time passwords).
+    auto_connect: bool = True
+    connect_timeout_s: float = Field(10.0, gt=0)
+    command_timeout_s: float = Field(60.0, gt=0)
+    #: At most one new connection per this many seconds (centres ban bursts of logins).
+    new_connection_interval_s: float = Field(10.0, ge=0)
+    #: At most this many commands share the connection at once (sshd's MaxSessions is 10).
+    max_channels: int = Field(4, ge=1, le=10)
+    #: How long an idle connection stays open for the next command.
+    control_persist_s: int = Field(8 * 3600, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            secrets = sorted(k for k in data if str(k).lower() in _SSH_SECRET_KEYS)
+            if secrets:
+                raise ValueError(
+                    f"{', '.join(secrets)}: secrets never go in a site file; use identity_file "
+                    "(a key file the SSH client reads) and type passwords or one-time codes "
+                    "at `hpcflow login SITE`"
+                )
+        return data
+
+    @field_validator("identity_file", "known_hosts_file", "config_file")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return expand_path(value) if value else value
+
+    @field_validator("host", "user")
+    @classmethod
+    def _plain(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("-") or any(c.isspace() for c in value) or "@" in value):
+            raise ValueError(f"{value!r} must not start with '-' or contain spaces or '@'")
+        return value
+
+    def destination(self) -> str:
+        """``user@host`` (or just ``host``: the SSH config then chooses the user)."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+
 class SiteConfig(_Model):
     """Everything hpcflow needs to know about one site."""
 
@@ -232,6 +301,8 @@ class SiteConfig(_Model):
     partitions: dict[str, Partition] = Field(default_factory=dict)
     containers: Containers = Field(default_factory=lambda: Containers.model_validate({}))
     storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
+    #: The cluster is reached over SSH from this machine (see :class:`Ssh`).
+    ssh: Ssh | None = None
 
     @field_validator("work_root", "python")
     @classmethod
@@ -252,6 +323,15 @@ class SiteConfig(_Model):
             if "\n" in line:
                 raise ValueError("each setup entry is one shell line; use a list for several")
         return value
+
+    @model_validator(mode="after")
+    def _ssh_needs_slurm(self) -> SiteConfig:
+        if self.ssh is not None and self.ssh.engine == "local" and self.scheduler != "slurm":
+            raise ValueError("[ssh] engine = 'local' sends steps to Slurm: set scheduler = 'slurm'")
+        if self.ssh is not None and self.ssh.engine == "local" and not self.work_root:
+            raise ValueError("[ssh] engine = 'local' needs work_root: the directory on the "
+                             "cluster where the steps run")
+        return self
 
     @model_validator(mode="after")
     def _partitions_agree(self) -> SiteConfig:
