@@ -94,7 +94,7 @@ class RemoteWorkArea:
             out[self.to_remote(str(Path(unit) / rec.TASK_FILE))] = json.dumps(
                 self.to_remote(task), ensure_ascii=False).encode()
         for root in code:
-            self._add_tree(out, Path(root), self.code_dir(Path(root)))
+            files.add_tree(out, Path(root), self.code_dir(Path(root)))
         lib = self._library(out)
         files.write_files(self.transport, out, self.remote_root, self.timeout_s)
         self._lib = lib
@@ -110,14 +110,6 @@ class RemoteWorkArea:
         if path.is_file():
             out[self.to_remote(str(path))] = path.read_bytes()
 
-    def _add_tree(self, out: dict[str, bytes], root: Path, remote: str) -> None:
-        if root.is_file():
-            out[remote] = root.read_bytes()
-            return
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                out[f"{remote}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
-
     def _add_input(self, out: dict[str, bytes], path: Path) -> list[Path]:
         """An input artifact made on this machine (``upload_artifact``) goes up once; one
         made by an earlier remote step is already there."""
@@ -130,7 +122,7 @@ class RemoteWorkArea:
         upload = self.local_root / rel.parts[0] / rel.parts[1]
         if (upload / STAGED_MARK).exists():
             return []
-        self._add_tree(out, upload, self.to_remote(str(upload)))
+        files.add_tree(out, upload, self.to_remote(str(upload)))
         out.pop(self.to_remote(str(upload / STAGED_MARK)), None)
         return [upload]
 
@@ -150,7 +142,7 @@ class RemoteWorkArea:
         probe = self.transport.run(["test", "-f", f"{lib}/.complete"], timeout=self.timeout_s)
         if not probe.ok:
             for name, src in sources.items():
-                self._add_tree(out, src, f"{lib}/{name}")
+                files.add_tree(out, src, f"{lib}/{name}")
             out[f"{lib}/.complete"] = b""
         return lib
 

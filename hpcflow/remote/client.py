@@ -114,7 +114,7 @@ class RemoteClient:
         for root in code_roots(spec, launch):
             digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
             target = f"{remote_root}/.hpcflow-code/{uuid.uuid4().hex[:8]}-{digest}"
-            _add_tree(out, root, f"{target}/{root.name}")
+            files.add_tree(out, root, f"{target}/{root.name}")
             python_path.append(target)
         spec = self._ship_uploads(spec, remote_root, out)
         files.write_files(self.transport, out, remote_root, self.ssh.command_timeout_s)
@@ -136,7 +136,7 @@ class RemoteClient:
         if not path.startswith(local + "/"):
             return path
         remote = remote_root + path[len(local):]
-        _add_tree(out, Path(path), remote)
+        files.add_tree(out, Path(path), remote)
         return remote
 
     # --- watching and acting ---------------------------------------------------------------
@@ -209,10 +209,3 @@ def _map_leaves(value: Any, fn: Any) -> Any:
     return value
 
 
-def _add_tree(out: dict[str, bytes], root: Path, remote: str) -> None:
-    if root.is_file():
-        out[remote] = root.read_bytes()
-        return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            out[f"{remote}/{path.relative_to(root).as_posix()}"] = path.read_bytes()

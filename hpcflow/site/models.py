@@ -73,6 +73,15 @@ def _duration(value: Any) -> int | None:
     return seconds
 
 
+def _refuse_secrets(data: Any, keys: set[str] | frozenset[str], advice: str) -> Any:
+    """A site file is read by people and copied around: a key naming a secret is an error."""
+    if isinstance(data, dict):
+        found = sorted(k for k in data if str(k).lower() in keys)
+        if found:
+            raise ValueError(f"{', '.join(found)}: {advice}")
+    return data
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -187,14 +196,8 @@ class Storage(_Model):
     @model_validator(mode="before")
     @classmethod
     def _no_credentials(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            secrets = sorted(k for k in data if str(k).lower() in _CREDENTIAL_KEYS)
-            if secrets:
-                raise ValueError(
-                    f"{', '.join(secrets)}: credentials never go in a site file; "
-                    "use credentials_file or the AWS_* environment variables"
-                )
-        return data
+        return _refuse_secrets(data, _CREDENTIAL_KEYS, "credentials never go in a site file; "
+                               "use credentials_file or the AWS_* environment variables")
 
     @field_validator("credentials_file")
     @classmethod
@@ -250,15 +253,9 @@ class Ssh(_Model):
     @model_validator(mode="before")
     @classmethod
     def _no_secrets(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            secrets = sorted(k for k in data if str(k).lower() in _SSH_SECRET_KEYS)
-            if secrets:
-                raise ValueError(
-                    f"{', '.join(secrets)}: secrets never go in a site file; use identity_file "
-                    "(a key file the SSH client reads) and type passwords or one-time codes "
-                    "at `hpcflow login SITE`"
-                )
-        return data
+        return _refuse_secrets(data, _SSH_SECRET_KEYS, "secrets never go in a site file; use "
+                               "identity_file (a key file the SSH client reads) and type passwords "
+                               "or one-time codes at `hpcflow login SITE`")
 
     @field_validator("identity_file", "known_hosts_file", "config_file")
     @classmethod

@@ -58,6 +58,17 @@ done | tar -cf - --null -P -T -
 """
 
 
+def add_tree(out: dict[str, bytes], root: Path, remote: str) -> None:
+    """Add the files of ``root`` (a file or a directory, ``__pycache__`` left out) to an
+    upload, under ``remote``."""
+    if root.is_file():
+        out[remote] = root.read_bytes()
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            out[f"{remote}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+
+
 def _bash(script: str, *args: str) -> str:
     return " ".join(shlex.quote(w) for w in ("bash", "-c", script, "hpcflow", *args))
 

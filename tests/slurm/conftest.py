@@ -26,9 +26,8 @@ def _cluster_problem() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session", autouse=True)
-def slurm_cluster() -> None:
-    """Check once per session; in CI a missing cluster is a failure, never a silent skip."""
+def require_cluster() -> None:
+    """Skip with the reason when no cluster answers; under CI=true fail instead."""
     problem = _cluster_problem()
     if problem is None:
         os.environ.setdefault("USER", "root" if os.geteuid() == 0 else str(os.geteuid()))
@@ -36,3 +35,9 @@ def slurm_cluster() -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI=true but {problem}", pytrace=False)
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_cluster() -> None:
+    """Check once per session; in CI a missing cluster is a failure, never a silent skip."""
+    require_cluster()

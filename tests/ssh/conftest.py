@@ -37,17 +37,9 @@ def short_home(tmp_path: Path) -> Path:
 @pytest.fixture
 def slurm_up() -> None:
     """The real Slurm test cluster must answer (a failure under CI=true, else a skip)."""
-    import os
+    from tests.slurm.conftest import require_cluster
 
-    from tests.slurm.conftest import _cluster_problem
-
-    problem = _cluster_problem()
-    if problem is None:
-        os.environ.setdefault("USER", "root" if os.geteuid() == 0 else str(os.geteuid()))
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true but {problem}", pytrace=False)
-    pytest.skip(problem)
+    require_cluster()
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
