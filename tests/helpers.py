@@ -24,6 +24,7 @@ from hpcflow.engine.launch import prepare_attempt
 from hpcflow.engine.model import POD, Node
 from hpcflow.runtime import records as rec
 from hpcflow.spec.build import SpecBuilder
+from hpcflow.spec.model import OPTemplateSpec
 
 REPO_ROOT = Path(hpcflow.__file__).resolve().parent.parent
 
@@ -47,7 +48,7 @@ def make_unit(
         hashes: the content hashes producers recorded (what the engine's run keeps).
     """
     name = template.name
-    compiled = SpecBuilder().compile(template, name)
+    compiled = OPTemplateSpec.from_json(SpecBuilder().compile(template, name))
     run = SimpleNamespace(
         id="wf-test",
         name="test",
@@ -55,6 +56,7 @@ def make_unit(
         templates={name: compiled},
         hashes=hashes or HashIndex(),
         step_spec=lambda node: None,  # a unit on its own: no step, so no executor
+        op_template=lambda node: compiled,
     )
     inputs = {
         "parameters": {k: codec.encode(v) for k, v in (parameters or {}).items()},

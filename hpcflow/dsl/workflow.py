@@ -11,6 +11,7 @@ from hpcflow.dsl.query import StepInfo, step_infos
 from hpcflow.dsl.step import Step, check_name
 from hpcflow.errors import SpecError
 from hpcflow.private import make_dirs
+from hpcflow.spec.model import WorkflowSpec
 
 
 class Workflow:
@@ -52,22 +53,15 @@ class Workflow:
         if exc_type is None and not self._submitted:
             self.submit()
 
-    def to_spec(self) -> dict[str, Any]:
-        """Compile and validate; raises SpecError before anything is stored or run."""
-        from hpcflow.spec.build import SPEC_VERSION, SpecBuilder, value_spec
-        from hpcflow.spec.validate import validate_spec
+    def build(self) -> WorkflowSpec:
+        """Compile and validate into the typed spec; SpecError before anything is stored."""
+        from hpcflow.spec.build import SpecBuilder
 
-        builder = SpecBuilder()
-        entry = builder.template_name(self.entry)
-        spec = {
-            "version": SPEC_VERSION,
-            "name": self.name,
-            "entrypoint": entry,
-            "parameters": {k: value_spec(v) for k, v in self.parameters.items()},
-            "templates": builder.templates,
-        }
-        validate_spec(spec)
-        return spec
+        return SpecBuilder().workflow(self.name, self.entry, self.parameters)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The compiled spec as the store keeps it (``build().to_json()``)."""
+        return self.build().to_json()
 
     # ---------------------------------------------------------------------- lifecycle
 
@@ -88,7 +82,8 @@ class Workflow:
             warm_up = getattr(client.scheduler, "warm_up", None)
             if warm_up is not None:
                 warm_up()  # the fork server boots while the spec compiles
-        spec = self.to_spec()
+        model = self.build()
+        spec = model.to_json()
         from hpcflow import config
         from hpcflow.engine.limits import check_partition_limits
 
@@ -100,7 +95,7 @@ class Workflow:
             self._submitted = True
             remember_unwaited(self.id, client)
             return self.id
-        check_partition_limits(spec, client.settings)  # the site's limits, before anything is stored
+        check_partition_limits(model, client.settings)  # the site's limits, before anything is stored
         wf_id = f"{self.name}-{secrets.token_hex(3)}"
         work_dir = client.settings.work_root / wf_id
         make_dirs(work_dir, client.settings.work_dir_mode)

@@ -15,28 +15,28 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from hpcflow.containers import Bind, ContainerRun, get_runtime
 from hpcflow.containers.pythonpath import python_path_binds
 from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import ContainerError
+from hpcflow.spec.model import OPTemplateSpec
 
 LIB_DIR = ".hpcflow-lib"
 _SHIPPED = ("hpcflow", "cloudpickle", "jsonpickle")
 
 
-def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list[str],
+def wrap_in_container(settings: EngineSettings, tmpl: OPTemplateSpec, argv: list[str],
                       launch: LaunchRecord | None = None) -> list[str]:
     c = settings.containers
     runtime = get_runtime(c.runtime, c.executable, c.options)
-    image = tmpl["image"]
+    image = tmpl.image or ""
     problem = runtime.image_problem(image)
     if problem:
         raise ContainerError(f"step image {image!r} for {c.runtime}: {problem}")
     lib = shipped_library(Path(settings.work_root))
-    packages = [Path(p) for p in tmpl.get("python_packages") or []]
+    packages = [Path(p) for p in tmpl.python_packages]
     roots = [Path(p) for p in launch.python_path] if launch is not None else []
     binds, pythonpath = python_path_binds(packages, lib, roots)
     work_root = str(Path(settings.work_root).resolve())
@@ -49,7 +49,7 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
         env["HPCFLOW_DFLOW_ALIAS"] = "1"
     from hpcflow.resources import normalize_resources
 
-    gpus = normalize_resources(settings.default_resources, tmpl.get("resources")).get("gpus")
+    gpus = normalize_resources(settings.default_resources, dict(tmpl.resources)).get("gpus")
     gpu = c.gpu if gpus else None
     return runtime.command(ContainerRun(image=image, argv=inner, binds=binds, env=env,
                                         workdir=None, gpu=gpu))  # type: ignore[arg-type]

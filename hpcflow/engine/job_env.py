@@ -78,6 +78,8 @@ def capture_launch(module_names: Iterable[str] = (), packages: Iterable[str] = (
 def modules_in_spec(spec: Any) -> list[str]:
     """Modules a compiled spec refers to: OPs by import path, parameter classes by name."""
     found: list[str] = []
+    if hasattr(spec, "to_json"):  # the typed spec: walk its JSON form
+        spec = spec.to_json()
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):

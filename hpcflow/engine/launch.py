@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobRequest, Resources
+from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
 
@@ -45,38 +48,33 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     number = node.attempts + 1
     unit_dir = Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
     unit_dir.mkdir(parents=True, exist_ok=True)
-    tmpl = dict(run.templates[node.template])  # type: ignore[index]
-    op_ref = tmpl.pop("op", None)
-    executor = (run.step_spec(node) or {}).get("executor") or {}
-    if executor.get("envs"):  # the step's executor sets environment variables too
-        tmpl["envs"] = {**(tmpl.get("envs") or {}), **executor["envs"]}
-    task: dict[str, Any] = {
-        "workflow": run.id,
-        "step": node.path or run.name,
-        "template": tmpl,
-        "parameters": (node.inputs or {}).get("parameters", {}),
-        "artifacts": (node.inputs or {}).get("artifacts", {}),
-        "slice_index": node.slice_index,
-    }
-    if op_ref is not None:
-        task["op"] = _op_file_ref(run, node.template or "", op_ref)
-    input_hashes = run.hashes.for_inputs(task["artifacts"])
-    if input_hashes:
-        task["input_hashes"] = input_hashes  # the runtime checks them before the OP starts
-    if storage and storage.get("kind") == "s3":
-        task["storage"] = storage  # endpoint and bucket only: the site model has no secrets
-        task["artifact_prefix"] = f"{run.id}/{safe_path(node.path)}/attempt-{number}"
+    tmpl = run.op_template(node)
+    step = run.step_spec(node)
+    executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
+    if executor_envs:  # the step's executor sets environment variables too
+        tmpl = dataclasses.replace(tmpl, envs={**tmpl.envs, **executor_envs})
+    artifacts = (node.inputs or {}).get("artifacts", {})
+    s3 = storage is not None and storage.get("kind") == "s3"
+    task = TaskRecord(
+        workflow=run.id, step=node.path or run.name, template=tmpl,
+        parameters=(node.inputs or {}).get("parameters", {}), artifacts=artifacts,
+        slice_index=node.slice_index,
+        op=_op_file_ref(run, node.template or "", tmpl.op) if tmpl.op is not None else None,
+        input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
+        storage=storage if s3 else None,  # endpoint and bucket only: the site model has no secrets
+        artifact_prefix=f"{run.id}/{safe_path(node.path)}/attempt-{number}" if s3 else None,
+    )
     # A plain write: the directory is new and nothing reads it before the job is submitted.
     with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:
-        json.dump(task, fh, ensure_ascii=False)
+        json.dump(task.to_json(), fh, ensure_ascii=False)
     node.attempts = number
     return PlannedAttempt(run, node, number, unit_dir)
 
 
-def _op_file_ref(run: WorkflowRun, template: str, ref: dict[str, Any]) -> dict[str, Any]:
+def _op_file_ref(run: WorkflowRun, template: str, ref: Mapping[str, Any]) -> dict[str, Any]:
     """Ship a pickled OP once per workflow and template, not once per slice."""
     if "pickle" not in ref:
-        return ref
+        return dict(ref)
     path = Path(run.work_dir) / "ops" / f"{_UNSAFE.sub('_', template)}.pkl"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,11 +99,11 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
     for (_, _, exclude), items in buckets.items():
         items.sort(key=lambda p: (p.node.slice_index or 0))
         run, node = items[0].run, items[0].node
-        tmpl = run.templates[node.template]  # type: ignore[index]
-        step = run.step_spec(node) or {}
-        slices = step.get("slices") or {}
-        size = slices.get("group_size") or 1
-        pool = slices.get("pool_size") or 1
+        tmpl = run.op_template(node)
+        step = run.step_spec(node)
+        slices = step.slices if step is not None else None
+        size = (slices.group_size if slices else None) or 1
+        pool = (slices.pool_size if slices else None) or 1
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         tag = f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}"
         tasks = []
@@ -132,14 +130,14 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             env=job_environment(run.launch, settings.user),
             resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),
-            parallelism=step.get("parallelism"),
-            setup_lines=settings.setup_lines + tuple((step.get("executor") or {}).get("setup") or ()),
+            parallelism=step.parallelism if step is not None else None,
+            setup_lines=settings.setup_lines + _executor_setup(step),
         )
         requests.append((request, items))
     return requests
 
 
-def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int,
+def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, unit_dirs: list[str], pool: int,
                  interpreter: str, launch: LaunchRecord | None = None) -> list[str]:
     """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any
     (where the launch record's import roots are bound so the image's Python finds the
@@ -148,11 +146,17 @@ def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list
     if pool > 1 and len(unit_dirs) > 1:
         argv += ["--pool", str(pool)]
     argv += unit_dirs
-    if tmpl.get("image") and settings.containers.runtime != "none":
+    if tmpl.image and settings.containers.runtime != "none":
         from hpcflow.engine.containerize import wrap_in_container
 
         return wrap_in_container(settings, tmpl, argv, launch)
     return argv
+
+
+def _executor_setup(step: StepSpec | None) -> tuple[str, ...]:
+    """Shell lines a step's executor runs before its jobs (DispatcherExecutor's source_list)."""
+    executor = (step.executor if step is not None else None) or {}
+    return tuple(executor.get("setup") or ())
 
 
 def job_interpreter(settings: EngineSettings, run: WorkflowRun) -> str:
@@ -164,7 +168,7 @@ def job_interpreter(settings: EngineSettings, run: WorkflowRun) -> str:
     return sys.executable
 
 
-def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int,
+def job_resources(settings: EngineSettings, tmpl: OPTemplateSpec, step: StepSpec | None, units_per_task: int,
                   exclude: tuple[str, ...] = ()) -> Resources:
     merged = limits.merged_resources(settings, tmpl, step, units_per_task)  # as checked at submit
     return Resources(

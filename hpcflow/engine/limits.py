@@ -13,8 +13,7 @@ from typing import Any
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import SpecError
 from hpcflow.resources import normalize_resources
-
-OP_KINDS = ("python", "shell", "script")
+from hpcflow.spec.model import ContainerTemplateSpec, OPTemplateSpec, StepSpec, WorkflowSpec
 
 #: (merged resource, partition limit, how the step's request is named in messages)
 _LIMITS = (
@@ -25,37 +24,38 @@ _LIMITS = (
 )
 
 
-def units_per_task(step: dict[str, Any]) -> int:
+def units_per_task(step: StepSpec | None) -> int:
     """How many units one job (array task) runs one after another: ``group_size / pool_size``."""
-    slices = step.get("slices") or {}
-    size = slices.get("group_size") or 1
-    pool = slices.get("pool_size") or 1
+    slices = step.slices if step is not None else None
+    size = (slices.group_size if slices else None) or 1
+    pool = (slices.pool_size if slices else None) or 1
     return max(1, -(-size // pool))
 
 
-def merged_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any],
+def merged_resources(settings: EngineSettings, tmpl: OPTemplateSpec, step: StepSpec | None,
                      units: int) -> dict[str, Any]:
     """What a job of ``step`` asks for; a template ``timeout`` sets the time limit (for all
     ``units`` of the task, plus the margin the runtime needs to report a timeout)."""
-    merged = normalize_resources(settings.default_resources, tmpl.get("resources"),
-                                 (step.get("executor") or {}).get("resources"))
-    timeout = tmpl.get("timeout")
+    executor = (step.executor if step is not None else None) or {}
+    merged = normalize_resources(settings.default_resources, dict(tmpl.resources), executor.get("resources"))
+    timeout = tmpl.timeout
     if timeout:
         merged["time_limit_s"] = int(timeout * units) + settings.time_limit_margin_s
     return merged
 
 
-def check_partition_limits(spec: dict[str, Any], settings: EngineSettings) -> None:
+def check_partition_limits(spec: WorkflowSpec, settings: EngineSettings) -> None:
     """Raise SpecError for the first step whose job would exceed its partition's limits."""
     if not settings.partitions:
         return
-    templates = spec["templates"]
-    for tmpl_name, tmpl in templates.items():
-        for step in _steps_of(tmpl):
-            target = templates.get(step["template"]) or {}
-            if target.get("kind") not in OP_KINDS:
+    for tmpl_name, tmpl in spec.templates.items():
+        if not isinstance(tmpl, ContainerTemplateSpec):
+            continue
+        for step in tmpl.steps:
+            target = spec.templates.get(step.template)
+            if not isinstance(target, OPTemplateSpec):
                 continue
-            where = f"workflow {spec['name']}: step {step['name']} (in {tmpl_name})"
+            where = f"workflow {spec.name}: step {step.name} (in {tmpl_name})"
             try:
                 asked = merged_resources(settings, target, step, units_per_task(step))
             except SpecError as exc:
@@ -63,7 +63,7 @@ def check_partition_limits(spec: dict[str, Any], settings: EngineSettings) -> No
             _check(where, asked, target, settings)
 
 
-def _check(where: str, asked: dict[str, Any], tmpl: dict[str, Any], settings: EngineSettings) -> None:
+def _check(where: str, asked: dict[str, Any], tmpl: OPTemplateSpec, settings: EngineSettings) -> None:
     partition = asked.get("partition") or settings.default_partition
     if partition is None:
         return
@@ -76,8 +76,8 @@ def _check(where: str, asked: dict[str, Any], tmpl: dict[str, Any], settings: En
         if value is None or limit is None or value <= limit:
             continue
         why = ""
-        if resource == "time_limit_s" and tmpl.get("timeout"):
-            why = f" (its timeout of {tmpl['timeout']:g} s per unit plus {settings.time_limit_margin_s} s)"
+        if resource == "time_limit_s" and tmpl.timeout:
+            why = f" (its timeout of {tmpl.timeout:g} s per unit plus {settings.time_limit_margin_s} s)"
         raise SpecError(f"{where}: asks for {label} {_show(resource, value)}{why}, but partition "
                         f"{partition!r} allows at most {_show(resource, limit)} "
                         f"({limit_name.removesuffix('_s').removesuffix('_mb')})")
@@ -92,10 +92,3 @@ def _show(resource: str, value: int) -> str:
         return f"{value}M"
     return str(value)
 
-
-def _steps_of(tmpl: dict[str, Any]) -> list[dict[str, Any]]:
-    if tmpl.get("kind") == "steps":
-        return [s for group in tmpl["groups"] for s in group]
-    if tmpl.get("kind") == "dag":
-        return list(tmpl["tasks"])
-    return []

@@ -7,6 +7,7 @@ that need an attempt are collected in ``launches``; the engine starts them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -14,12 +15,21 @@ from hpcflow.engine import model as m
 from hpcflow.engine.hashes import HashIndex
 from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
-from hpcflow.engine.retry import RetryPolicy, Verdict, decide
+from hpcflow.engine.retry import Verdict, decide
 from hpcflow.engine.scope import Scope
 from hpcflow.engine.slicing import slice_width, stack_outputs, take_slice
 from hpcflow.errors import ExpressionError
+from hpcflow.spec.model import (
+    ContainerTemplateSpec,
+    OPTemplateSpec,
+    OutputParameterSpec,
+    StepSpec,
+    TemplateSpec,
+    Value,
+    WorkflowSpec,
+)
 from hpcflow.spec.validate import value_refs
-from hpcflow.states import ErrorKind
+from hpcflow.states import ErrorKind, NodeType
 
 OP_KINDS = ("python", "shell", "script")
 
@@ -30,11 +40,11 @@ class WorkflowRun:
     def __init__(self, row: dict[str, Any], nodes: list[Node]) -> None:
         self.id: str = row["id"]
         self.name: str = row["name"]
-        self.spec: dict[str, Any] = row["spec"]
+        self.spec = WorkflowSpec.from_json(row["spec"])
         self.work_dir: str = row["work_dir"]
         self.revision: int = row.get("revision", 0)
         self.launch = LaunchRecord.from_json(row.get("launch"))
-        self.templates: dict[str, Any] = self.spec["templates"]
+        self.templates = self.spec.templates
         self.reuse: dict[str, dict[str, Any]] = {r["key"]: r for r in (row.get("reuse") or [])}
         self.nodes: dict[str, Node] = {}
         self.children: dict[str, list[str]] = {}
@@ -46,12 +56,12 @@ class WorkflowRun:
         self.launches: dict[str, Node] = {}
         self.workflow_parameters = {
             k: Scope(Node("", None, "", None, m.STEPS), self.get, {}).resolve(v)
-            for k, v in (self.spec.get("parameters") or {}).items()
+            for k, v in self.spec.parameters.items()
         }
-        self._step_specs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._step_specs: dict[tuple[str, str], StepSpec] = {}
         for tname, tmpl in self.templates.items():
             for step in _steps_of(tmpl):
-                self._step_specs[(tname, step["name"])] = step
+                self._step_specs[(tname, step.name)] = step
 
     # ------------------------------------------------------------------------ bookkeeping
 
@@ -83,25 +93,34 @@ class WorkflowRun:
         self.touch(node)
         self.events.append((node.path, phase.lower(), message or f"{node.name}: {phase}"))
 
-    def step_spec(self, node: Node) -> dict[str, Any] | None:
+    def step_spec(self, node: Node) -> StepSpec | None:
         ref = node.data.get("step")
-        return self._step_specs.get(tuple(ref)) if ref else None  # type: ignore[arg-type]
+        return self._step_specs.get((ref[0], ref[1])) if ref else None
+
+    def op_template(self, node: Node) -> OPTemplateSpec:
+        """The OP template a unit runs."""
+        return self.spec.op_template(node.template or "")
+
+    def container_template(self, node: Node) -> ContainerTemplateSpec:
+        tmpl = self.templates[node.template or ""]
+        assert isinstance(tmpl, ContainerTemplateSpec), f"{node.path} runs no Steps/DAG template"
+        return tmpl
 
     # -------------------------------------------------------------------------- advance
 
     def ensure_root(self) -> Node:
         root = self.nodes.get("")
         if root is None:
-            entry = self.spec["entrypoint"]
+            entry = self.spec.entrypoint
             root = Node("", None, self.id, entry, _type_of(self.templates[entry]))
             root.inputs = {"parameters": {}, "artifacts": {}}
             tmpl = self.templates[entry]
             scope = Scope(root, self.get, self.workflow_parameters)
-            for k, decl in tmpl["inputs"]["parameters"].items():
+            for k, decl in tmpl.inputs.parameters.items():
                 if k in self.workflow_parameters:
                     root.inputs["parameters"][k] = self.workflow_parameters[k]
-                elif "default" in decl:
-                    root.inputs["parameters"][k] = scope.resolve(decl["default"])
+                elif decl.default is not None:
+                    root.inputs["parameters"][k] = scope.resolve(decl.default)
             self.add(root)
         return root
 
@@ -113,7 +132,7 @@ class WorkflowRun:
             node.started_at = node.created_at
         if node.type == m.FANOUT:
             return self._advance_fanout(node)
-        kind = self.templates[node.template]["kind"]  # type: ignore[index]
+        kind = self.templates[node.template or ""].kind
         if kind == "steps":
             return self._advance_steps(node)
         if kind == "dag":
@@ -126,13 +145,13 @@ class WorkflowRun:
         return Scope(node, self.get, self.workflow_parameters)
 
     def _advance_steps(self, node: Node) -> str:
-        tmpl = self.templates[node.template]  # type: ignore[index]
+        tmpl = self.container_template(node)
         self._mark_running(node)
         scope = self._scope(node)
-        for group in tmpl["groups"]:
+        for group in tmpl.groups:
             kids = []
             for step in group:
-                child = self.get(child_path(node.path, step["name"]))
+                child = self.get(child_path(node.path, step.name))
                 if child is None:
                     child = self.instantiate(node, step, scope)
                 kids.append((step, child))
@@ -140,30 +159,30 @@ class WorkflowRun:
             if any(p not in m.FINAL for p in phases):
                 return m.RUNNING
             for step, child in kids:
-                if child.phase == m.FAILED and not step["continue_on_failed"]:
+                if child.phase == m.FAILED and not step.continue_on_failed:
                     self.set_phase(node, m.FAILED, f"step {child.name} failed: {child.message}")
                     return m.FAILED
         return self._finish_container(node, tmpl, scope)
 
     def _advance_dag(self, node: Node) -> str:
-        tmpl = self.templates[node.template]  # type: ignore[index]
+        tmpl = self.container_template(node)
         self._mark_running(node)
         scope = self._scope(node)
-        specs = {t["name"]: t for t in tmpl["tasks"]}
+        specs = {t.name: t for t in tmpl.steps}
         done = True
-        for task in tmpl["tasks"]:
-            path = child_path(node.path, task["name"])
+        for task in tmpl.steps:
+            path = child_path(node.path, task.name)
             child = self.get(path)
             if child is None:
-                deps = [self.get(child_path(node.path, d)) for d in task["dependencies"]]
+                deps = [self.get(child_path(node.path, d)) for d in task.dependencies]
                 if any(d is None or not d.final for d in deps):
                     done = False
                     continue
                 bad = [d for d in deps if d is not None and d.phase in (m.FAILED, m.OMITTED)
-                       and not specs[_base_name(d.name)]["continue_on_failed"]]
+                       and not specs[_base_name(d.name)].continue_on_failed]
                 if bad:
-                    child = self.add(Node(path, node.path, task["name"], task["template"],
-                                          _type_of(self.templates[task["template"]]),
+                    child = self.add(Node(path, node.path, task.name, task.template,
+                                          _type_of(self.templates[task.template]),
                                           phase=m.OMITTED,
                                           message=f"not run: dependency {bad[0].name} failed"))
                     child.finished_at = child.created_at
@@ -173,9 +192,9 @@ class WorkflowRun:
                 done = False
         if not done:
             return m.RUNNING
-        for task in tmpl["tasks"]:
-            child = self.get(child_path(node.path, task["name"]))
-            if child and child.phase in (m.FAILED, m.OMITTED) and not task["continue_on_failed"]:
+        for task in tmpl.steps:
+            child = self.get(child_path(node.path, task.name))
+            if child and child.phase in (m.FAILED, m.OMITTED) and not task.continue_on_failed:
                 self.set_phase(node, m.FAILED, f"task {child.name} {child.phase.lower()}: {child.message}")
                 return m.FAILED
         return self._finish_container(node, tmpl, scope)
@@ -184,16 +203,16 @@ class WorkflowRun:
         if node.phase == m.PENDING:
             self.set_phase(node, m.RUNNING)
 
-    def _finish_container(self, node: Node, tmpl: dict[str, Any], scope: Scope) -> str:
+    def _finish_container(self, node: Node, tmpl: ContainerTemplateSpec, scope: Scope) -> str:
         outputs: dict[str, Any] = {"parameters": {}, "artifacts": {}}
         try:
-            for name, out in tmpl["outputs"]["parameters"].items():
+            for name, out in tmpl.outputs.parameters.items():
                 outputs["parameters"][name] = _resolve_or_default(scope, out)
-            for name, out in tmpl["outputs"]["artifacts"].items():
+            for name, art in tmpl.outputs.artifacts.items():
                 try:
-                    outputs["artifacts"][name] = scope.resolve_artifact(out["from"])
+                    outputs["artifacts"][name] = scope.resolve_artifact(art.source)
                 except ExpressionError:
-                    if not out.get("optional"):
+                    if not art.optional:
                         raise
                     outputs["artifacts"][name] = None
         except ExpressionError as exc:
@@ -211,15 +230,17 @@ class WorkflowRun:
         phases = [self.advance(k) for k in kids]
         if any(p not in m.FINAL for p in phases):
             return m.RUNNING
-        step = self.step_spec(node) or {}
+        step = self.step_spec(node)
         ok_kids = [k for k in kids if k.phase == m.SUCCEEDED]
         n, ok = len(kids), len(ok_kids)
-        node.outputs = stack_outputs(ok_kids, self.templates[node.template])  # type: ignore[index]
+        node.outputs = stack_outputs(ok_kids, self.templates[node.template or ""])
         node.data["succeeded"], node.data["total"] = ok, n
         threshold_met = (
             ok == n
-            or (step.get("continue_on_num_success") is not None and ok >= step["continue_on_num_success"])
-            or (step.get("continue_on_success_ratio") is not None and n and ok / n >= step["continue_on_success_ratio"])
+            or (step is not None and step.continue_on_num_success is not None
+                and ok >= step.continue_on_num_success)
+            or (step is not None and step.continue_on_success_ratio is not None and n
+                and ok / n >= step.continue_on_success_ratio)
         )
         if threshold_met:
             self.set_phase(node, m.SUCCEEDED, f"{ok} of {n} succeeded" if ok < n else None)
@@ -230,52 +251,52 @@ class WorkflowRun:
 
     # ----------------------------------------------------------------- instantiation
 
-    def instantiate(self, parent: Node, step: dict[str, Any], scope: Scope) -> Node:
+    def instantiate(self, parent: Node, step: StepSpec, scope: Scope) -> Node:
         """Create the node(s) for ``step`` now that it is ready to run."""
-        path = child_path(parent.path, step["name"])
-        tmpl = self.templates[step["template"]]
-        base = dict(path=path, parent=parent.path, name=step["name"], template=step["template"])
+        path = child_path(parent.path, step.name)
+        tmpl = self.templates[step.template]
+        base = dict(path=path, parent=parent.path, name=step.name, template=step.template)
         try:
-            if step.get("when") and not scope.condition(step["when"]):
+            if step.when and not scope.condition(step.when):
                 node = Node(**base, type=_type_of(tmpl), phase=m.SKIPPED,
-                            message=f"when {step['when']!r} is false")
+                            message=f"when {step.when!r} is false")
                 node.finished_at = node.created_at
                 return self.add(node)
             items = self._items(step, scope)
             # Python OPs and super-OPs (Steps / DAG templates) can be sliced, as in Dflow.
-            slices = step.get("slices") if tmpl["kind"] in ("python", "steps", "dag") else None
+            slices = step.slices if tmpl.kind in ("python", "steps", "dag") else None
             static = self._resolve_inputs(step, tmpl, scope, only_static=True)
             if slices and items is None:
                 items = list(range(slice_width(slices, static)))
             if items is None:
                 inputs = self._resolve_inputs(step, tmpl, scope, only_static=False, static=static)
                 return self._make_instance(base, step, tmpl, scope, inputs, None, None)
-            fan = Node(**base, type=m.FANOUT, phase=m.RUNNING, data={"step": [parent.template, step["name"]]})
-            key_uses_item = _uses_item(step.get("key"))
-            if step.get("key") and not key_uses_item:
-                fan.key = _text(scope.resolve(step["key"]))
+            fan = Node(**base, type=m.FANOUT, phase=m.RUNNING, data={"step": [parent.template, step.name]})
+            key_uses_item = _uses_item(step.key)
+            if step.key is not None and not key_uses_item:
+                fan.key = _text(scope.resolve(step.key))
             self.add(fan)
             for i, item in enumerate(items):
                 item_scope = scope.with_item(item)
                 inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
                 if slices:
-                    inputs = take_slice(inputs, slices, item_scope.resolve(slices["slices"]))
-                child = dict(path=f"{path}({i})", parent=path, name=f"{step['name']}({i})",
-                             template=step["template"])
-                self._make_instance(child, step if key_uses_item else {**step, "key": None},
+                    inputs = take_slice(inputs, slices, item_scope.resolve(slices.slices))
+                child = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
+                             template=step.template)
+                self._make_instance(child, step if key_uses_item else dataclasses.replace(step, key=None),
                                     tmpl, item_scope, inputs, item, i)
             return fan
         except ExpressionError as exc:
             node = self.nodes.get(path) or self.add(Node(**base, type=_type_of(tmpl)))
-            self.set_phase(node, m.FAILED, f"step {step['name']}: {exc}")
+            self.set_phase(node, m.FAILED, f"step {step.name}: {exc}")
             return node
 
-    def _make_instance(self, base: dict[str, Any], step: dict[str, Any], tmpl: dict[str, Any],
+    def _make_instance(self, base: dict[str, Any], step: StepSpec, tmpl: TemplateSpec,
                        scope: Scope, inputs: dict[str, Any], item: Any, index: int | None) -> Node:
         node = Node(**base, type=_type_of(tmpl), item=item, slice_index=index, inputs=inputs,
-                    data={"step": [scope.node.template, step["name"]]})
-        if step.get("key"):
-            node.key = _text(scope.resolve(step["key"]))
+                    data={"step": [scope.node.template, step.name]})
+        if step.key is not None:
+            node.key = _text(scope.resolve(step.key))
             reused = self.reuse.get(node.key)
             if reused is not None:
                 node.outputs = reused.get("outputs") or {"parameters": {}, "artifacts": {}}
@@ -288,10 +309,10 @@ class WorkflowRun:
                 return node
         return self.add(node)
 
-    def _items(self, step: dict[str, Any], scope: Scope) -> list[Any] | None:
-        for field in ("with_param", "with_sequence"):
-            if step.get(field) is not None:
-                value = scope.resolve(step[field])
+    def _items(self, step: StepSpec, scope: Scope) -> list[Any] | None:
+        for field, given in (("with_param", step.with_param), ("with_sequence", step.with_sequence)):
+            if given is not None:
+                value = scope.resolve(given)
                 if isinstance(value, str):
                     try:
                         value = json.loads(value)
@@ -302,14 +323,17 @@ class WorkflowRun:
                 return value
         return None
 
-    def _resolve_inputs(self, step: dict[str, Any], tmpl: dict[str, Any], scope: Scope,
+    def _resolve_inputs(self, step: StepSpec, tmpl: TemplateSpec, scope: Scope,
                         only_static: bool, static: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resolve a step's arguments; item-independent ones once (``only_static``)."""
         out: dict[str, Any] = {"parameters": {}, "artifacts": {}}
-        for section in ("parameters", "artifacts"):
-            given = step[section]
-            for k, decl in tmpl["inputs"][section].items():
-                vspec = given.get(k, decl.get("default"))
+        declared: dict[str, dict[str, Value | None]] = {
+            "parameters": {k: d.default for k, d in tmpl.inputs.parameters.items()},
+            "artifacts": {k: None for k in tmpl.inputs.artifacts},
+        }
+        for section, given in (("parameters", step.parameters), ("artifacts", step.artifacts)):
+            for k, default in declared[section].items():
+                vspec = given.get(k, default)
                 if vspec is None:
                     continue
                 dynamic = _uses_item(vspec)
@@ -326,11 +350,11 @@ class WorkflowRun:
     # --------------------------------------------------------------- unit outcomes
 
     def complete_unit(self, node: Node, outputs: dict[str, Any]) -> None:
-        tmpl = self.templates[node.template]  # type: ignore[index]
+        tmpl = self.op_template(node)
         params = dict(outputs.get("parameters") or {})
-        for name, decl in tmpl["outputs"]["parameters"].items():
-            if name not in params and "default" in decl:
-                params[name] = self._scope(node).resolve(decl["default"])
+        for name, decl in tmpl.outputs.parameters.items():
+            if name not in params and decl.default is not None:
+                params[name] = self._scope(node).resolve(decl.default)
         node.outputs = {"parameters": params, "artifacts": outputs.get("artifacts") or {}}
         if outputs.get("hashes"):
             node.outputs["hashes"] = outputs["hashes"]  # checked by the steps that read them
@@ -344,10 +368,7 @@ class WorkflowRun:
         if host and kind == ErrorKind.SYSTEM:  # the node, not the OP, failed: remember where
             failures = node.data.setdefault("failed_hosts", {})
             failures[host] = failures.get(host, 0) + 1
-        tmpl = self.templates[node.template]  # type: ignore[index]
-        policy = RetryPolicy(tmpl.get("retry_on_transient_error") or 0, tmpl.get("retry_on_failure") or 0,
-                             bool(tmpl.get("timeout_as_transient_error")))
-        decision = decide(kind, node.counters, policy)
+        decision = decide(kind, node.counters, self.op_template(node).retry)
         node.retries, node.system_retries = decision.counters.retries, decision.counters.system_retries
         if decision.verdict == Verdict.RETRY:
             self.set_phase(node, m.PENDING, f"{decision.reason}: {message}")
@@ -365,16 +386,16 @@ def excluded_hosts(node: Node) -> list[str]:
     return sorted(h for h, n in (node.data.get("failed_hosts") or {}).items() if n >= EXCLUDE_AFTER)
 
 
-def _resolve_or_default(scope: Scope, out: dict[str, Any]) -> Any:
+def _resolve_or_default(scope: Scope, out: OutputParameterSpec) -> Any:
     try:
-        return scope.resolve(out["from"]) if "from" in out else scope.resolve(out["default"])
+        return scope.resolve(out.source) if out.source is not None else scope.resolve(out.default)
     except ExpressionError:
-        if "default" in out:
-            return scope.resolve(out["default"])
+        if out.default is not None:
+            return scope.resolve(out.default)
         raise
 
 
-def _uses_item(vspec: Any) -> bool:
+def _uses_item(vspec: Value | None) -> bool:
     if vspec is None:
         return False
     try:
@@ -389,17 +410,13 @@ def _text(value: Any) -> str:
     return to_text(value)
 
 
-def _type_of(tmpl: dict[str, Any]) -> str:
-    return {"steps": m.STEPS, "dag": m.DAG}.get(tmpl["kind"], m.POD)
+def _type_of(tmpl: TemplateSpec) -> NodeType:
+    return {"steps": m.STEPS, "dag": m.DAG}.get(tmpl.kind, m.POD)
 
 
 def _base_name(name: str) -> str:
     return name.split("(", 1)[0]
 
 
-def _steps_of(tmpl: dict[str, Any]) -> list[dict[str, Any]]:
-    if tmpl["kind"] == "steps":
-        return [s for g in tmpl["groups"] for s in g]
-    if tmpl["kind"] == "dag":
-        return list(tmpl["tasks"])
-    return []
+def _steps_of(tmpl: TemplateSpec) -> tuple[StepSpec, ...]:
+    return tmpl.steps if isinstance(tmpl, ContainerTemplateSpec) else ()

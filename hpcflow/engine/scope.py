@@ -8,6 +8,14 @@ from typing import Any
 from hpcflow.engine.model import FAILED, SKIPPED, SUCCEEDED, Node, child_path
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.evaluate import Evaluator, evaluate_condition
+from hpcflow.spec.model import (
+    DictValue,
+    ListValue,
+    LiteralValue,
+    StoredArtifactValue,
+    TemplateValue,
+    Value,
+)
 
 _NO_ITEM = object()
 
@@ -66,30 +74,27 @@ class Scope:
 
     # -------------------------------------------------------------------- value specs
 
-    def resolve(self, vspec: Any) -> Any:
-        """Turn a compiled value spec into a value in this scope."""
+    def resolve(self, vspec: Value | None) -> Any:
+        """Turn a compiled value into a value in this scope."""
         if vspec is None:
             return None
-        if "v" in vspec:
-            return vspec["v"]
-        if "t" in vspec:
-            return Evaluator(self.lookup).render(vspec["t"])
-        if "l" in vspec:
-            out: list[Any] = []
-            for v in vspec["l"]:
-                out.append(self.resolve(v))
-            return out
-        if "d" in vspec:
-            return {k: self.resolve(v) for k, v in vspec["d"].items()}
-        if "art" in vspec:
-            return vspec["art"]
+        if isinstance(vspec, LiteralValue):
+            return vspec.value
+        if isinstance(vspec, TemplateValue):
+            return Evaluator(self.lookup).render(vspec.text)
+        if isinstance(vspec, ListValue):
+            return [self.resolve(v) for v in vspec.items]
+        if isinstance(vspec, DictValue):
+            return {k: self.resolve(v) for k, v in vspec.items.items()}
+        if isinstance(vspec, StoredArtifactValue):
+            return vspec.location
         raise ExpressionError(f"malformed value spec {vspec!r}")
 
-    def resolve_artifact(self, vspec: Any) -> Any:
+    def resolve_artifact(self, vspec: Value | None) -> Any:
         """Artifacts may be given as a list of references: flatten into one list artifact."""
-        if vspec is not None and "l" in vspec:
+        if isinstance(vspec, ListValue):
             out: list[Any] = []
-            for v in vspec["l"]:
+            for v in vspec.items:
                 value = self.resolve_artifact(v)
                 out.extend(value if isinstance(value, list) else [value])
             return out

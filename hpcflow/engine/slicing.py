@@ -7,15 +7,16 @@ from typing import Any
 from hpcflow import codec
 from hpcflow.engine.model import Node
 from hpcflow.errors import ExpressionError
+from hpcflow.spec.model import SlicesSpec, TemplateSpec
 
 
-def stack_outputs(kids: list[Node], tmpl: dict[str, Any]) -> dict[str, Any]:
+def stack_outputs(kids: list[Node], tmpl: TemplateSpec) -> dict[str, Any]:
     """Outputs of the successful children, in order: parameters as lists, artifacts merged
     into one list artifact."""
     params = {name: [(k.outputs or {}).get("parameters", {}).get(name) for k in kids]
-              for name in tmpl["outputs"]["parameters"]}
+              for name in tmpl.outputs.parameters}
     arts: dict[str, Any] = {}
-    for name in tmpl["outputs"]["artifacts"]:
+    for name in tmpl.outputs.artifacts:
         stacked: list[Any] = []
         for k in kids:
             value = (k.outputs or {}).get("artifacts", {}).get(name)
@@ -26,10 +27,10 @@ def stack_outputs(kids: list[Node], tmpl: dict[str, Any]) -> dict[str, Any]:
     return {"parameters": params, "artifacts": arts}
 
 
-def take_slice(inputs: dict[str, Any], slices: dict[str, Any], index: Any) -> dict[str, Any]:
+def take_slice(inputs: dict[str, Any], slices: SlicesSpec, index: Any) -> dict[str, Any]:
     """The inputs of one slice: element ``index`` (or elements, for a list) of each sliced input."""
     out = {"parameters": dict(inputs["parameters"]), "artifacts": dict(inputs["artifacts"])}
-    for section, names in (("parameters", slices["input_parameter"]), ("artifacts", slices["input_artifact"])):
+    for section, names in (("parameters", slices.input_parameter), ("artifacts", slices.input_artifact)):
         for name in names:
             if name not in out[section]:
                 continue
@@ -47,9 +48,9 @@ def take_slice(inputs: dict[str, Any], slices: dict[str, Any], index: Any) -> di
     return out
 
 
-def slice_width(slices: dict[str, Any], static: dict[str, Any]) -> int:
+def slice_width(slices: SlicesSpec, static: dict[str, Any]) -> int:
     """Without ``with_param``, a fan-out is as wide as its first sliced list input."""
-    for section, names in (("parameters", slices["input_parameter"]), ("artifacts", slices["input_artifact"])):
+    for section, names in (("parameters", slices.input_parameter), ("artifacts", slices.input_artifact)):
         for name in names:
             value = static[section].get(name)
             if isinstance(value, str) and section == "parameters":

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobRequest
+from hpcflow.spec.model import TaskRecord
 from hpcflow.transport import files
 
 #: Marks a local directory whose content is already on the remote side.
@@ -83,16 +84,17 @@ class RemoteWorkArea:
         out: dict[str, bytes] = {}
         marks: list[Path] = []
         for unit in unit_dirs:
-            task = rec.read_json(Path(unit) / rec.TASK_FILE)
-            if task is None:
+            data = rec.read_json(Path(unit) / rec.TASK_FILE)
+            if data is None:
                 continue
-            op = task.get("op") or {}
-            if op.get("pickle_file"):
-                self._add_file(out, Path(op["pickle_file"]))
-            for leaf in _leaves(task.get("artifacts")):
+            task = TaskRecord.from_json(data)
+            pickle_file = (task.op or {}).get("pickle_file")
+            if pickle_file:
+                self._add_file(out, Path(pickle_file))
+            for leaf in _leaves(dict(task.artifacts)):
                 marks += self._add_input(out, Path(leaf))
             out[self.to_remote(str(Path(unit) / rec.TASK_FILE))] = json.dumps(
-                self.to_remote(task), ensure_ascii=False).encode()
+                self.to_remote(data), ensure_ascii=False).encode()
         for root in code:
             files.add_tree(out, Path(root), self.code_dir(Path(root)))
         lib = self._library(out)

@@ -25,8 +25,7 @@ from hpcflow.errors import ExpressionError, SpecError
 from hpcflow.python.opio import type_name
 from hpcflow.python.template import PythonOPTemplate, Slices
 from hpcflow.resources import normalize_resources
-
-SPEC_VERSION = 1
+from hpcflow.spec.model import SPEC_VERSION, WorkflowSpec
 
 
 class StoredArtifact:
@@ -95,6 +94,22 @@ def op_reference(template: PythonOPTemplate) -> dict[str, Any]:
 
 class SpecBuilder:
     """Walks a workflow's templates once (recursion-safe) and compiles each."""
+
+    def workflow(self, name: str, entry: Any, parameters: dict[str, Any]) -> WorkflowSpec:
+        """The whole workflow as the typed spec: compiled, its DAG dependencies inferred,
+        validated (a pure check), then read into the model, which is its schema."""
+        from hpcflow.spec.validate import infer_dag_dependencies, validate_spec
+
+        spec = {
+            "version": SPEC_VERSION,
+            "name": name,
+            "entrypoint": self.template_name(entry),
+            "parameters": {k: value_spec(v) for k, v in parameters.items()},
+            "templates": self.templates,
+        }
+        infer_dag_dependencies(spec)
+        validate_spec(spec)
+        return WorkflowSpec.from_json(spec)
 
     def __init__(self) -> None:
         self.templates: dict[str, dict[str, Any]] = {}

@@ -287,7 +287,7 @@ class OPTemplateSpec:
             out["op"] = dict(self.op)
         if self.script is not None:
             out["script"] = self.script
-        return out | dict(self.extra)
+        return dict(self.extra) | out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OPTemplateSpec:
@@ -335,9 +335,11 @@ class StepSpec:
     dependencies: tuple[str, ...] = ()
     #: An executor's description (``Executor.to_spec()``): resources, environment...
     executor: Mapping[str, Any] | None = None
+    #: Fields this hpcflow does not know (written by a newer one), kept as they were.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return dict(self.extra) | {
             "name": self.name, "template": self.template,
             "parameters": {k: value_to_json(v) for k, v in self.parameters.items()},
             "artifacts": {k: value_to_json(v) for k, v in self.artifacts.items()},
@@ -365,7 +367,15 @@ class StepSpec:
             continue_on_success_ratio=data.get("continue_on_success_ratio"),
             parallelism=data.get("parallelism"), slices=SlicesSpec.from_json(data.get("slices")),
             dependencies=tuple(data.get("dependencies") or ()), executor=data.get("executor"),
+            extra={k: v for k, v in data.items() if k not in _STEP_FIELDS},
         )
+
+
+_STEP_FIELDS = frozenset({
+    "name", "template", "parameters", "artifacts", "when", "key", "with_param", "with_sequence",
+    "continue_on_failed", "continue_on_num_success", "continue_on_success_ratio", "parallelism",
+    "slices", "dependencies", "executor",
+})
 
 
 @dataclass(frozen=True)
@@ -454,3 +464,51 @@ class WorkflowSpec:
             parameters={k: value_from_json(v) for k, v in (data.get("parameters") or {}).items()},
             version=version,
         )
+
+
+# ------------------------------------------------------------------------- task record
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """What one unit's job reads (``task.json``): the OP template it runs, with the step's
+    executor environment merged in, and the unit's resolved inputs."""
+
+    workflow: str
+    step: str
+    template: OPTemplateSpec
+    #: Codec-encoded parameter values and artifact paths (or ``s3://`` URIs), by input name.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Mapping[str, Any] = field(default_factory=dict)
+    slice_index: int | None = None
+    #: The OP reference: ``{"module", "qualname"}`` or ``{"pickle_file", "name", "python"}``.
+    op: Mapping[str, Any] | None = None
+    #: Hash records of input artifact paths (checked before the OP starts).
+    input_hashes: Mapping[str, Any] = field(default_factory=dict)
+    #: The site's S3 store (endpoint and bucket, never credentials) and this unit's prefix.
+    storage: Mapping[str, Any] | None = None
+    artifact_prefix: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        template = self.template.to_json()
+        template.pop("op", None)  # carried apart, as a file reference
+        out: dict[str, Any] = {"workflow": self.workflow, "step": self.step, "template": template,
+                               "parameters": dict(self.parameters), "artifacts": dict(self.artifacts),
+                               "slice_index": self.slice_index}
+        if self.op is not None:
+            out["op"] = dict(self.op)
+        if self.input_hashes:
+            out["input_hashes"] = dict(self.input_hashes)
+        if self.storage is not None:
+            out["storage"] = dict(self.storage)
+            out["artifact_prefix"] = self.artifact_prefix
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskRecord:
+        return cls(workflow=data.get("workflow", ""), step=data.get("step", ""),
+                   template=OPTemplateSpec.from_json(data["template"]),
+                   parameters=dict(data.get("parameters") or {}), artifacts=dict(data.get("artifacts") or {}),
+                   slice_index=data.get("slice_index"), op=data.get("op"),
+                   input_hashes=dict(data.get("input_hashes") or {}), storage=data.get("storage"),
+                   artifact_prefix=data.get("artifact_prefix"))

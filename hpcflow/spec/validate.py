@@ -12,7 +12,12 @@ from hpcflow.spec.expr import parse, references, template_references
 
 
 def value_refs(vspec: Any) -> list[tuple[str, ...]]:
-    """References inside a compiled value spec (``{"t": ...}``, lists, dicts)."""
+    """References inside a compiled value (a spec-model Value or its JSON form)."""
+    from hpcflow.spec import model
+
+    if isinstance(vspec, (model.LiteralValue, model.TemplateValue, model.ListValue, model.DictValue,
+                          model.StoredArtifactValue)):
+        vspec = model.value_to_json(vspec)
     if not isinstance(vspec, dict):
         return []
     if "t" in vspec:
@@ -35,7 +40,23 @@ def step_refs(step: dict[str, Any]) -> list[tuple[str, ...]]:
     return refs
 
 
+def infer_dag_dependencies(spec: dict[str, Any]) -> None:
+    """Part of building a spec: each DAG task waits for the tasks it names explicitly and
+    for those its arguments refer to (``tasks.a.outputs...``)."""
+    for tmpl in spec["templates"].values():
+        if tmpl.get("kind") != "dag":
+            continue
+        for task in tmpl["tasks"]:
+            deps = set(task.get("dependencies") or [])
+            try:
+                deps |= {ref[1] for ref in step_refs(task) if ref[0] == "tasks" and len(ref) > 1}
+            except ExpressionError:
+                pass  # validate_spec reports it, naming the step
+            task["dependencies"] = sorted(deps)
+
+
 def validate_spec(spec: dict[str, Any]) -> None:
+    """Raise one SpecError for the first problem; never changes ``spec``."""
     templates = spec["templates"]
     if spec["entrypoint"] not in templates:
         raise SpecError(f"workflow {spec['name']}: entrypoint {spec['entrypoint']!r} is not a template")
@@ -148,7 +169,6 @@ def _validate_dag(name: str, tmpl: dict[str, Any], templates: dict[str, Any]) ->
             _check_ref(name, f"task {task['name']}", ref, tmpl, tasks, templates, "tasks")
             if ref[0] == "tasks":
                 deps[task["name"]].add(ref[1])
-        task["dependencies"] = sorted(deps[task["name"]])
     cycle = find_cycle(deps)
     if cycle:
         raise SpecError(f"template {name}: the tasks form a cycle: {' -> '.join(cycle)}")

@@ -58,7 +58,7 @@ class OnPartition:
 def check(site_file: Path, step: Step, home: Path) -> None:
     wf = Workflow("limits")
     wf.add(step)
-    check_partition_limits(wf.to_spec(), settings_from_site(load_site(site_file), home))
+    check_partition_limits(wf.build(), settings_from_site(load_site(site_file), home))
 
 
 @pytest.mark.parametrize(
