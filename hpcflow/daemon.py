@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.lock import TickLock
+from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow.daemon")
 
@@ -41,8 +42,10 @@ def daemon_pid(store_dir: Path) -> int | None:
         return -1
 
 
-def start_detached(store_dir: Path, site: str | None) -> int:
-    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid."""
+def start_detached(store_dir: Path, site: str | None, timeout: float = 60.0) -> int:
+    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid
+    once it holds its lock and the pid file names it, so `status` right after is truthful
+    (and a stale pid file of a killed daemon is never taken for the new one)."""
     paths = daemon_paths(store_dir)
     argv = [sys.executable, "-m", "hpcflow.cli.main"]
     if site:
@@ -52,9 +55,13 @@ def start_detached(store_dir: Path, site: str | None) -> int:
     with open(paths["log"], "ab") as logf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=dict(os.environ))
-    for _ in range(100):  # wait until it holds its lock, so `status` right after is truthful
-        if daemon_pid(store_dir) is not None or proc.poll() is not None:
-            break
+    deadline = time.monotonic() + timeout
+    while daemon_pid(store_dir) != proc.pid:
+        if proc.poll() is not None:
+            raise HpcflowError(f"the daemon exited at start (status {proc.returncode}); see {paths['log']}")
+        if time.monotonic() > deadline:
+            raise HpcflowError(f"the daemon (pid {proc.pid}) did not start within {timeout:.0f} s; "
+                               f"see {paths['log']}")
         time.sleep(0.05)
     return proc.pid
 
@@ -78,7 +85,9 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
     life = TickLock(paths["lock"])
     if not life.acquire(timeout=0):
         raise SystemExit(f"a daemon already runs for {client.store.path} (pid file {paths['pid']})")
-    paths["pid"].write_text(f"{os.getpid()}\n")
+    tmp = paths["pid"].with_name(f".{paths['pid'].name}.{os.getpid()}")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, paths["pid"])  # readers never see an empty pid file
     client.store.record_daemon(os.getpid(), os.uname().nodename)
     stopping = False
 
