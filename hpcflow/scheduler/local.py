@@ -23,6 +23,8 @@ from pathlib import Path
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
 
 _KILL_GRACE_S = 5.0
+#: The directory hpcflow is imported from (already on every job's path).
+_HPCFLOW_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass
@@ -222,9 +224,12 @@ class _Zygote:
     _ids = itertools.count()
 
     def __init__(self) -> None:
+        # Started from hpcflow's own parent directory: `python -m` puts its working directory
+        # first on sys.path, and a user's `array.py` or `random.py` in the directory a script
+        # runs from must not stand in for the standard library in every job.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.PIPE, start_new_session=True, cwd=_HPCFLOW_PARENT,
         )
         assert self.proc.stdout is not None
         self._out = self.proc.stdout.fileno()
