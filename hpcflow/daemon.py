@@ -83,7 +83,9 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
     """The daemon's loop: tick, then sleep longer while nothing happens."""
     paths = daemon_paths(client.store.path.parent)
     life = TickLock(paths["lock"])
-    if not life.acquire(timeout=0):
+    # Not timeout=0: `daemon_pid` probes by taking the lock for an instant (`daemon start`
+    # polls it while this process starts), and a probe must not make the daemon give up.
+    if not life.acquire(timeout=5.0):
         raise SystemExit(f"a daemon already runs for {client.store.path} (pid file {paths['pid']})")
     tmp = paths["pid"].with_name(f".{paths['pid'].name}.{os.getpid()}")
     tmp.write_text(f"{os.getpid()}\n")
