@@ -20,7 +20,7 @@ from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
-from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
+from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
 from hpcflow.store.db import Store
@@ -185,13 +185,23 @@ class Engine:
             if status is not None and status.state.is_active:
                 self._gone_since.pop(key, None)
                 continue
-            record = rec.read_exit(att.dir)
+            try:
+                record = rec.read_exit(att.dir)
+            except CorruptRecord as exc:
+                self._apply_failure(att, "fatal", str(exc))
+                report.finished_units += 1
+                continue
             if record is not None:
                 self._apply_exit(att, record)
                 report.finished_units += 1
                 continue
             if statuses is None:
                 continue  # never declare a job lost while the controller does not answer
+            if not att.dir.is_dir():  # no record can appear any more: no grace period
+                self._apply_failure(att, "fatal", f"the attempt directory {att.dir} was deleted "
+                                    "before the job wrote its exit record")
+                report.finished_units += 1
+                continue
             first = self._gone_since.setdefault(key, now)
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
@@ -204,7 +214,11 @@ class Engine:
         ok, kind, message = outcome_from_exit(record)
         if ok:
             run, node = self._node_of(att)
-            outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+            try:
+                outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+            except CorruptRecord as exc:
+                self._apply_failure(att, "fatal", str(exc))
+                return
             self._close_attempt(att, "succeeded", None, "")
             if node is not None and node.data.get("attempt") == att.number and not node.final:
                 run.complete_unit(node, outputs)

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from hpcflow.errors import CorruptRecord
 from hpcflow.runtime import records as rec
 from hpcflow.runtime.loader import OPLoadError, load_op
 
@@ -29,6 +30,9 @@ class OutputError(Exception):
 def run_unit(unit_dir: Path) -> bool:
     """Run the unit in ``unit_dir``; return True on success. Never raises."""
     unit_dir = Path(unit_dir).resolve()
+    if not unit_dir.is_dir():  # nowhere to write a log or an exit record: say so in the job's log
+        print(f"hpcflow: the attempt directory {unit_dir} does not exist (deleted?)", file=sys.stderr)
+        return False
     started = time.time()
     work = unit_dir / rec.WORK_DIR
     record: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started}
@@ -107,6 +111,8 @@ def _kind(exc: BaseException) -> str:
         return rec.KIND_FATAL
     if isinstance(exc, OPLoadError):
         return rec.KIND_LOAD
+    if isinstance(exc, CorruptRecord):
+        return rec.KIND_FATAL  # the same attempt cannot get better; `hpcflow retry` makes a new one
     return rec.KIND_ERROR
 
 

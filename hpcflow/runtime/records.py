@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hpcflow.errors import CorruptRecord
+
 TASK_FILE = "task.json"
 OUTPUTS_FILE = "outputs.json"
 EXIT_FILE = "exit.json"
@@ -47,12 +49,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any | None:
-    """Read a JSON record, or None if it does not exist (yet)."""
+    """Read a JSON record, or None if it does not exist (yet).
+
+    Raises:
+        CorruptRecord: the file is not valid JSON (truncated or overwritten outside hpcflow:
+            hpcflow's own writes are atomic).
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
         return None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CorruptRecord(f"{path} is corrupt (not valid JSON: {exc}); it was truncated or "
+                            "overwritten outside hpcflow") from exc
 
 
 def read_exit(unit_dir: Path) -> dict[str, Any] | None:
