@@ -22,6 +22,7 @@ from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
+from hpcflow.runtime.fserrors import describe
 from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
 from hpcflow.store.db import Store
 
@@ -255,7 +256,13 @@ class Engine:
                     continue
                 if room is not None and len(planned) >= room:
                     break
-                p = prepare_attempt(run, node, self.settings.storage)
+                try:
+                    p = prepare_attempt(run, node, self.settings.storage)
+                except OSError as exc:  # a full or unwritable work root fails this unit only
+                    where = Path(run.work_dir)
+                    run.fail_unit(node, "fatal", f"cannot prepare attempt {node.attempts + 1} "
+                                  f"under {where}: {describe(exc, where)}")
+                    continue
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)
             run.launches.clear()
@@ -325,6 +332,10 @@ class Engine:
                 continue
             except HpcflowError as exc:
                 failed += [(p, f"could not submit the job: {exc}") for p in items]
+                continue
+            except OSError as exc:  # the job script could not be written (a full work root)
+                failed += [(p, f"could not submit the job: {describe(exc, request.workdir)}")
+                           for p in items]
                 continue
             for p in items:
                 att = self.inflight.get((p.run.id, p.node.path, p.number))

@@ -15,6 +15,7 @@ from typing import Any
 
 from hpcflow.errors import CorruptRecord
 from hpcflow.runtime import records as rec
+from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.loader import OPLoadError, load_op
 
 
@@ -36,6 +37,7 @@ def run_unit(unit_dir: Path) -> bool:
     started = time.time()
     work = unit_dir / rec.WORK_DIR
     record: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started}
+    exit_writer = rec.ExitRecordWriter(unit_dir)  # holds the record's disk space from now on
     old_cwd = os.getcwd()
     saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
     try:
@@ -64,14 +66,17 @@ def run_unit(unit_dir: Path) -> bool:
         rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
-        record.update(status="failed", kind=_kind(exc), message=_message(exc),
+        record.update(status="failed", kind=_kind(exc), message=describe(exc, unit_dir),
                       traceback=traceback.format_exc())
-        print(record["traceback"], file=sys.stderr)
+        try:
+            print(record["traceback"], file=sys.stderr)
+        except OSError:  # the log's filesystem is full: the exit record still says why
+            pass
     finally:
         os.chdir(old_cwd)
         _restore_output(saved_fds)
     record["finished_at"] = time.time()
-    rec.write_json_atomic(unit_dir / rec.EXIT_FILE, record)
+    exit_writer.write(record)
     return record["status"] == "succeeded"
 
 
@@ -116,11 +121,6 @@ def _kind(exc: BaseException) -> str:
     return rec.KIND_ERROR
 
 
-def _message(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _redirect_output(log: Path) -> tuple[int, int]:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -133,8 +133,11 @@ def _redirect_output(log: Path) -> tuple[int, int]:
 
 
 def _restore_output(saved: tuple[int, int]) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a full filesystem under the log: what was not written is lost
+            pass
     os.dup2(saved[0], 1)
     os.dup2(saved[1], 2)
     os.close(saved[0])
