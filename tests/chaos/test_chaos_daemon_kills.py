@@ -25,9 +25,11 @@ LIFE_S = (0.0, 2.5)
 AIM_WAIT_S = 6.0
 
 
-#: The real sbatch, answering late (a slow controller): the job exists in the queue half a
-#: second before the daemon hears its id, which is when an aimed kill strikes.
+#: The real sbatch behind a slow controller: it reaches Slurm 2 s late (a daemon killed
+#: meanwhile leaves it running, and the next daemon must not resubmit before it lands), and
+#: its answer comes back half a second after the job exists, when an aimed kill strikes.
 SLOW_SBATCH = """#!/bin/sh
+sleep 2
 out=$({sbatch} "$@")
 rc=$?
 sleep 0.5
