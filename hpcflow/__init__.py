@@ -7,6 +7,8 @@ is in :mod:`hpcflow.python`.
 import importlib
 from typing import Any
 
+from hpcflow.settings import dflow_options as _dflow_options
+
 #: Public names and the modules that define them, imported on first use so that a job
 #: importing ``hpcflow.python.op`` does not pay for the whole DSL.
 _EXPORTS = {
@@ -19,8 +21,10 @@ _EXPORTS = {
     "if_expression": "hpcflow.dsl.refs",
     "Step": "hpcflow.dsl.step", "Task": "hpcflow.dsl.step",
     "PythonScriptOPTemplate": "hpcflow.dsl.templates", "ShellOPTemplate": "hpcflow.dsl.templates",
+    "OPTemplate": "hpcflow.dsl.templates",
     "Workflow": "hpcflow.dsl.workflow", "HpcflowError": "hpcflow.errors",
-    "StoredArtifact": "hpcflow.spec.build",
+    "StoredArtifact": "hpcflow.spec.build", "Executor": "hpcflow.dsl.executor",
+    "argo_sum": "hpcflow.dsl.refs", "argo_concat": "hpcflow.dsl.refs",
 }
 _ALIASES = {"S3Artifact": "StoredArtifact", "LocalArtifact": "StoredArtifact"}
 
@@ -37,7 +41,8 @@ def __getattr__(name: str) -> Any:
 
 __version__ = "0.1.0"
 
-config: dict[str, object] = {"mode": "default"}
+#: Dflow's settings; ``mode`` "debug" (also from Dflow's $DFLOW_MODE) makes submit() block.
+config: dict[str, object] = {"mode": _dflow_options().mode}
 s3_config: dict[str, object] = {}
 
 
@@ -52,10 +57,18 @@ def query_workflows(**filters: object) -> list[dict[str, object]]:
     return get_client().store.list_workflows(status=filters.get("phase"))  # type: ignore[arg-type]
 
 
+if _dflow_options().alias:
+    # A process started by `hpcflow exec` (or a job of a workflow it submitted): `import
+    # dflow` resolves to hpcflow here too, whichever of the two was imported first.
+    from hpcflow.compat.alias import install_from_environment
+
+    install_from_environment()
+
 __all__ = [
-    "DAG", "HpcflowError", "InputArtifact", "InputParameter", "Inputs", "LocalArtifact",
+    "DAG", "Executor", "HpcflowError", "InputArtifact", "InputParameter", "Inputs", "LocalArtifact",
+    "OPTemplate",
     "OutputArtifact", "OutputParameter", "Outputs", "PythonScriptOPTemplate", "S3Artifact",
-    "ShellOPTemplate", "Step", "Steps", "StoredArtifact", "Task", "Workflow", "argo_enumerate",
-    "argo_len", "argo_range", "argo_sequence", "config", "download_artifact", "if_expression",
+    "ShellOPTemplate", "Step", "Steps", "StoredArtifact", "Task", "Workflow", "argo_concat", "argo_enumerate",
+    "argo_len", "argo_range", "argo_sequence", "argo_sum", "config", "download_artifact", "if_expression",
     "query_workflows", "s3_config", "set_config", "upload_artifact",
 ]

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow import settings
 from hpcflow.engine.engine import Engine
 from hpcflow.engine.lock import TickLock
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.scheduler.base import Scheduler
-from hpcflow.store.db import Store, default_home
-
-FINAL_STATUSES = ("Succeeded", "Failed", "Error")
+from hpcflow.states import FINAL_STATUSES
+from hpcflow.store.db import Store
 
 
 @dataclass
@@ -28,6 +27,8 @@ class Client:
     settings: EngineSettings
     scheduler: Scheduler
     site_name: str = "local"
+    #: Where jobs see attempt directories (``None``: here; a cluster's work root over SSH).
+    work_area: Any = None
 
     def __post_init__(self) -> None:
         self._driven: set[str] = set()
@@ -49,7 +50,8 @@ class Client:
         engines = self.__dict__.setdefault("_engines", {})
         if key not in engines:
             engines[key] = Engine(self.store, self.scheduler, self.settings,
-                                  only=set(only) if only else None, site_name=self.site_name)
+                                  only=set(only) if only else None, site_name=self.site_name,
+                                  work_area=self.work_area)
         return engines[key]
 
     def _watch(self, wf_id: str, timeout: float | None) -> str:
@@ -111,7 +113,7 @@ class Client:
 
     def _drive_loop(self) -> None:
         engine = Engine(self.store, self.scheduler, self.settings, only=self._driven,
-                        site_name=self.site_name)
+                        site_name=self.site_name, work_area=self.work_area)
         waiter = getattr(self.scheduler, "wait_for_change", None)
         idle = 0.005
         while True:
@@ -167,28 +169,39 @@ class Client:
                 time.sleep(sleep)
 
 
-_clients: dict[str, Client] = {}
+_clients: dict[tuple[str, str], Client] = {}
 
 
-def get_client(site: str | None = None, home: str | Path | None = None) -> Client:
-    """The client for ``site`` (a path or name; default: $HPCFLOW_SITE or local mode)."""
-    from hpcflow.engine.site_adapter import load_engine_site
+def get_client(site: str | None = None, home: str | Path | None = None) -> Any:
+    """The client for ``site`` (a site file; default: what the process settings name): a
+    :class:`Client`, or a :class:`~hpcflow.remote.client.RemoteClient` for a remote site."""
+    from hpcflow.engine.site_adapter import load_engine_site, remote_site_config
 
-    home_dir = Path(home) if home else default_home()
-    key = f"{home_dir}|{site or os.environ.get('HPCFLOW_SITE', '')}"
+    config = settings.current()
+    if site or home:
+        config = config.but(site_file=site or config.site_file, home=Path(home) if home else config.home)
+    key = (str(config.home), config.site_file or "")
     client = _clients.get(key)
+    if client is None and (remote := remote_site_config(config)) is not None:
+        from hpcflow.remote.client import RemoteClient
+
+        client = _clients[key] = RemoteClient(remote, config.home)
     if client is None:
-        settings, scheduler, name = load_engine_site(site, home_dir)
-        client = Client(Store(home_dir / "hpcflow.db"), settings, scheduler, name)
+        found = load_engine_site(config)
+        client = Client(Store(config.home / "hpcflow.db"), found.settings, found.scheduler,
+                        found.name, found.work_area)
         _clients[key] = client
     return client
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch HPCFLOW_HOME between cases)."""
+    """Forget cached clients and installed settings (tests switch HPCFLOW_HOME between cases)."""
     for c in _clients.values():
-        c.store.close()
+        close = getattr(c.store, "close", None)
+        if close is not None:
+            close()
     _clients.clear()
+    settings.use(None)
 
 
 _unwaited: dict[str, Client] = {}
@@ -201,10 +214,11 @@ def remember_unwaited(wf_id: str, client: Client) -> None:
     """A local-mode workflow submitted by a script that never waits still runs to the end
     when the script exits, as Dflow's debug mode would have run it."""
     submitted_ids.append(wf_id)
-    if os.environ.get("HPCFLOW_SUBMIT_ONLY"):
+    config = settings.current()
+    if config.submit_only:
         return
     client.start_driving(wf_id)
-    if client.scheduler.name == "local" and not os.environ.get("HPCFLOW_NO_ATEXIT"):
+    if getattr(client.scheduler, "name", None) == "local" and config.wait_at_exit:
         _unwaited[wf_id] = client
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from hpcflow.engine.lock import TickLock
 from hpcflow.errors import HpcflowError
+from hpcflow.private import make_private_home, private_file
 
 log = logging.getLogger("hpcflow.daemon")
 
@@ -42,17 +43,18 @@ def daemon_pid(store_dir: Path) -> int | None:
         return -1
 
 
-def start_detached(store_dir: Path, site: str | None, timeout: float = 60.0) -> int:
+def start_detached(store_dir: Path, cli_options: list[str], timeout: float = 60.0) -> int:
     """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid
     once it holds its lock and the pid file names it, so `status` right after is truthful
-    (and a stale pid file of a killed daemon is never taken for the new one)."""
+    (and a stale pid file of a killed daemon is never taken for the new one).
+
+    Args:
+        cli_options: the global flags (``--home``, ``--site``) that name this store and site.
+    """
     paths = daemon_paths(store_dir)
-    argv = [sys.executable, "-m", "hpcflow.cli.main"]
-    if site:
-        argv += ["--site", site]
-    argv += ["daemon", "run"]
-    store_dir.mkdir(parents=True, exist_ok=True)
-    with open(paths["log"], "ab") as logf:
+    argv = [sys.executable, "-m", "hpcflow.cli.main", *cli_options, "daemon", "run"]
+    make_private_home(store_dir)
+    with open(private_file(paths["log"]), "ab") as logf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=dict(os.environ))
     deadline = time.monotonic() + timeout
@@ -87,7 +89,7 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
     # polls it while this process starts), and a probe must not make the daemon give up.
     if not life.acquire(timeout=5.0):
         raise SystemExit(f"a daemon already runs for {client.store.path} (pid file {paths['pid']})")
-    tmp = paths["pid"].with_name(f".{paths['pid'].name}.{os.getpid()}")
+    tmp = private_file(paths["pid"].with_name(f".{paths['pid'].name}.{os.getpid()}"))
     tmp.write_text(f"{os.getpid()}\n")
     os.replace(tmp, paths["pid"])  # readers never see an empty pid file
     client.store.record_daemon(os.getpid(), os.uname().nodename)

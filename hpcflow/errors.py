@@ -72,3 +72,45 @@ class ChecksumMismatch(StorageError):
 
 class TransportError(HpcflowError):
     """A command could not be run locally or over SSH."""
+
+
+class MissingExtra(HpcflowError):
+    """An optional part of hpcflow needs packages that are not installed (a pip extra)."""
+
+
+class NotSupported(HpcflowError):
+    """A Dflow feature that only makes sense on Argo, Kubernetes or Bohrium (or is not built
+    yet) was used; the message names the hpcflow alternative."""
+
+
+class SshError(TransportError):
+    """The SSH connection to a site failed (not the remote command)."""
+
+
+class SshDisconnected(SshError):
+    """No connection to the site (server down, network gone, too soon to reconnect): the
+    site is *disconnected*; nothing is marked failed and work resumes after reconnection."""
+
+    transient = True
+
+
+class SshAuthError(SshError):
+    """The server refused to log in (wrong key, expired login): run ``hpcflow login SITE``.
+
+    Transient for the engine (nothing fails while a person logs in again)."""
+
+    transient = True
+
+
+class SshHostKeyError(SshError):
+    """The server's host key is unknown or changed; a person must check and accept it."""
+
+    transient = True
+
+
+class RemoteError(HpcflowError):
+    """The hpcflow on the other side of an SSH site answered with an error or not at all."""
+
+
+class VersionMismatch(RemoteError):
+    """The workstation's and the login node's hpcflow are different versions."""

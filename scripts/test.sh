@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs on a Debian 12 host, start the services it talks to
-# (a single-node Slurm cluster with accounting; the S3 server is started by the tests),
+# (a single-node Slurm cluster with accounting; the S3 server and the test sshd are started
+# by the tests, on 127.0.0.1),
 # build the container test image, and run ruff and pytest. Run as root (apt, Slurm daemons).
 # This is what CI runs (.ci/run) and what README.md tells a newcomer to paste.
 set -euo pipefail
@@ -12,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 apt-get update -q
 apt-get install -y -q python3 python3-venv python3-pip slurm-wlm munge mariadb-server slurmdbd \
-    charliecloud-runtime squashfuse debootstrap
+    charliecloud-runtime squashfuse debootstrap chromium openssh-server openssh-client rsync
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

@@ -19,6 +19,7 @@ from typing import Any
 
 import hpcflow
 from hpcflow import codec
+from hpcflow.engine.hashes import HashIndex
 from hpcflow.engine.launch import prepare_attempt
 from hpcflow.engine.model import POD, Node
 from hpcflow.runtime import records as rec
@@ -36,12 +37,14 @@ def make_unit(
     artifacts: dict[str, Any] | None = None,
     slice_index: int | None = None,
     step: str | None = None,
+    hashes: HashIndex | None = None,
 ) -> Path:
     """Compile ``template`` and write a unit directory under ``tmp_path``; return its path.
 
     Args:
         parameters: Python values; they are codec-encoded as the engine stores them.
         artifacts: a path, a list of paths or a dict of paths per input artifact.
+        hashes: the content hashes producers recorded (what the engine's run keeps).
     """
     name = template.name
     compiled = SpecBuilder().compile(template, name)
@@ -50,6 +53,8 @@ def make_unit(
         name="test",
         work_dir=str(tmp_path / "run"),
         templates={name: compiled},
+        hashes=hashes or HashIndex(),
+        step_spec=lambda node: None,  # a unit on its own: no step, so no executor
     )
     inputs = {
         "parameters": {k: codec.encode(v) for k, v in (parameters or {}).items()},
@@ -154,6 +159,46 @@ class CrashAfterSubmit:
     def submit(self, job: Any) -> Any:
         self.real.submit(job)
         raise Crash("the engine died right after submitting")
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.real, attr)
+
+
+class AcceptedThenUnreachable:
+    """A scheduler whose first submission goes through but is reported as a timeout (an
+    ``sbatch`` that timed out after the controller took the job), after which every
+    lookup and poll fails for ``down_calls`` calls, as while the controller is down."""
+
+    def __init__(self, real: Any, down_calls: int) -> None:
+        from hpcflow.errors import SchedulerUnavailable
+
+        self.real = real
+        self.name = real.name
+        self.down_calls = down_calls
+        self.submissions = 0
+        self.failed_lookups = 0
+        self._unavailable = SchedulerUnavailable
+
+    def submit(self, job: Any) -> Any:
+        self.submissions += 1
+        submitted = self.real.submit(job)
+        if self.submissions == 1:
+            raise self._unavailable("sbatch: timed out waiting for the controller")
+        return submitted
+
+    def _down(self, what: str) -> None:
+        if self.down_calls > 0:
+            self.down_calls -= 1
+            self.failed_lookups += 1
+            raise self._unavailable(f"{what}: Unable to contact slurm controller")
+
+    def adopt(self, tags: Any) -> Any:
+        self._down("squeue (adopt)")
+        return self.real.adopt(tags)
+
+    def poll(self, ids: Any) -> Any:
+        self._down("squeue (poll)")
+        return self.real.poll(ids)
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.real, attr)

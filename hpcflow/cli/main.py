@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import typer
 
 from hpcflow.cli import views
 from hpcflow.errors import HpcflowError
+from hpcflow.states import FINAL_STATUSES
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 daemon_app = typer.Typer(help="Run the engine in the background on the login node.", no_args_is_help=True)
@@ -33,10 +33,9 @@ def _options(
     site: str | None = typer.Option(None, "--site", help="Site configuration file (default: $HPCFLOW_SITE, then ~/.config/hpcflow/site.toml, then local mode)."),
     home: Path | None = typer.Option(None, "--home", help="Where the state store lives (default: $HPCFLOW_HOME or ~/.hpcflow)."),
 ) -> None:
-    if site:
-        os.environ["HPCFLOW_SITE"] = site
-    if home:
-        os.environ["HPCFLOW_HOME"] = str(home)
+    from hpcflow import settings
+
+    settings.use(settings.Settings.resolve(site=site, home=home))
 
 
 def _client():  # type: ignore[no-untyped-def]
@@ -45,8 +44,14 @@ def _client():  # type: ignore[no-untyped-def]
     return get_client()
 
 
+def _remote(client) -> bool:  # type: ignore[no-untyped-def]
+    """A remote site: the store and the engine are on the login node."""
+    return bool(getattr(client, "remote", False))
+
+
 def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Drive workflows to the end, showing one live progress line per workflow."""
+    """Drive workflows to the end, showing one live progress line per workflow (for a
+    remote site: watch them, two remote calls every few seconds)."""
     from rich.live import Live
 
     statuses: dict[str, str] = {}
@@ -56,9 +61,11 @@ def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: 
                 status = client.wait(wf_id, timeout=0.5)
                 nodes = client.store.load_nodes(wf_id)
                 live.update(f"[bold]{wf_id}[/] {status}  {views.progress_line(nodes)}")
-                if status in ("Succeeded", "Failed", "Error"):
+                if status in FINAL_STATUSES:
                     statuses[wf_id] = status
                     break
+                if _remote(client):
+                    time.sleep(3.0)
     console.print()
     return statuses
 
@@ -151,7 +158,12 @@ def logs(workflow: str = typer.Argument(..., help="Workflow id or name."),
         raise HpcflowError(f"step {step!r} has no attempt {attempt}")
     log_file = Path(chosen["dir"]) / "log.txt"
     console.print(f"[dim]# {node['path']} attempt {chosen['number']} ({chosen['status']}) {log_file}[/]")
-    sys.stdout.write(log_file.read_text(errors="replace") if log_file.exists() else "(no log yet)\n")
+    client = _client()
+    if _remote(client):
+        text = client.read_log(wf["id"], chosen["dir"])
+    else:
+        text = log_file.read_text(errors="replace") if log_file.exists() else None
+    sys.stdout.write(text if text is not None else "(no log yet)\n")
 
 
 @app.command()
@@ -161,8 +173,11 @@ def cancel(workflow: str = typer.Argument(..., help="Workflow id or name.")) -> 
     wf = client.store.get_workflow(workflow)
     if wf["status"] not in ("Pending", "Running"):
         raise HpcflowError(f"workflow {wf['id']} is already {wf['status']}")
-    with client.lock:
-        n = client.engine(only={wf["id"]}).cancel(wf["id"])
+    if _remote(client):
+        n = client.cancel(wf["id"])
+    else:
+        with client.lock:
+            n = client.engine(only={wf["id"]}).cancel(wf["id"])
     console.print(f"cancelled {wf['id']} ({n} job(s))")
 
 
@@ -176,8 +191,11 @@ def retry(workflow: str = typer.Argument(..., help="Workflow id or name."),
     wf = client.store.get_workflow(workflow)
     if wf["status"] != "Failed":
         raise HpcflowError(f"workflow {wf['id']} is {wf['status']}; only failed workflows can be retried")
-    with client.lock:
-        n = reset_failed(client.store, wf["id"])
+    if _remote(client):
+        n = client.retry(wf["id"])
+    else:
+        with client.lock:
+            n = reset_failed(client.store, wf["id"])
     console.print(f"retrying {n} failed step(s) of {wf['id']}")
     if wait:
         status = _drive_with_progress(client, [wf["id"]])[wf["id"]]
@@ -208,6 +226,9 @@ def tick() -> None:
     from hpcflow.daemon import daemon_pid
 
     client = _client()
+    if _remote(client):
+        raise HpcflowError(f"site {client.site_name} is a remote site: its login node's daemon or "
+                           "cron ticks (run `hpcflow daemon start` with this site)")
     pid = daemon_pid(client.store.path.parent)
     if pid is not None:
         console.print(f"skipped: the daemon (pid {pid}) drives the workflows")
@@ -220,18 +241,41 @@ def tick() -> None:
                   f"finished {report.finished_units}, in flight {report.inflight}")
 
 
+@app.command()
+def ui(port: int | None = typer.Option(None, "--port", help="Listen on 127.0.0.1:PORT (0: any free port) instead of a private Unix socket."),
+       socket_path: Path | None = typer.Option(None, "--socket", help="Unix socket path (default: $HPCFLOW_HOME/ui/ui.sock, mode 0600)."),
+       allow_actions: bool = typer.Option(False, "--allow-actions", help="Offer cancel and retry buttons (each POST needs the page's CSRF token)."),
+       local_port: int = typer.Option(8080, "--local-port", help="The laptop port the printed ssh -L line forwards.")) -> None:
+    """Serve a read-only web dashboard of the store (needs the extra: pip install 'hpcflow[ui]')."""
+    from hpcflow.store.db import default_home
+    from hpcflow.ui import require_web_stack
+
+    require_web_stack()
+    from hpcflow.ui.server import ServeOptions, serve
+
+    serve(ServeOptions(default_home() / "hpcflow.db", port=port, socket_path=socket_path,
+                       allow_actions=allow_actions, local_port=local_port), sys.stdout)
+
+
 @daemon_app.command("start")
 def daemon_start() -> None:
     """Start the daemon detached (one per user and store); logs go to STORE_DIR/daemon.log."""
     from hpcflow import daemon
 
     client = _client()
+    if _remote(client):
+        answer = client.daemon("start")
+        console.print(f"{'already running' if answer['already'] else 'started'} on {client.site_name} "
+                      f"(pid {answer['pid']})")
+        return
     store_dir = client.store.path.parent
     pid = daemon.daemon_pid(store_dir)
     if pid is not None:
         console.print(f"already running (pid {pid})")
         return
-    pid = daemon.start_detached(store_dir, os.environ.get("HPCFLOW_SITE"))
+    from hpcflow.settings import current
+
+    pid = daemon.start_detached(store_dir, current().as_cli_options())
     console.print(f"started daemon pid {pid}; log: {daemon.daemon_paths(store_dir)['log']}")
 
 
@@ -240,7 +284,11 @@ def daemon_stop() -> None:
     """Stop the daemon (running jobs keep running and are adopted by the next one)."""
     from hpcflow import daemon
 
-    stopped = daemon.stop(_client().store.path.parent)
+    client = _client()
+    if _remote(client):
+        stopped = client.daemon("stop")["stopped"]
+    else:
+        stopped = daemon.stop(client.store.path.parent)
     console.print("stopped" if stopped else "no daemon was running")
 
 
@@ -250,6 +298,12 @@ def daemon_status() -> None:
     from hpcflow import daemon
 
     client = _client()
+    if _remote(client):
+        pid = client.daemon("status")["pid"]
+        console.print(f"running on {client.site_name}: pid {pid}" if pid else "not running")
+        if not pid:
+            raise typer.Exit(3)
+        return
     pid = daemon.daemon_pid(client.store.path.parent)
     info = client.store.daemon_info() or {}
     if pid is None:
@@ -273,10 +327,17 @@ def daemon_run(interval: float = typer.Option(1.0, help="Shortest pause between 
 def site_check() -> None:
     """Probe the cluster the site configuration describes and print what was found."""
     from hpcflow.site import check_site, resolve_site
-    from hpcflow.transport import LocalTransport
 
-    site = resolve_site(os.environ.get("HPCFLOW_SITE"))
-    report = check_site(site, LocalTransport())
+    site = resolve_site()
+    if site.ssh is not None:
+        from hpcflow.site.ssh_check import check_ssh_site
+        from hpcflow.store.db import default_home
+
+        report = check_ssh_site(site, default_home())
+    else:
+        from hpcflow.transport import LocalTransport
+
+        report = check_site(site, LocalTransport())
     print(report.render())
     if not report.ok:
         raise typer.Exit(1)
@@ -287,8 +348,43 @@ def site_show() -> None:
     """Print the site configuration in effect (after defaults)."""
     from hpcflow.site import resolve_site
 
-    site = resolve_site(os.environ.get("HPCFLOW_SITE"))
+    site = resolve_site()
     print(json.dumps(site.model_dump(mode="json"), indent=2))
+
+
+@app.command()
+def login(site: str = typer.Argument(..., help="A site file, or the name of the site in effect (--site, $HPCFLOW_SITE).")) -> None:
+    """Open the SSH connection to a site in this terminal (type your password or one-time
+    code here); later commands reuse it until it has been idle for control_persist_s."""
+    from hpcflow.site import resolve_site
+    from hpcflow.store.db import default_home
+    from hpcflow.transport.ssh import make_transport
+
+    if Path(site).expanduser().is_file():
+        config = resolve_site(site)
+    else:
+        config = resolve_site()
+        if config.name != site:
+            raise HpcflowError(f"no site file {site!r}, and the site in effect is {config.name!r}"
+                               " (give the site file, or --site FILE)")
+    if config.ssh is None:
+        raise HpcflowError(f"site {config.name} has no [ssh] table: nothing to log in to")
+    transport = make_transport(config.ssh, config.name, default_home())
+    transport.connect(interactive=sys.stdin.isatty())
+    result = transport.run(["true"], timeout=config.ssh.command_timeout_s)
+    if not result.ok:
+        raise HpcflowError(f"logged in to {config.name}, but a command failed: {result.describe()}")
+    console.print(f"connected to {config.ssh.destination()} (site {config.name}); commands reuse "
+                  f"this connection until it has been idle for {config.ssh.control_persist_s} s")
+
+
+@app.command("remote-api", hidden=False)
+def remote_api() -> None:
+    """Machine mode for workstations (run over SSH): one JSON request on stdin, one JSON
+    answer on stdout; see README, "From your workstation"."""
+    from hpcflow.remote.server import main as serve
+
+    serve()
 
 
 @artifacts_app.command("get")
@@ -302,30 +398,55 @@ def artifacts_get(workflow: str = typer.Argument(..., help="Workflow id or name.
     store = _client().store
     wf = store.get_workflow(workflow)
     node = _find_node(store, wf["id"], step)
-    arts = (node["outputs"] or {}).get("artifacts", {})
+    arts = (node["outputs"] or {}).get("artifacts", {})  # a remote site downloads over SSH
     if name not in arts:
         raise HpcflowError(f"step {node['path']!r} has no output artifact {name!r} (has: {', '.join(arts) or 'none'})")
     for path in download_artifact(arts[name], dest):
         print(path)
 
 
-def main() -> None:
-    """Console entry point: every HpcflowError becomes one line on stderr and exit status 2."""
-    import click
+@app.command("exec")
+def exec_(
+    command: list[str] | None = typer.Argument(None, help="The command and its arguments (after --)."),
+    env: bool = typer.Option(False, "--env", help="Print shell exports that enable the alias instead (eval \"$(hpcflow exec --env)\")."),
+) -> None:
+    """Run a command with `import dflow` resolving to hpcflow, in it and every process it starts.
 
+    `hpcflow exec -- python wf.py`, `hpcflow exec -- pytest`, `hpcflow exec -- dpgen2 submit in.json`.
+    """
+    import os
+    import shlex
+    import shutil
+
+    from hpcflow.compat.alias import ENV_VAR, child_environment
+
+    child_env = child_environment()
+    if env:
+        for name in (ENV_VAR, "PYTHONPATH"):
+            typer.echo(f"export {name}={shlex.quote(child_env[name])}")
+        return
+    if not command:
+        raise HpcflowError("hpcflow exec: give a command to run, e.g. hpcflow exec -- python wf.py")
+    program = shutil.which(command[0], path=child_env.get("PATH"))
+    if program is None:
+        raise HpcflowError(f"hpcflow exec: command not found: {command[0]}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(program, command, child_env)
+
+
+def main() -> None:
+    """Console entry point: every HpcflowError becomes one line on stderr and exit status 2.
+
+    Usage errors (a missing argument, an unknown command) are left to typer's own
+    standalone handling: a usage message and exit status 2. Nothing here names click's
+    exception classes, which recent typer releases replace with their own copy.
+    """
     try:
-        code = app(standalone_mode=False)  # returns the code of a typer.Exit in this mode
+        app()
     except HpcflowError as exc:
         print(f"hpcflow: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:  # usage errors
-        exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import runpy
 import sys
 from pathlib import Path
 
+from hpcflow import settings
 from hpcflow.errors import HpcflowError
 
 
@@ -16,9 +16,9 @@ def run_script(path: Path, argv: list[str], submit_only: bool) -> list[str]:
 
     if not path.exists():
         raise HpcflowError(f"no such workflow script: {path}")
-    if submit_only:
-        os.environ["HPCFLOW_SUBMIT_ONLY"] = "1"
-    os.environ["HPCFLOW_NO_ATEXIT"] = "1"
+    # The CLI waits (`run`) or leaves the waiting to the daemon (`submit`), never the script.
+    settings.use(settings.current().but(submit_only=submit_only or settings.current().submit_only,
+                                       wait_at_exit=False))
     before = set(client.submitted_ids)
     old_argv, old_path = sys.argv, list(sys.path)
     sys.argv = [str(path), *argv]

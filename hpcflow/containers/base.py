@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
@@ -48,6 +48,27 @@ class Bind:
                 raise ContainerError(f"bind {what} {path!r} must be an absolute path")
             if "\0" in path:
                 raise ContainerError(f"bind {what} {path!r} contains a NUL byte")
+
+    @classmethod
+    def parse(cls, spec: str, expand: Callable[[str], str] = str) -> Bind:
+        """``src[:dst[:ro|rw]]``, the form site files write binds in (the one parser).
+
+        Args:
+            expand: applied to ``src`` first (the site file expands ``$VARS`` and ``~``).
+        """
+        parts = spec.split(":")
+        if not parts[0] or len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            raise ContainerError(f"bind {spec!r} is not 'src', 'src:dst' or 'src:dst:ro'")
+        if any(not p for p in parts) or "," in spec:
+            raise ContainerError(f"bind {spec!r} has an empty part or a comma")
+        return cls(expand(parts[0]), parts[1] if len(parts) > 1 else None,
+                   len(parts) == 3 and parts[2] == "ro")
+
+    def spec(self) -> str:
+        """Back to ``src[:dst[:ro]]``."""
+        if self.target is None and not self.read_only:
+            return self.source
+        return f"{self.source}:{self.dest}" + (":ro" if self.read_only else "")
 
     @property
     def dest(self) -> str:

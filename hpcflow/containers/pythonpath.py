@@ -26,13 +26,17 @@ def default_hpcflow_root() -> Path:
     return Path(hpcflow.errors.__file__).resolve().parent.parent
 
 
-def python_path_binds(packages: Sequence[Path], hpcflow_root: Path) -> tuple[list[Bind], str]:
+def python_path_binds(packages: Sequence[Path], hpcflow_root: Path,
+                      directories: Sequence[Path] = ()) -> tuple[list[Bind], str]:
     """Binds and the in-container ``PYTHONPATH`` for hpcflow plus ``packages``.
 
     Args:
         packages: package directories or module files (``x.py``) a step imports.
         hpcflow_root: the directory containing the ``hpcflow`` package (the package
             directory itself is accepted too).
+        directories: import roots put on the path as they are (the submitting script's
+            directory and the others recorded when the workflow was submitted); the ones
+            that no longer exist are left out.
 
     Returns:
         ``(binds, pythonpath)``: one read-only bind per distinct parent directory, mounted
@@ -50,6 +54,10 @@ def python_path_binds(packages: Sequence[Path], hpcflow_root: Path) -> tuple[lis
             raise ContainerError(f"python package {str(package)!r} does not exist")
         if path.parent not in parents:
             parents.append(path.parent)
+    for directory in directories:
+        path = Path(directory).resolve()
+        if path.is_dir() and path not in parents:
+            parents.append(path)
     binds = [
         Bind(str(parent), f"{PKG_ROOT}/{n}", read_only=True) for n, parent in enumerate(parents)
     ]

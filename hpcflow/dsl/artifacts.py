@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import SpecError, StorageError
+from hpcflow.private import make_dirs
 from hpcflow.spec.build import StoredArtifact
 
 
@@ -25,6 +26,7 @@ def upload_artifact(path: Any, archive: Any = "default", **ignored: Any) -> Stor
     if remote.is_s3(settings.storage):
         return StoredArtifact(remote.upload_new(remote.open_store(settings.storage), local))
     root = settings.work_root / "uploads" / uuid.uuid4().hex[:12]
+    make_dirs(root, settings.work_dir_mode)
     return StoredArtifact(_copy_in(local, root), key=str(root))
 
 
@@ -66,6 +68,11 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
     value = getattr(artifact, "value", artifact)
     dest = Path(path)
     dest.mkdir(parents=True, exist_ok=True)
+    from hpcflow.client import get_client
+
+    client = get_client()
+    if getattr(client, "remote", False):  # a remote site: the files are on the login node
+        return client.download(value, dest)
     if _has_remote(value):
         from hpcflow.client import get_client
         from hpcflow.storage import remote
@@ -77,6 +84,17 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
     out: list[str] = []
     _copy_out(value, dest, out)
     return out
+
+
+def _relative_name(src: Path) -> Path:
+    """Where a file goes under the download directory: its path relative to the work
+    directory of the step that made it (``task.000/result.txt``), as Dflow keeps it, so the
+    files of a list artifact with the same name do not overwrite each other."""
+    parts = src.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "work" and parts[i - 1].startswith("attempt-"):
+            return Path(*parts[i + 1:])
+    return Path(src.name)
 
 
 def _has_remote(value: Any) -> bool:
@@ -101,8 +119,8 @@ def _copy_out(value: Any, dest: Path, out: list[str]) -> None:
     src = Path(value)
     if not src.exists():
         raise StorageError(f"download_artifact: {src} does not exist (was the workflow's work directory removed?)")
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / src.name
+    target = dest / _relative_name(src)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
         shutil.copytree(src, target, dirs_exist_ok=True)
     else:

@@ -58,7 +58,10 @@ class Steps(_Container):
         for s in group:
             if not isinstance(s, Step):
                 raise SpecError(f"Steps {self.name}: can only add Step objects, got {s!r}")
-        self.groups.append(group)
+        added = {id(s) for g in self.groups for s in g}
+        group = [s for s in group if id(s) not in added]  # made inside `with self:`, then added
+        if group:
+            self.groups.append(group)
 
     @property
     def steps(self) -> list[list[Step]]:
@@ -82,4 +85,5 @@ class DAG(_Container):
         for t in task if isinstance(task, (list, tuple)) else [task]:
             if not isinstance(t, Step):
                 raise SpecError(f"DAG {self.name}: can only add Task objects, got {t!r}")
-            self.tasks.append(t)
+            if all(t is not known for known in self.tasks):
+                self.tasks.append(t)

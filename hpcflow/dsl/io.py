@@ -220,3 +220,7 @@ class Outputs:
     def bind(self, owner_path: str) -> None:
         self.parameters.bind(owner_path)
         self.artifacts.bind(owner_path)
+
+
+#: Dflow's name for the dicts of a template's inputs and outputs (AutonamedDict).
+NamedDict = _NamedDict

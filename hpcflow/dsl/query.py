@@ -59,8 +59,14 @@ class StepInfo:
         self.outputs.raw.setdefault("parameters", {})[name] = codec.encode(value)
 
     def modify_output_artifact(self, name: str, artifact: Any) -> None:
+        from hpcflow.runtime.integrity import leaves
+
         value = getattr(artifact, "value", artifact)
-        self.outputs.raw.setdefault("artifacts", {})[name] = str(value) if not isinstance(value, (list, dict)) else value
+        artifacts = self.outputs.raw.setdefault("artifacts", {})
+        hashes = self.outputs.raw.get("hashes") or {}
+        for path in leaves(artifacts.get(name)):  # the user vouches for the new content
+            hashes.pop(path, None)
+        artifacts[name] = str(value) if not isinstance(value, (list, dict)) else value
 
     def reuse_record(self) -> dict[str, Any]:
         if not self.key:

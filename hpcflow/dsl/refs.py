@@ -10,8 +10,9 @@ the engine's evaluator does that, never Python's ``eval``.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+from hpcflow.spec.expr import PLACEHOLDER
 
 
 def _quote(name: str) -> str:
@@ -191,6 +192,16 @@ def argo_sequence(
     return Expr(f"sequence({', '.join(args)})")
 
 
+def argo_sum(param: Any) -> Expr:
+    """The sum of a list parameter."""
+    return Expr(f"sum({to_expr(param)})")
+
+
+def argo_concat(param: Any) -> Expr:
+    """A list of lists (a sliced step's stacked list outputs) joined into one list."""
+    return Expr(f"concat({to_expr(param)})")
+
+
 def argo_enumerate(*args: Any, **kwargs: Any) -> Expr:
     """Zip lists into a list of dicts with an ``order`` field: ``{{item.order}}``, ``{{item.x}}``."""
     named = dict(kwargs)
@@ -216,7 +227,7 @@ def _cond_expr(text: Any) -> str:
     return "(" + _PLACEHOLDER.sub(lambda m: _placeholder_expr(m.group(1)), text) + ")"
 
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_PLACEHOLDER = PLACEHOLDER  # the expression language's own definition
 
 
 def _placeholder_expr(inner: str) -> str:

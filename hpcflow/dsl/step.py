@@ -76,6 +76,7 @@ class Step:
                 f"got {continue_on_success_ratio}"
             )
         self._bind_io()
+        _add_to_open_container(self)
 
     def _bind_io(self) -> None:
         owner = f"{self._ref_prefix}.{self.name}"
@@ -99,6 +100,16 @@ class Step:
         return f"<{type(self).__name__} {self.name}>"
 
     # Dflow's ``a >> b`` style is not part of its API; dependencies use ``dependencies=[...]``.
+
+
+def _add_to_open_container(step: Step) -> None:
+    """A step made inside ``with Workflow()`` / ``with Steps()`` / ``with DAG()`` joins it, as
+    in Dflow (adding it again explicitly is harmless)."""
+    from hpcflow import context
+
+    container = context.current()
+    if container is not None:
+        getattr(container, "entry", container).add(step)
 
 
 class Task(Step):

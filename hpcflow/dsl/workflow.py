@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
-from hpcflow import context
+from hpcflow import context, settings
 from hpcflow.dsl.containers import DAG, Steps
 from hpcflow.dsl.query import StepInfo, step_infos
 from hpcflow.dsl.step import Step, check_name
 from hpcflow.errors import SpecError
+from hpcflow.private import make_dirs
 
 
 class Workflow:
@@ -80,22 +80,40 @@ class Workflow:
     def submit(self, reuse_step: list[StepInfo] | None = None, **ignored: Any) -> str:
         """Record the workflow in the store and return its id (it runs when driven)."""
         from hpcflow.client import remember_unwaited
+        from hpcflow.engine.job_env import capture_launch, modules_in_spec
+        from hpcflow.python import upload_packages
 
         client = self._client
-        if not os.environ.get("HPCFLOW_SUBMIT_ONLY"):
+        if not settings.current().submit_only:
             warm_up = getattr(client.scheduler, "warm_up", None)
             if warm_up is not None:
                 warm_up()  # the fork server boots while the spec compiles
         spec = self.to_spec()
+        from hpcflow import config
+        from hpcflow.engine.limits import check_partition_limits
+
+        reuse = [s.reuse_record() for s in (reuse_step or [])]
+        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path,
+                                debug_mode=config.get("mode") == "debug")
+        if getattr(client, "remote", False):  # a remote site: the login node's store
+            self.id = client.submit_spec(self.name, spec, reuse, launch)
+            self._submitted = True
+            remember_unwaited(self.id, client)
+            return self.id
+        check_partition_limits(spec, client.settings)  # the site's limits, before anything is stored
         wf_id = f"{self.name}-{secrets.token_hex(3)}"
         work_dir = client.settings.work_root / wf_id
-        work_dir.mkdir(parents=True, exist_ok=True)
-        reuse = [s.reuse_record() for s in (reuse_step or [])]
+        make_dirs(work_dir, client.settings.work_dir_mode)
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
-                                     site={"name": client.site_name}, reuse=reuse)
+                                     site={"name": client.site_name}, reuse=reuse,
+                                     launch=launch.to_json())
         self.id = wf_id
         self._submitted = True
         remember_unwaited(wf_id, client)
+        from hpcflow import config
+
+        if config.get("mode") == "debug" and not settings.current().submit_only:
+            self.wait()  # Dflow's debug mode returns from submit() when the workflow has ended
         return wf_id
 
     def _require_id(self) -> str:
@@ -108,7 +126,7 @@ class Workflow:
         from hpcflow.client import forget_unwaited
 
         wf_id = self._require_id()
-        if os.environ.get("HPCFLOW_SUBMIT_ONLY"):  # `hpcflow submit`: the daemon drives it
+        if settings.current().submit_only:  # `hpcflow submit`: the daemon drives it
             raise SystemExit(0)
         status = self._client.wait(wf_id, timeout=timeout, interval=interval)
         if status in ("Succeeded", "Failed"):
@@ -121,7 +139,7 @@ class Workflow:
         wf_id = self._require_id()
         client = self._client
         status = client.store.workflow_status(wf_id)
-        if os.environ.get("HPCFLOW_SUBMIT_ONLY") and status in ("Pending", "Running"):
+        if settings.current().submit_only and status in ("Pending", "Running"):
             raise SystemExit(0)  # `hpcflow submit` stops the script at its first poll
         if status in ("Pending", "Running") and not client.is_driving(wf_id):
             client.tick_once(only={wf_id})  # nothing drives it: this poll does one step
@@ -152,6 +170,9 @@ class Workflow:
 
         wf_id = self._require_id()
         client = self._client
-        with client.lock:
-            client.engine(only={wf_id}).cancel(wf_id)
+        if getattr(client, "remote", False):
+            client.cancel(wf_id)
+        else:
+            with client.lock:
+                client.engine(only={wf_id}).cancel(wf_id)
         forget_unwaited(wf_id)

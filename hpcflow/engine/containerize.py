@@ -19,6 +19,7 @@ from typing import Any
 
 from hpcflow.containers import Bind, ContainerRun, get_runtime
 from hpcflow.containers.pythonpath import python_path_binds
+from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import ContainerError
 
@@ -27,7 +28,7 @@ _SHIPPED = ("hpcflow", "cloudpickle", "jsonpickle")
 
 
 def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list[str],
-                      unit_dirs: list[str]) -> list[str]:
+                      launch: LaunchRecord | None = None) -> list[str]:
     c = settings.containers
     runtime = get_runtime(c.runtime, c.executable, c.options)
     image = tmpl["image"]
@@ -36,31 +37,22 @@ def wrap_in_container(settings: EngineSettings, tmpl: dict[str, Any], argv: list
         raise ContainerError(f"step image {image!r} for {c.runtime}: {problem}")
     lib = shipped_library(Path(settings.work_root))
     packages = [Path(p) for p in tmpl.get("python_packages") or []]
-    binds, pythonpath = python_path_binds(packages, lib)
+    roots = [Path(p) for p in launch.python_path] if launch is not None else []
+    binds, pythonpath = python_path_binds(packages, lib, roots)
     work_root = str(Path(settings.work_root).resolve())
     binds.append(Bind(work_root))
-    binds.extend(parse_bind(b) for b in c.binds)
+    binds.extend(Bind.parse(b) for b in c.binds)
     inner = ["python3", *argv[1:]]  # the image's interpreter runs the same runtime command
     env = {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1", "HOME": "/tmp",
-           "USER": os.environ.get("USER", "hpcflow")}
+           "USER": settings.user or "hpcflow"}
+    if launch is not None and launch.dflow_alias:
+        env["HPCFLOW_DFLOW_ALIAS"] = "1"
     from hpcflow.resources import normalize_resources
 
     gpus = normalize_resources(settings.default_resources, tmpl.get("resources")).get("gpus")
     gpu = c.gpu if gpus else None
     return runtime.command(ContainerRun(image=image, argv=inner, binds=binds, env=env,
                                         workdir=None, gpu=gpu))  # type: ignore[arg-type]
-
-
-def parse_bind(spec: str) -> Bind:
-    """``src[:dst[:ro]]`` from the site configuration."""
-    parts = spec.split(":")
-    if len(parts) > 3 or not parts[0]:
-        raise ContainerError(f"container bind {spec!r}: expected src[:dst[:ro]]")
-    read_only = len(parts) == 3 and parts[2] == "ro"
-    if len(parts) == 3 and parts[2] not in ("ro", "rw"):
-        raise ContainerError(f"container bind {spec!r}: the third field must be ro or rw")
-    target = parts[1] if len(parts) > 1 and parts[1] else None
-    return Bind(parts[0], target, read_only)
 
 
 @lru_cache(maxsize=8)

@@ -20,15 +20,18 @@ from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
+from hpcflow.engine.work_area import LocalWorkArea, WorkArea, code_roots
 from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
 from hpcflow.runtime.fserrors import describe
 from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
+from hpcflow.states import ACTIVE_ATTEMPTS, AttemptStatus, ErrorKind, WorkflowStatus
 from hpcflow.store.db import Store
 
 log = logging.getLogger("hpcflow.engine")
 
-ACTIVE_ATTEMPT = ("submitting", "submitted")
+ACTIVE_ATTEMPT = ACTIVE_ATTEMPTS
+SUBMITTING, SUBMITTED = AttemptStatus.SUBMITTING, AttemptStatus.SUBMITTED
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Attempt:
     number: int
     dir: Path
     tag: str
-    status: str
+    status: AttemptStatus
     job_id: str | None = None
     task_index: int = 0
 
@@ -60,8 +63,11 @@ class Engine:
     """Drives every active workflow of one store through one scheduler."""
 
     def __init__(self, store: Store, scheduler: Scheduler, settings: EngineSettings,
-                 only: set[str] | None = None, site_name: str | None = None) -> None:
+                 only: set[str] | None = None, site_name: str | None = None,
+                 work_area: WorkArea | None = None) -> None:
         self.store = store
+        #: Where the jobs see their attempt directories (here, or a cluster over SSH).
+        self.work_area: WorkArea = work_area if work_area is not None else LocalWorkArea()
         #: Workflows submitted for another site are left to an engine of that site.
         self.site_name = site_name
         self._foreign: set[str] = set()
@@ -72,8 +78,9 @@ class Engine:
         self.inflight: dict[tuple[str, str, int], Attempt] = {}
         self._gone_since: dict[tuple[str, str, int], float] = {}
         self._attempt_updates: list[tuple[Attempt, dict[str, Any]]] = []
-        self._adopted: set[str] = set()
         self._pending_groups: list[Any] = []
+        #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
+        self._never_sent: set[str] = set()
 
     # --------------------------------------------------------------------------- tick
 
@@ -119,7 +126,7 @@ class Engine:
             except HpcflowError:
                 log.warning("could not cancel the jobs of %s", run.id)
         for att in atts:
-            self._close_attempt(att, "cancelled", "cancelled", message)
+            self._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED, message)
         run.launches.clear()
         for node in run.nodes.values():
             if not node.final:
@@ -155,7 +162,7 @@ class Engine:
         self.runs[wf_id] = run
         for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
             att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],
-                          a["status"], a["job_id"], a["task_index"])
+                          AttemptStatus(a["status"]), a["job_id"], a["task_index"])
             self.inflight[(wf_id, att.node_path, att.number)] = att
 
     def _drop_run(self, wf_id: str) -> None:
@@ -168,7 +175,7 @@ class Engine:
     def _observe(self, report: TickReport) -> None:
         """Ask the scheduler once about every job in flight, then read the exit records of
         the jobs it no longer reports as pending or running (the records are the truth)."""
-        submitted = [a for a in self.inflight.values() if a.status == "submitted"]
+        submitted = [a for a in self.inflight.values() if a.status == SUBMITTED]
         if not submitted:
             return
         ids = sorted({a.job_id for a in submitted if a.job_id})
@@ -180,16 +187,29 @@ class Engine:
             report.scheduler_unavailable = True
             statuses = None  # the exit records still tell which jobs finished
         now = time.time()
+        gone = []
         for att in submitted:
-            key = (att.workflow_id, att.node_path, att.number)
             status = statuses.get(att.job_id or "") if statuses is not None else None
             if status is not None and status.state.is_active:
-                self._gone_since.pop(key, None)
+                self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
                 continue
+            gone.append((att, status))
+        if not gone:
+            return
+        try:
+            self.work_area.fetch([att.dir for att, _ in gone])
+        except HpcflowError as exc:
+            if not exc.transient:
+                raise
+            log.warning("cannot fetch exit records (site disconnected), will retry: %s", exc)
+            report.scheduler_unavailable = True
+            return
+        for att, status in gone:
+            key = (att.workflow_id, att.node_path, att.number)
             try:
                 record = rec.read_exit(att.dir)
             except CorruptRecord as exc:
-                self._apply_failure(att, "fatal", str(exc))
+                self._apply_failure(att, ErrorKind.FATAL, str(exc))
                 report.finished_units += 1
                 continue
             if record is not None:
@@ -199,8 +219,8 @@ class Engine:
             if statuses is None:
                 continue  # never declare a job lost while the controller does not answer
             if not att.dir.is_dir():  # no record can appear any more: no grace period
-                self._apply_failure(att, "fatal", f"the attempt directory {att.dir} was deleted "
-                                    "before the job wrote its exit record")
+                self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
+                                    "was deleted before the job wrote its exit record")
                 report.finished_units += 1
                 continue
             first = self._gone_since.setdefault(key, now)
@@ -218,25 +238,26 @@ class Engine:
             try:
                 outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
             except CorruptRecord as exc:
-                self._apply_failure(att, "fatal", str(exc))
+                self._apply_failure(att, ErrorKind.FATAL, str(exc))
                 return
-            self._close_attempt(att, "succeeded", None, "")
-            if node is not None and node.data.get("attempt") == att.number and not node.final:
+            self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
+            if node is not None and node.attempts == att.number and not node.final:
                 run.complete_unit(node, outputs)
             return
-        self._apply_failure(att, kind or "error", message, host=record.get("host"))
+        self._apply_failure(att, kind or ErrorKind.ERROR, message, host=record.get("host"))
 
-    def _apply_failure(self, att: Attempt, kind: str, message: str, host: str | None = None) -> None:
-        self._close_attempt(att, "failed", kind, message)
+    def _apply_failure(self, att: Attempt, kind: ErrorKind, message: str, host: str | None = None) -> None:
+        self._close_attempt(att, AttemptStatus.FAILED, kind, message)
         run, node = self._node_of(att)
-        if node is not None and node.data.get("attempt") == att.number and not node.final:
+        if node is not None and node.attempts == att.number and not node.final:
             run.fail_unit(node, kind, f"{message} [attempt {att.number}, {att.dir}]", host=host)
 
     def _node_of(self, att: Attempt) -> tuple[WorkflowRun, Node | None]:
         run = self.runs[att.workflow_id]
         return run, run.nodes.get(att.node_path)
 
-    def _close_attempt(self, att: Attempt, status: str, kind: str | None, message: str) -> None:
+    def _close_attempt(self, att: Attempt, status: AttemptStatus, kind: ErrorKind | None,
+                       message: str) -> None:
         key = (att.workflow_id, att.node_path, att.number)
         self.inflight.pop(key, None)
         self._gone_since.pop(key, None)
@@ -260,8 +281,8 @@ class Engine:
                     p = prepare_attempt(run, node, self.settings.storage)
                 except OSError as exc:  # a full or unwritable work root fails this unit only
                     where = Path(run.work_dir)
-                    run.fail_unit(node, "fatal", f"cannot prepare attempt {node.attempts + 1} "
-                                  f"under {where}: {describe(exc, where)}")
+                    run.fail_unit(node, ErrorKind.FATAL, f"cannot prepare attempt "
+                                  f"{node.attempts + 1} under {where}: {describe(exc, where)}")
                     continue
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)
@@ -278,9 +299,9 @@ class Engine:
                 self.store.add_attempt(p.run.id, {
                     "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
                     "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
-                    "status": "submitting",
+                    "status": SUBMITTING,
                 })
-                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, "submitting",
+                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, SUBMITTING,
                               None, p.task_index)
                 self.inflight[(p.run.id, p.node.path, p.number)] = att
             for run in self.runs.values():
@@ -309,7 +330,7 @@ class Engine:
         run.dirty.clear()
         run.events.clear()
         root = run.nodes.get("")
-        status = "Running" if root is not None and not root.final else None
+        status = WorkflowStatus.RUNNING if root is not None and not root.final else None
         run.revision = self.store.bump_revision(run.id, status)
 
     def _submit(self, planned: list[PlannedAttempt]) -> None:
@@ -319,16 +340,24 @@ class Engine:
             return
         updates: list[tuple[Attempt, dict[str, Any]]] = []
         failed: list[tuple[PlannedAttempt, str]] = []
+        groups = self._stage(groups)
         for request, items in groups:
             if isinstance(request, HpcflowError):
                 failed += [(p, f"could not build the job: {request}") for p in items]
                 continue
             try:
-                submitted = self.scheduler.submit(request)
-            except (SubmissionDeferred, SchedulerUnavailable) as exc:
-                # Kept as "submitting": the next tick adopts the job by its tag if sbatch
-                # did go through, or submits it again.
+                code = code_roots(items[0].run.spec, items[0].run.launch)
+                submitted = self.scheduler.submit(self.work_area.job_request(request, code))
+            except SubmissionDeferred as exc:
+                # A site limit refused it: kept as "submitting" and submitted again later.
+                self._never_sent.add(request.tag)
                 log.info("submission deferred (%s); will retry", exc)
+                continue
+            except SchedulerUnavailable as exc:
+                # Kept as "submitting": sbatch may have gone through, so the next tick looks
+                # the tag up first and submits again only if the scheduler does not know it.
+                log.info("scheduler unavailable while submitting (%s); will look up %s",
+                         exc, request.tag)
                 continue
             except HpcflowError as exc:
                 failed += [(p, f"could not submit the job: {exc}") for p in items]
@@ -342,40 +371,69 @@ class Engine:
                 if att is None:
                     continue
                 att.job_id = submitted.task_ids[p.task_index]
-                att.status = "submitted"
+                att.status = SUBMITTED
                 att.tag = request.tag
-                updates.append((att, {"job_id": att.job_id, "status": "submitted", "tag": request.tag,
+                updates.append((att, {"job_id": att.job_id, "status": SUBMITTED, "tag": request.tag,
                                       "task_index": p.task_index, "submitted_at": time.time()}))
         for p, message in failed:
             att = self.inflight.get((p.run.id, p.node.path, p.number))
             if att is not None:
-                self._apply_failure(att, "fatal", message)
+                self._apply_failure(att, ErrorKind.FATAL, message)
         self._attempt_updates = updates + self._attempt_updates
         with self.store.transaction():
             self._write_attempt_updates()
             for run in self.runs.values():
                 self._write_run(run)
 
+    def _stage(self, groups: list[Any]) -> list[Any]:
+        """Stage every group's attempt directories for the jobs (one upload for all); if the
+        site is disconnected, nothing is submitted and the attempts wait (never sent, so the
+        next tick submits them again without a lookup)."""
+        units = [p.dir for request, items in groups if not isinstance(request, HpcflowError)
+                 for p in items]
+        if not units:
+            return groups
+        code = [root for request, items in groups if not isinstance(request, HpcflowError)
+                for root in code_roots(items[0].run.spec, items[0].run.launch)]
+        try:
+            self.work_area.stage(units, list(dict.fromkeys(code)))
+        except HpcflowError as exc:
+            if not exc.transient:
+                raise
+            log.warning("cannot stage %d attempt(s) (site disconnected), will retry: %s",
+                        len(units), exc)
+            self._never_sent.update(r.tag for r, _ in groups if not isinstance(r, HpcflowError))
+            return [(r, items) for r, items in groups if isinstance(r, HpcflowError)]
+        return groups
+
     def _resubmissions(self) -> list[Any]:
-        """Attempts recorded but never confirmed submitted: adopt them, or submit again."""
-        waiting = [a for a in self.inflight.values() if a.status == "submitting" and a.job_id is None]
+        """Attempts recorded but never confirmed submitted: adopt them, or submit again.
+
+        Any of them may have reached the scheduler (an ``sbatch`` that timed out after the
+        controller accepted it, an engine that died before recording the job id), so every
+        one is looked up by its tag first. Only when the scheduler has answered, and does
+        not know the tag, is the attempt submitted again, under a new tag committed before
+        the submission. A lookup that fails leaves them waiting, never resubmitted.
+        """
+        waiting = [a for a in self.inflight.values() if a.status == SUBMITTING and a.job_id is None]
         if not waiting:
             return []
-        unadopted_tags = sorted({a.tag for a in waiting if a.tag not in self._adopted})
-        if unadopted_tags:
-            try:
-                found = self.scheduler.adopt(unadopted_tags)
-            except HpcflowError:
-                found = {}
-            self._adopted.update(unadopted_tags)
-            for att in waiting:
-                job = found.get(att.tag)
-                if job is not None and att.task_index < len(job.task_ids):
-                    att.job_id, att.status = job.task_ids[att.task_index], "submitted"
-                    self._attempt_updates.append((att, {"job_id": att.job_id, "status": "submitted"}))
+        lookup = sorted({a.tag for a in waiting if a.tag not in self._never_sent})
+        try:
+            found = self.scheduler.adopt(lookup) if lookup else {}
+        except HpcflowError as exc:
+            log.warning("cannot look up %d unconfirmed attempt(s) (%s); they wait for the "
+                        "scheduler to answer", len(waiting), exc)
+            return []
+        self._never_sent.difference_update(a.tag for a in waiting)
+        for att in waiting:
+            job = found.get(att.tag)
+            if job is not None and att.task_index < len(job.task_ids):
+                att.job_id, att.status = job.task_ids[att.task_index], SUBMITTED
+                self._attempt_updates.append((att, {"job_id": att.job_id, "status": SUBMITTED}))
         replans = []
         for att in waiting:
-            if att.status != "submitting":
+            if att.status != SUBMITTING:
                 continue
             run, node = self._node_of(att)
             if node is None:
@@ -386,7 +444,6 @@ class Engine:
             att = self.inflight[(p.run.id, p.node.path, p.number)]
             att.tag, att.task_index = p.tag, p.task_index
             self._attempt_updates.append((att, {"tag": p.tag, "task_index": p.task_index}))
-        self._adopted.update(p.tag for p in replans)
         return groups
 
     # ------------------------------------------------------------------------- finish
@@ -397,7 +454,7 @@ class Engine:
             root = run.nodes.get("")
             if root is None or not root.final:
                 continue
-            status = "Succeeded" if root.phase == m.SUCCEEDED else "Failed"
+            status = WorkflowStatus.SUCCEEDED if root.phase == m.SUCCEEDED else WorkflowStatus.FAILED
             self.store.set_workflow_status(wf_id, status, root.message)
             done.append(wf_id)
             self._drop_run(wf_id)
@@ -425,14 +482,14 @@ class Engine:
         if ids:
             self.scheduler.cancel(ids)
         for att in atts:
-            self._close_attempt(att, "cancelled", "cancelled", reason)
+            self._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED, reason)
         for node in run.nodes.values():
             if not node.final:
                 run.set_phase(node, m.FAILED, reason)
         with self.store.transaction():
             self._write_attempt_updates()
             self._write_run(run)
-        self.store.set_workflow_status(wf_id, "Failed", reason)
+        self.store.set_workflow_status(wf_id, WorkflowStatus.FAILED, reason)
         self._drop_run(wf_id)
         return len(ids)
 
@@ -467,8 +524,7 @@ def reset_failed(store: Store, wf_id: str) -> int:
         in_fanout = parent is not None and parent.type == m.FANOUT  # fan-outs never recreate children
         if node.type == m.POD and (node.attempts > 0 or in_fanout):
             node.phase, node.finished_at, node.outputs, node.message = m.PENDING, None, None, None
-            node.data.pop("retries", None)
-            node.data.pop("system_retries", None)
+            node.retries = node.system_retries = 0
             reset += 1
         elif node.type == m.FANOUT or node.type in (m.STEPS, m.DAG) and node.inputs is not None:
             node.phase, node.finished_at, node.outputs = m.RUNNING, None, None

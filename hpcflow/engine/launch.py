@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow.engine import limits
+from hpcflow.engine.job_env import LaunchRecord, job_environment
 from hpcflow.engine.model import Node
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
-from hpcflow.resources import normalize_resources
 from hpcflow.runtime import records as rec
 from hpcflow.scheduler.base import JobRequest, Resources
 
@@ -46,6 +47,9 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     unit_dir.mkdir(parents=True, exist_ok=True)
     tmpl = dict(run.templates[node.template])  # type: ignore[index]
     op_ref = tmpl.pop("op", None)
+    executor = (run.step_spec(node) or {}).get("executor") or {}
+    if executor.get("envs"):  # the step's executor sets environment variables too
+        tmpl["envs"] = {**(tmpl.get("envs") or {}), **executor["envs"]}
     task: dict[str, Any] = {
         "workflow": run.id,
         "step": node.path or run.name,
@@ -56,6 +60,9 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     }
     if op_ref is not None:
         task["op"] = _op_file_ref(run, node.template or "", op_ref)
+    input_hashes = run.hashes.for_inputs(task["artifacts"])
+    if input_hashes:
+        task["input_hashes"] = input_hashes  # the runtime checks them before the OP starts
     if storage and storage.get("kind") == "s3":
         task["storage"] = storage  # endpoint and bucket only: the site model has no secrets
         task["artifact_prefix"] = f"{run.id}/{safe_path(node.path)}/attempt-{number}"
@@ -63,7 +70,6 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:
         json.dump(task, fh, ensure_ascii=False)
     node.attempts = number
-    node.data["attempt"] = number
     return PlannedAttempt(run, node, number, unit_dir)
 
 
@@ -107,7 +113,8 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool)
+                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool,
+                                    job_interpreter(settings, run), run.launch)
                 tasks.append(tuple(argv))
         except HpcflowError as exc:
             requests.append((exc, items))
@@ -122,57 +129,44 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
             workdir=workdir,
             tasks=tuple(tasks),
-            env=job_env(),
-            resources=job_resources(settings, tmpl, step, units_per_task=max(1, -(-size // pool)),
+            env=job_environment(run.launch, settings.user),
+            resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),
             parallelism=step.get("parallelism"),
-            setup_lines=settings.setup_lines,
+            setup_lines=settings.setup_lines + tuple((step.get("executor") or {}).get("setup") or ()),
         )
         requests.append((request, items))
     return requests
 
 
-def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int) -> list[str]:
-    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any."""
-    argv = [settings.python, "-m", "hpcflow.runtime"]
+def runtime_argv(settings: EngineSettings, tmpl: dict[str, Any], unit_dirs: list[str], pool: int,
+                 interpreter: str, launch: LaunchRecord | None = None) -> list[str]:
+    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any
+    (where the launch record's import roots are bound so the image's Python finds the
+    user's modules)."""
+    argv = [interpreter, "-m", "hpcflow.runtime"]
     if pool > 1 and len(unit_dirs) > 1:
         argv += ["--pool", str(pool)]
     argv += unit_dirs
     if tmpl.get("image") and settings.containers.runtime != "none":
         from hpcflow.engine.containerize import wrap_in_container
 
-        return wrap_in_container(settings, tmpl, argv, unit_dirs)
+        return wrap_in_container(settings, tmpl, argv, launch)
     return argv
 
 
-def job_env() -> dict[str, str]:
-    """Make hpcflow and the submitting script's directory importable in the job."""
-    import hpcflow
-
-    paths = [str(Path(hpcflow.__file__).resolve().parent.parent)]
-    script_dir = sys.path[0] if sys.path and sys.path[0] else os.getcwd()
-    paths.append(str(Path(script_dir).resolve()))
-    existing = os.environ.get("PYTHONPATH")
-    if existing:
-        paths.append(existing)
-    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
-    env.setdefault("USER", os.environ.get("USER") or os.environ.get("LOGNAME") or _user_name())
-    return env
-
-
-def _user_name() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_name
+def job_interpreter(settings: EngineSettings, run: WorkflowRun) -> str:
+    """The site's ``python`` if it names one, else the interpreter that submitted the workflow."""
+    if settings.python:
+        return settings.python
+    if run.launch is not None and run.launch.interpreter:
+        return run.launch.interpreter
+    return sys.executable
 
 
 def job_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any], units_per_task: int,
                   exclude: tuple[str, ...] = ()) -> Resources:
-    merged = normalize_resources(settings.default_resources, tmpl.get("resources"),
-                                 (step.get("executor") or {}).get("resources"))
-    timeout = tmpl.get("timeout")
-    if timeout:
-        merged["time_limit_s"] = int(timeout * units_per_task) + settings.time_limit_margin_s
+    merged = limits.merged_resources(settings, tmpl, step, units_per_task)  # as checked at submit
     return Resources(
         cpus=merged.get("cpus"),
         memory_mb=merged.get("memory_mb"),

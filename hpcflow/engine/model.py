@@ -1,4 +1,4 @@
-"""Nodes of a running workflow and their phases (Dflow/Argo vocabulary)."""
+"""Nodes of a running workflow (the phases and types are :mod:`hpcflow.states`)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-PENDING = "Pending"
-RUNNING = "Running"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-SKIPPED = "Skipped"
-OMITTED = "Omitted"
-FINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, OMITTED})
+from hpcflow.engine.retry import RetryCounters
+from hpcflow.states import FINAL_PHASES, NodeType, Phase
 
-#: Node types, as Dflow's ``query_step(type=...)`` knows them.
-POD = "Pod"
-STEPS = "Steps"
-DAG = "DAG"
-FANOUT = "FanOut"
+# Short names for the engine's modules, which compare phases and types all the time.
+PENDING, RUNNING, SUCCEEDED = Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED
+FAILED, SKIPPED, OMITTED = Phase.FAILED, Phase.SKIPPED, Phase.OMITTED
+FINAL = FINAL_PHASES
+POD, STEPS, DAG, FANOUT = NodeType.POD, NodeType.STEPS, NodeType.DAG, NodeType.FANOUT
 
 
 @dataclass
@@ -29,15 +24,19 @@ class Node:
     parent: str | None
     name: str
     template: str | None
-    type: str
-    phase: str = PENDING
+    type: NodeType
+    phase: Phase = PENDING
     key: str | None = None
     item: Any = None
     slice_index: int | None = None
     inputs: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
     message: str | None = None
+    #: The number of the latest attempt (0: none yet).
     attempts: int = 0
+    #: Retries used for the OP's own failures and for failures of the system.
+    retries: int = 0
+    system_retries: int = 0
     data: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -59,9 +58,15 @@ class Node:
     def from_row(cls, row: dict[str, Any]) -> Node:
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         fields["data"] = fields.get("data") or {}
+        fields["phase"] = Phase(fields["phase"])
+        fields["type"] = NodeType(fields["type"])
         return cls(**fields)
 
-    def finish(self, phase: str, message: str | None = None) -> None:
+    @property
+    def counters(self) -> RetryCounters:
+        return RetryCounters(self.retries, self.system_retries)
+
+    def finish(self, phase: Phase, message: str | None = None) -> None:
         self.phase = phase
         if message is not None:
             self.message = message

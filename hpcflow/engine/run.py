@@ -11,11 +11,15 @@ import json
 from typing import Any
 
 from hpcflow.engine import model as m
+from hpcflow.engine.hashes import HashIndex
+from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
+from hpcflow.engine.retry import RetryPolicy, Verdict, decide
 from hpcflow.engine.scope import Scope
 from hpcflow.engine.slicing import slice_width, stack_outputs, take_slice
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.validate import value_refs
+from hpcflow.states import ErrorKind
 
 OP_KINDS = ("python", "shell", "script")
 
@@ -29,10 +33,12 @@ class WorkflowRun:
         self.spec: dict[str, Any] = row["spec"]
         self.work_dir: str = row["work_dir"]
         self.revision: int = row.get("revision", 0)
+        self.launch = LaunchRecord.from_json(row.get("launch"))
         self.templates: dict[str, Any] = self.spec["templates"]
         self.reuse: dict[str, dict[str, Any]] = {r["key"]: r for r in (row.get("reuse") or [])}
         self.nodes: dict[str, Node] = {}
         self.children: dict[str, list[str]] = {}
+        self.hashes = HashIndex()  # content hashes of published artifacts, by path
         for n in nodes:
             self._register(n)
         self.dirty: dict[str, Node] = {}
@@ -54,6 +60,7 @@ class WorkflowRun:
 
     def _register(self, node: Node) -> None:
         self.nodes[node.path] = node
+        self.hashes.add(node)
         if node.parent is not None:
             self.children.setdefault(node.parent, []).append(node.path)
 
@@ -235,7 +242,8 @@ class WorkflowRun:
                 node.finished_at = node.created_at
                 return self.add(node)
             items = self._items(step, scope)
-            slices = step.get("slices") if tmpl["kind"] == "python" else None
+            # Python OPs and super-OPs (Steps / DAG templates) can be sliced, as in Dflow.
+            slices = step.get("slices") if tmpl["kind"] in ("python", "steps", "dag") else None
             static = self._resolve_inputs(step, tmpl, scope, only_static=True)
             if slices and items is None:
                 items = list(range(slice_width(slices, static)))
@@ -325,29 +333,25 @@ class WorkflowRun:
                 params[name] = self._scope(node).resolve(decl["default"])
         node.outputs = {"parameters": params, "artifacts": outputs.get("artifacts") or {}}
         if outputs.get("hashes"):
-            node.outputs["hashes"] = outputs["hashes"]  # sha256 of each output artifact
+            node.outputs["hashes"] = outputs["hashes"]  # checked by the steps that read them
+            self.hashes.add(node)
         self.set_phase(node, m.SUCCEEDED)
 
-    def fail_unit(self, node: Node, kind: str, message: str, host: str | None = None) -> bool:
+    def fail_unit(self, node: Node, kind: ErrorKind | str, message: str, host: str | None = None) -> bool:
         """Record a failed attempt; return True when the unit will be retried."""
-        tmpl = self.templates[node.template]  # type: ignore[index]
-        node.data["last_error_kind"] = kind
-        if host and kind == "system":  # the node, not the OP, failed: remember where
+        kind = ErrorKind(kind)
+        node.data["last_error_kind"] = kind.value
+        if host and kind == ErrorKind.SYSTEM:  # the node, not the OP, failed: remember where
             failures = node.data.setdefault("failed_hosts", {})
             failures[host] = failures.get(host, 0) + 1
-        if kind == "system":
-            used = node.data.get("system_retries", 0)
-            if used < 3:
-                node.data["system_retries"] = used + 1
-                self.set_phase(node, m.PENDING, f"retrying after a system failure: {message}")
-                return True
-        else:
-            limit = _retry_limit(tmpl, kind)
-            used = node.data.get("retries", 0)
-            if used < limit:
-                node.data["retries"] = used + 1
-                self.set_phase(node, m.PENDING, f"retry {used + 1}/{limit} after {kind} error: {message}")
-                return True
+        tmpl = self.templates[node.template]  # type: ignore[index]
+        policy = RetryPolicy(tmpl.get("retry_on_transient_error") or 0, tmpl.get("retry_on_failure") or 0,
+                             bool(tmpl.get("timeout_as_transient_error")))
+        decision = decide(kind, node.counters, policy)
+        node.retries, node.system_retries = decision.counters.retries, decision.counters.system_retries
+        if decision.verdict == Verdict.RETRY:
+            self.set_phase(node, m.PENDING, f"{decision.reason}: {message}")
+            return True
         node.outputs = {"parameters": {}, "artifacts": {}}
         self.set_phase(node, m.FAILED, message)
         return False
@@ -359,16 +363,6 @@ EXCLUDE_AFTER = 2
 
 def excluded_hosts(node: Node) -> list[str]:
     return sorted(h for h, n in (node.data.get("failed_hosts") or {}).items() if n >= EXCLUDE_AFTER)
-
-
-def _retry_limit(tmpl: dict[str, Any], kind: str) -> int:
-    transient = tmpl.get("retry_on_transient_error") or 0
-    any_failure = tmpl.get("retry_on_failure") or 0
-    if kind == "transient" or kind == "timeout" and tmpl.get("timeout_as_transient_error"):
-        return max(transient, any_failure)
-    if kind == "error":
-        return any_failure
-    return 0
 
 
 def _resolve_or_default(scope: Scope, out: dict[str, Any]) -> Any:

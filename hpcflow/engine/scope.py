@@ -33,6 +33,8 @@ class Scope:
             return self.item
         if root == "inputs":
             section = (self.node.inputs or {}).get(parts[1], {})
+            if parts[2] not in section and parts[1] == "artifacts":
+                return None  # an optional input artifact left unset (the spec checked the rest)
             if parts[2] not in section:
                 raise ExpressionError(f"{'.'.join(parts)} has no value")
             return section[parts[2]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ class EngineSettings:
     """Site-derived settings; the site configuration module builds these."""
 
     work_root: Path
-    python: str = sys.executable
+    #: The interpreter jobs run with; ``None``: the one that submitted each workflow.
+    python: str | None = None
     #: How long a job may be gone from the queue before its missing exit record counts as lost.
     exit_record_grace_s: float = 2.0
     default_resources: dict[str, Any] = field(default_factory=dict)
@@ -32,3 +32,12 @@ class EngineSettings:
     #: Extra seconds the scheduler allows beyond a step's own timeout (the runtime enforces it).
     time_limit_margin_s: int = 60
     storage: dict[str, Any] | None = None
+    #: Mode of the directories hpcflow creates in the work root (0700; a site may allow its
+    #: group with 0750).
+    work_dir_mode: int = 0o700
+    #: The user jobs run as ($USER in job scripts and containers).
+    user: str = ""
+    #: Limits of the site's partitions (``max_time_s``, ``max_cpus``, ``max_memory_mb``,
+    #: ``gpus``), checked at submit; and the partition a job without one lands in.
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_partition: str | None = None

@@ -34,6 +34,8 @@ def take_slice(inputs: dict[str, Any], slices: dict[str, Any], index: Any) -> di
             if name not in out[section]:
                 continue
             full = out[section][name]
+            if full is None and section == "artifacts":
+                continue  # an optional artifact left unset: every slice gets None
             if isinstance(full, str) and section == "parameters":
                 full = _json_list(name, full)
             if not isinstance(full, list):

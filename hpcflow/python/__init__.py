@@ -3,10 +3,20 @@
 from typing import Any
 
 from hpcflow.python.op import OP, FatalError, TransientError
-from hpcflow.python.opio import OPIO, Artifact, BigParameter, NestedDict, OPIOSign, Parameter
+from hpcflow.python.opio import (
+    OPIO,
+    Artifact,
+    BigParameter,
+    HDF5Datasets,
+    NestedDict,
+    OPIOSign,
+    Parameter,
+)
 
-#: Dflow's list of extra packages/files to ship; hpcflow makes the submitting script's
-#: directory importable in jobs already, so entries are accepted and need nothing more.
+#: Dflow's list of extra packages/files (directories or ``x.py``) the jobs import: the
+#: directory holding each is recorded with the workflow at submit time and put on the
+#: jobs' ``PYTHONPATH`` (bound into containers), as are the script's own directory and
+#: the directories its OP modules came from.
 upload_packages: list[str] = []
 
 
@@ -20,6 +30,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "OP", "OPIO", "Artifact", "BigParameter", "FatalError", "NestedDict", "OPIOSign",
+    "OP", "OPIO", "Artifact", "BigParameter", "FatalError", "HDF5Datasets", "NestedDict", "OPIOSign",
     "Parameter", "PythonOPTemplate", "Slices", "TransientError", "upload_packages",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -27,7 +28,7 @@ class FatalError(Exception):
     """Raised by an OP for a failure that retrying cannot fix; never retried."""
 
 
-class _OPMeta(type):
+class _OPMeta(ABCMeta):
     """Lets a function OP be called like its function, or like a step inside a ``with`` block."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -50,7 +51,7 @@ def _has_required_args(func: Callable[..., Any]) -> bool:
 
 
 class OP(metaclass=_OPMeta):
-    """Base class of every OP.
+    """Base class of every OP (an ABC, as Dflow's: ``class MyOP(OP, ABC)`` works).
 
     Attributes:
         progress_total / progress_current: optional progress an OP may report.
@@ -69,6 +70,8 @@ class OP(metaclass=_OPMeta):
         """An instance for the runtime (a function OP's class call runs its function)."""
         return type.__call__(cls)
 
+    # OP is an ABC as in Dflow: ``execute`` and any method a subclass marks abstract must be
+    # defined before the OP can be used. An OP without inputs or outputs may omit the signs.
     @classmethod
     def get_input_sign(cls) -> OPIOSign:
         return OPIOSign()
@@ -81,6 +84,7 @@ class OP(metaclass=_OPMeta):
     def get_info(cls) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
     def execute(self, op_in: OPIO) -> OPIO:
         raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
 
@@ -164,9 +168,13 @@ def check_outputs(op_name: str, sign: Mapping[str, Any], op_out: Any) -> OPIO:
 
 
 def _check_field(op_name: str, direction: str, name: str, spec: Any, value: Any) -> None:
+    """Dflow's rules: a None value is never type-checked, and artifacts are checked no
+    stricter than Dflow does: a single-path, nested or union artifact may hold lists and
+    dicts (a list of paths may go into ``Artifact(Path)``); list and dict artifacts must be
+    lists and dicts. Every leaf must still be a path."""
+    if value is None:
+        return
     if isinstance(spec, Artifact):
-        if value is None and spec.optional:
-            return
         if not _artifact_value_ok(value, spec.structure):
             raise OPSignatureError(
                 f"OP {op_name}: {direction} artifact {name!r} expects {type_name(spec.type)} "
@@ -181,22 +189,20 @@ def _check_field(op_name: str, direction: str, name: str, spec: Any, value: Any)
 
 
 def _artifact_value_ok(value: Any, structure: str) -> bool:
-    is_path = isinstance(value, (str, Path))
-    if structure == "path":
-        return is_path
     if structure == "list":
-        return isinstance(value, (list, tuple, set)) and all(
-            isinstance(v, (str, Path)) for v in value
-        )
+        return isinstance(value, (list, tuple, set)) and all(_paths(v) for v in value)
     if structure == "dict":
-        return isinstance(value, dict) and all(isinstance(v, (str, Path)) for v in value.values())
-    return _nested_paths(value)
+        return isinstance(value, dict) and all(_paths(v) for v in value.values())
+    return _paths(value)
 
 
-def _nested_paths(value: Any) -> bool:
+def _paths(value: Any) -> bool:
+    """Paths (or None) at every leaf, whatever the nesting of lists and dicts."""
+    if isinstance(value, (list, tuple, set)):
+        return all(_paths(v) for v in value)
     if isinstance(value, dict):
-        return all(_nested_paths(v) for v in value.values())
-    return isinstance(value, (str, Path))
+        return all(_paths(v) for v in value.values())
+    return value is None or isinstance(value, (str, Path))
 
 
 def _short_repr(value: Any) -> str:

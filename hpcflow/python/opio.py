@@ -6,9 +6,10 @@ what is passed by value (parameters, stored inline as JSON) and what by path (ar
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, Dict, Generic, List, TypeVar
+from typing import Any, Dict, Generic, List, TypeVar, Union
 
 _NO_DEFAULT = object()
 
@@ -17,6 +18,41 @@ T = TypeVar("T")
 
 class NestedDict(Generic[T]):
     """Marker type for a nested dict of paths (``NestedDict[Path]``), as in Dflow."""
+
+
+class HDF5Datasets:
+    """Dflow's marker for values packed into an HDF5 file. ``Union[List[Path], HDF5Datasets]``
+    artifacts are accepted and passed as their path form; a bare ``HDF5Datasets`` is not."""
+
+
+class HDF5Dataset:
+    """One dataset of a Dflow HDF5 artifact (``dflow.python.opio.HDF5Dataset``).
+
+    hpcflow never packs artifacts into HDF5, so OPs receive paths and ``isinstance(x,
+    HDF5Dataset)`` is false; reading a Dflow-made file still works through ``get_data``.
+    """
+
+    def __init__(self, file: Any, key: str) -> None:
+        self.file = file
+        self.key = key
+
+    @property
+    def dataset(self) -> Any:
+        return self.file[self.key]
+
+    def is_none(self) -> bool:
+        return self.dataset.attrs.get("type") == "null"
+
+    def get_data(self) -> Any:
+        if self.is_none():
+            return None
+        data = self.dataset[()]
+        kind = self.dataset.attrs.get("dtype")
+        if kind == "utf-8":
+            return data.decode("utf-8")
+        if kind == "binary":
+            return data.tobytes()
+        return data
 
 
 class Parameter:
@@ -87,6 +123,14 @@ def artifact_structure(tp: Any) -> str:
     if tp in (str, Path, Any):
         return "path"
     origin = get_origin(tp)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return _union_structure(tp)
+    if tp is HDF5Datasets:
+        from hpcflow.errors import NotSupported
+
+        raise NotSupported(
+            "Artifact(HDF5Datasets): hpcflow passes artifacts as files, never packed into "
+            "HDF5; declare the paths (List[Path]) or Union[List[Path], HDF5Datasets]")
     if origin in (list, set, tuple) or tp in (list, set):
         return "list"
     if origin is dict or tp is dict:
@@ -97,6 +141,20 @@ def artifact_structure(tp: Any) -> str:
         f"unsupported artifact type {_type_name(tp)}: use str, Path, List[Path], "
         "Set[Path], Dict[str, Path] or NestedDict[Path]"
     )
+
+
+def _union_structure(tp: Any) -> str:
+    """``Union[List[Path], HDF5Datasets]`` is its path form; a union of several path forms
+    (``Union[Path, List[Path]]``) accepts any of them, as Dflow's checks do."""
+    from typing import get_args
+
+    args = [a for a in get_args(tp) if a is not HDF5Datasets]
+    if type(None) in args:  # Optional[...] is no artifact type, in Dflow either: use optional=True
+        raise TypeError(f"unsupported artifact type {_type_name(tp)}: use Artifact(..., optional=True)")
+    kinds = {artifact_structure(a) for a in args}
+    if len(kinds) == 1:
+        return kinds.pop()
+    return "any"
 
 
 class ItemsMapping(MutableMapping[str, Any]):

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import CorruptRecord
+from hpcflow.runtime import integrity
 from hpcflow.runtime import records as rec
 from hpcflow.runtime.fserrors import describe
+from hpcflow.runtime.hooks import Hooks
 from hpcflow.runtime.loader import OPLoadError, load_op
+from hpcflow.settings import dflow_options
 
 
 class StepTimeout(BaseException):
@@ -46,14 +49,17 @@ def run_unit(unit_dir: Path) -> bool:
             raise OPLoadError(f"{unit_dir / rec.TASK_FILE} is missing")
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
+        if dflow_options().alias:  # submitted under `hpcflow exec`: the job resolves dflow too
+            from hpcflow.compat.alias import install
+
+            install()
         kind = task["template"]["kind"]
         runner = _run_python if kind == "python" else _run_script
         store = _object_store(task)
         if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
-            from hpcflow.storage import remote
-
-            scratch = _scratch(unit_dir)
-            task["artifacts"] = {k: remote.fetch(store, v, scratch / k) for k, v in task["artifacts"].items()}
+            task["artifacts"] = _fetch_inputs(task, store, _scratch(unit_dir))
+        else:  # shared filesystem: inputs must be what their producers recorded
+            integrity.verify_inputs(task)
         outputs = runner(task, work)
         if store is not None:
             from hpcflow.storage import remote
@@ -62,7 +68,7 @@ def run_unit(unit_dir: Path) -> bool:
             outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
                                     for k, v in outputs["artifacts"].items()}
         else:  # shared filesystem: record content hashes (S3 manifests carry their own)
-            outputs["hashes"] = _content_hashes(outputs["artifacts"])
+            outputs["hashes"] = integrity.record_outputs(outputs["artifacts"])
         rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
@@ -90,22 +96,28 @@ def _object_store(task: dict[str, Any]) -> Any:
     return remote.open_store(settings)
 
 
-def _content_hashes(artifacts: dict[str, Any]) -> dict[str, Any]:
-    from hpcflow.storage.hashing import content_hash
-    from hpcflow.storage.remote import map_leaves
+def _fetch_inputs(task: dict[str, Any], store: Any, scratch: Path) -> dict[str, Any]:
+    """Download the s3:// inputs; a copy that fails its manifest check names the step."""
+    from hpcflow.errors import ChecksumMismatch
+    from hpcflow.storage import remote
 
-    return {k: map_leaves(v, lambda leaf, _pos: content_hash(leaf)) for k, v in artifacts.items()}
+    try:
+        return {k: remote.fetch(store, v, scratch / k) for k, v in task["artifacts"].items()}
+    except ChecksumMismatch as exc:
+        raise ChecksumMismatch(f"step {task.get('step') or '?'}: {exc}") from exc
 
 
 def _scratch(unit_dir: Path) -> Path:
     """Node-local scratch for fetched inputs ($HPCFLOW_SCRATCH, $TMPDIR or /tmp)."""
     import tempfile
 
-    base = os.environ.get("HPCFLOW_SCRATCH") or os.environ.get("TMPDIR") or "/tmp"
-    return Path(tempfile.mkdtemp(prefix=f"hpcflow-{unit_dir.parent.name}-", dir=base))
+    from hpcflow.settings import node_options
+
+    return Path(tempfile.mkdtemp(prefix=f"hpcflow-{unit_dir.parent.name}-", dir=node_options().scratch))
 
 
 def _kind(exc: BaseException) -> str:
+    from hpcflow.errors import ChecksumMismatch
     from hpcflow.python.op import FatalError, TransientError
 
     if isinstance(exc, StepTimeout):
@@ -116,6 +128,8 @@ def _kind(exc: BaseException) -> str:
         return rec.KIND_FATAL
     if isinstance(exc, OPLoadError):
         return rec.KIND_LOAD
+    if isinstance(exc, ChecksumMismatch):  # the input stays changed: a retry cannot help
+        return rec.KIND_FATAL
     if isinstance(exc, CorruptRecord):
         return rec.KIND_FATAL  # the same attempt cannot get better; `hpcflow retry` makes a new one
     return rec.KIND_ERROR
@@ -174,25 +188,27 @@ def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
 
     tmpl = task["template"]
     os.environ.update(tmpl.get("envs") or {})
-    op = load_op(task["op"], tmpl.get("python_packages") or [])
-    cls = type(op)
-    name = op_display_name(cls)
-    in_sign = as_sign(cls.get_input_sign())
-    op_in = OPIO()
-    for key, value in task["parameters"].items():
-        spec = in_sign.get(key)
-        op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
-    for key, value in task["artifacts"].items():
-        spec = in_sign.get(key)
-        op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
-    if task.get("slice_index") is not None:
-        op.slices = {"index": task["slice_index"]}
-    execute = cls.execute
-    with _Alarm(tmpl.get("timeout")):
-        if getattr(execute, "_hpcflow_checked", False):
+    hooks = Hooks(tmpl, task.get("step") or "?", str(work))
+    with _Alarm(tmpl.get("timeout")):  # the step's timeout covers its pre- and post_script
+        hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
+        op = load_op(task["op"], tmpl.get("python_packages") or [])
+        cls = type(op)
+        name = op_display_name(cls)
+        in_sign = as_sign(cls.get_input_sign())
+        op_in = OPIO()
+        for key, value in task["parameters"].items():
+            spec = in_sign.get(key)
+            op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
+        for key, value in task["artifacts"].items():
+            spec = in_sign.get(key)
+            op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
+        if task.get("slice_index") is not None:
+            op.slices = {"index": task["slice_index"]}
+        if getattr(cls.execute, "_hpcflow_checked", False):
             op_out = op.execute(op_in)
         else:  # an OP without @OP.exec_sign_check is checked all the same
             op_out = check_outputs(name, cls.get_output_sign(), op.execute(check_inputs(name, in_sign, op_in)))
+        hooks.run("post_script", op_obj=op, input=op_in, output=op_out)
     out_sign = as_sign(cls.get_output_sign())
     params, arts = {}, {}
     for key, value in op_out.items():

@@ -16,10 +16,16 @@ class OPLoadError(Exception):
 
 
 def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
-    """Return an OP instance for a task's ``op`` reference."""
+    """Return an OP instance for a task's ``op`` reference.
+
+    ``python_paths`` are the template's python_packages: a package directory or a module
+    file is importable by its name (its parent goes on sys.path, as in Dflow); any other
+    directory goes on sys.path itself.
+    """
     for p in reversed(python_paths):
-        if p not in sys.path:
-            sys.path.insert(0, p)
+        entry = _path_entry(Path(p))
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
     if "module" in ref:
         try:
             obj: Any = importlib.import_module(ref["module"])
@@ -43,6 +49,12 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
             "same Python and the same packages, or move the OP into an importable module."
         ) from exc
     return _instance(obj)
+
+
+def _path_entry(path: Path) -> str:
+    if path.is_file() or (path / "__init__.py").is_file():
+        return str(path.resolve().parent)
+    return str(path)
 
 
 def _instance(obj: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import CorruptRecord
+from hpcflow.settings import node_options
 
 TASK_FILE = "task.json"
 OUTPUTS_FILE = "outputs.json"
@@ -24,11 +25,6 @@ KIND_ERROR = "error"
 KIND_LOAD = "load"
 
 
-#: fsync before rename costs milliseconds per record; a record lost to an OS crash only
-#: makes the engine treat the attempt as lost and run it again, so it is opt-in.
-FSYNC = os.environ.get("HPCFLOW_FSYNC", "") not in ("", "0")
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary sibling, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +32,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False)
-            if FSYNC:
+            if node_options().fsync:  # HPCFLOW_FSYNC on the node (hpcflow.settings)
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -88,7 +84,7 @@ class ExitRecordWriter:
             while view:
                 view = view[os.write(fd, view):]
             os.ftruncate(fd, len(data))
-            if FSYNC:
+            if node_options().fsync:
                 os.fsync(fd)
             os.close(fd)
             os.replace(tmp, self.path)

@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpcflow.private import make_dirs
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
 
 _KILL_GRACE_S = 5.0
-#: The directory hpcflow is imported from (already on every job's path).
-_HPCFLOW_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass
@@ -62,7 +61,7 @@ class LocalScheduler:
         self._queue: deque[str] = deque()
         self._group_limits: dict[str, int] = {}
         self._zygote: _Zygote | None = None
-        self._use_zygote = use_zygote and not os.environ.get("HPCFLOW_NO_ZYGOTE")
+        self._use_zygote = use_zygote
 
     # ------------------------------------------------------------------------ protocol
 
@@ -83,7 +82,7 @@ class LocalScheduler:
         if job.parallelism:
             self._group_limits[job.tag] = job.parallelism
         if self.registry is not None:
-            self.registry.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.registry)
             tmp = self.registry / f".{job.tag}.tmp"
             tmp.write_text(json.dumps(ids))
             os.replace(tmp, self.registry / f"{job.tag}.json")
@@ -224,12 +223,14 @@ class _Zygote:
     _ids = itertools.count()
 
     def __init__(self) -> None:
-        # Started from hpcflow's own parent directory: `python -m` puts its working directory
-        # first on sys.path, and a user's `array.py` or `random.py` in the directory a script
-        # runs from must not stand in for the standard library in every job.
+        # Started from "/" with only hpcflow on its path: a forked job must see the paths
+        # its own request names, never the working directory or PYTHONPATH of whoever ticks.
+        from hpcflow.containers.pythonpath import default_hpcflow_root
+
+        env = dict(os.environ, PYTHONPATH=str(default_hpcflow_root()))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, start_new_session=True, cwd=_HPCFLOW_PARENT,
+            stdout=subprocess.PIPE, start_new_session=True, cwd="/", env=env,
         )
         assert self.proc.stdout is not None
         self._out = self.proc.stdout.fileno()

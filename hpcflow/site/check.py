@@ -70,10 +70,12 @@ def _work_root(site: SiteConfig, report: SiteReport) -> None:
     report.add("work_root", ok, detail if ok else f"{probe} is not writable")
 
 
-def check_site(site: SiteConfig, transport: Transport) -> SiteReport:
-    """Probe ``site`` through ``transport``; never raises for a cluster problem."""
-    report = SiteReport(site=site.name)
-    _work_root(site, report)
+def check_site(site: SiteConfig, transport: Transport, report: SiteReport | None = None) -> SiteReport:
+    """Probe ``site`` through ``transport``; never raises for a cluster problem. A given
+    ``report`` (an SSH site's, whose work root is on the other side) is continued."""
+    if report is None:
+        report = SiteReport(site=site.name)
+        _work_root(site, report)
     if site.scheduler != "slurm":
         report.add("scheduler", True, f"{site.scheduler}: nothing to probe")
         return report

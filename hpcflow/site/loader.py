@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hpcflow import settings as settings_module
 from hpcflow.errors import ConfigError
 from hpcflow.site.models import SiteConfig
 
@@ -22,8 +23,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 #: Where a user's own site file lives when neither a path nor $HPCFLOW_SITE names one.
-USER_SITE = Path("~/.config/hpcflow/site.toml")
-ENV_VAR = "HPCFLOW_SITE"
+USER_SITE = settings_module.USER_SITE
+ENV_VAR = "HPCFLOW_SITE"  # read by hpcflow.settings, the one place that reads the environment
 
 _MESSAGES = {
     "extra_forbidden": "unknown key",
@@ -68,6 +69,8 @@ def load_site(path: str | os.PathLike[str]) -> SiteConfig:
         raise ConfigError(f"{source}: no such site configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -81,13 +84,10 @@ def builtin_local() -> SiteConfig:
 
 
 def resolve_site(path: str | None = None) -> SiteConfig:
-    """The site in effect: ``path``, else $HPCFLOW_SITE, else the user's file, else local."""
-    if path:
-        return load_site(path)
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return load_site(env)
-    user = USER_SITE.expanduser()
-    if user.is_file():
-        return load_site(user)
-    return builtin_local()
+    """The site in effect: ``path``, else the one the process settings name
+    (``--site``, $HPCFLOW_SITE, the user's file), else local mode."""
+    if not path:
+        from hpcflow.settings import current
+
+        path = current().site_file
+    return load_site(path) if path else builtin_local()

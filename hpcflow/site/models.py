@@ -10,14 +10,15 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import sys
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hpcflow.errors import SpecError
+from hpcflow.private import parse_mode
 from hpcflow.resources import parse_memory_mb, parse_time_s
 from hpcflow.scheduler.base import Resources
+from hpcflow.scheduler.slurm.script import SBATCH_VALUE
 
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
@@ -63,7 +64,10 @@ def _duration(value: Any) -> int | None:
             f"cannot parse {value!r} as a time limit "
             "(minutes, 'MM:SS', 'HH:MM:SS', 'D-HH', 'D-HH:MM' or 'D-HH:MM:SS')"
         )
-    seconds = parse_time_s(value if isinstance(value, str) else text)
+    try:
+        seconds = parse_time_s(value if isinstance(value, str) else text)
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
     if seconds < 1:
         raise ValueError(f"time limit must be positive, got {value!r}")
     return seconds
@@ -73,11 +77,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.,:+=@%/\-\[\]|&()!*]+$")
 
 
 def _slurm_value(value: str | None) -> str | None:
-    if value is not None and not _SLURM_NAME.match(value):
+    if value is not None and not SBATCH_VALUE.match(value):
         raise ValueError(f"{value!r} contains spaces, quotes or other characters Slurm rejects")
     return value
 
@@ -148,15 +151,13 @@ class Containers(_Model):
     @field_validator("binds")
     @classmethod
     def _binds(cls, value: list[str]) -> list[str]:
-        out = []
-        for bind in value:
-            parts = bind.split(":")
-            if not parts[0] or len(parts) > 3 or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-                raise ValueError(f"bind {bind!r} is not 'src', 'src:dst' or 'src:dst:ro'")
-            if any(not p for p in parts) or "," in bind:
-                raise ValueError(f"bind {bind!r} has an empty part or a comma")
-            out.append(":".join([expand_path(parts[0]), *parts[1:]]))
-        return out
+        from hpcflow.containers.base import Bind
+        from hpcflow.errors import ContainerError
+
+        try:
+            return [Bind.parse(bind, expand_path).spec() for bind in value]
+        except ContainerError as exc:
+            raise ValueError(str(exc)) from None
 
 
 _CREDENTIAL_KEYS = {
@@ -207,6 +208,75 @@ class Storage(_Model):
         return self
 
 
+_SSH_SECRET_KEYS = {"password", "passphrase", "otp", "otp_seed", "totp", "private_key", "key",
+                    "secret", "token", "key_data"}
+
+
+class Ssh(_Model):
+    """How to reach the cluster's login node over SSH (``[ssh]``). No secrets: keys stay in
+    files the SSH client reads, passwords and one-time codes are typed at ``hpcflow login``."""
+
+    host: str = Field(min_length=1)
+    user: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    #: A private key *file* (never the key itself); default: the SSH client's own choice.
+    identity_file: str | None = None
+    #: A known_hosts file instead of the client's default (``~/.ssh/known_hosts``).
+    known_hosts_file: str | None = None
+    #: An ssh_config file instead of ``~/.ssh/config`` (OpenSSH client only).
+    config_file: str | None = None
+    client: Literal["openssh", "paramiko"] = "openssh"
+    #: ``remote``: the engine and the store live on the login node; this machine submits
+    #: and watches. ``local``: this machine's engine sends each step to the cluster.
+    engine: Literal["remote", "local"] = "remote"
+    #: The hpcflow command on the login node (the remote CLI's JSON mode is used).
+    remote_hpcflow: str = "hpcflow"
+    #: The site file the remote hpcflow uses (``--site``), a path on the login node.
+    remote_site: str | None = None
+    #: The remote hpcflow's ``--home`` (its store), a path on the login node.
+    remote_home: str | None = None
+    #: Open a connection when none is there (key or Kerberos logins). ``false``: only
+    #: ``hpcflow login`` opens one (sites with one-time passwords).
+    auto_connect: bool = True
+    connect_timeout_s: float = Field(10.0, gt=0)
+    command_timeout_s: float = Field(60.0, gt=0)
+    #: At most one new connection per this many seconds (centres ban bursts of logins).
+    new_connection_interval_s: float = Field(10.0, ge=0)
+    #: At most this many commands share the connection at once (sshd's MaxSessions is 10).
+    max_channels: int = Field(4, ge=1, le=10)
+    #: How long an idle connection stays open for the next command.
+    control_persist_s: int = Field(8 * 3600, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            secrets = sorted(k for k in data if str(k).lower() in _SSH_SECRET_KEYS)
+            if secrets:
+                raise ValueError(
+                    f"{', '.join(secrets)}: secrets never go in a site file; use identity_file "
+                    "(a key file the SSH client reads) and type passwords or one-time codes "
+                    "at `hpcflow login SITE`"
+                )
+        return data
+
+    @field_validator("identity_file", "known_hosts_file", "config_file")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return expand_path(value) if value else value
+
+    @field_validator("host", "user")
+    @classmethod
+    def _plain(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("-") or any(c.isspace() for c in value) or "@" in value):
+            raise ValueError(f"{value!r} must not start with '-' or contain spaces or '@'")
+        return value
+
+    def destination(self) -> str:
+        """``user@host`` (or just ``host``: the SSH config then chooses the user)."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+
 class SiteConfig(_Model):
     """Everything hpcflow needs to know about one site."""
 
@@ -215,8 +285,12 @@ class SiteConfig(_Model):
     #: Root of the attempt directories; must be on a filesystem the compute nodes share.
     #: ``None``: ``<hpcflow home>/work``, fine for local mode only.
     work_root: str | None = None
-    #: The interpreter jobs run ``hpcflow.runtime`` with (default: the submitting one).
-    python: str = Field(default_factory=lambda: sys.executable)
+    #: Mode of the directories hpcflow creates in the work root: "0700" (the default, only
+    #: you) or with group bits ("0750") where a team shares results. Never for others.
+    work_root_mode: int = 0o700
+    #: The interpreter jobs run ``hpcflow.runtime`` with (default: the one that submitted
+    #: the workflow, recorded in the store at submit time).
+    python: str | None = None
     #: Never have more than this many jobs queued (a site's MaxSubmitJobs, politeness).
     max_queued_jobs: int | None = Field(None, ge=1)
     #: Trusted shell lines run before every task (``module load ...``).
@@ -227,11 +301,20 @@ class SiteConfig(_Model):
     partitions: dict[str, Partition] = Field(default_factory=dict)
     containers: Containers = Field(default_factory=lambda: Containers.model_validate({}))
     storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
+    #: The cluster is reached over SSH from this machine (see :class:`Ssh`).
+    ssh: Ssh | None = None
 
     @field_validator("work_root", "python")
     @classmethod
     def _expand(cls, value: str | None) -> str | None:
         return expand_path(value) if value else value
+
+    @field_validator("work_root_mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> int:
+        if not isinstance(value, str):
+            raise ValueError('give the mode as an octal string, e.g. "0750"')
+        return parse_mode(value)
 
     @field_validator("setup")
     @classmethod
@@ -240,6 +323,15 @@ class SiteConfig(_Model):
             if "\n" in line:
                 raise ValueError("each setup entry is one shell line; use a list for several")
         return value
+
+    @model_validator(mode="after")
+    def _ssh_needs_slurm(self) -> SiteConfig:
+        if self.ssh is not None and self.ssh.engine == "local" and self.scheduler != "slurm":
+            raise ValueError("[ssh] engine = 'local' sends steps to Slurm: set scheduler = 'slurm'")
+        if self.ssh is not None and self.ssh.engine == "local" and not self.work_root:
+            raise ValueError("[ssh] engine = 'local' needs work_root: the directory on the "
+                             "cluster where the steps run")
+        return self
 
     @model_validator(mode="after")
     def _partitions_agree(self) -> SiteConfig:

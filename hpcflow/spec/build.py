@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib
 import platform
+import re
 from typing import Any
 
 import cloudpickle
@@ -20,7 +21,7 @@ from hpcflow.dsl.io import ArtifactSubPath, InputParameter
 from hpcflow.dsl.refs import Ref
 from hpcflow.dsl.step import Step
 from hpcflow.dsl.templates import OPTemplate, PythonScriptOPTemplate, ShellOPTemplate
-from hpcflow.errors import SpecError
+from hpcflow.errors import ExpressionError, SpecError
 from hpcflow.python.opio import type_name
 from hpcflow.python.template import PythonOPTemplate, Slices
 from hpcflow.resources import normalize_resources
@@ -146,7 +147,7 @@ class SpecBuilder:
             "timeout_as_transient_error": bool(t.timeout_as_transient_error),
             "envs": {str(k): str(v) for k, v in t.envs.items()},
             "resources": normalize_resources(t.requests, t.limits, t.resources),
-            "python_packages": t.python_packages,
+            "python_packages": _python_packages(t),
             "pre_script": t.pre_script,
             "post_script": t.post_script,
         }
@@ -204,6 +205,9 @@ class SpecBuilder:
         slices = step.slices if step.slices is not None else getattr(tmpl, "slices", None)
         if step.slices is not None and isinstance(tmpl, PythonOPTemplate):
             tmpl._check_slices(step.slices)
+        elif step.slices is not None:  # a sliced super-OP (a Steps or DAG template)
+            _check_container_slices(step, tmpl_name)
+        executor = _executor_spec(step.executor)
         return {
             "name": step.name,
             "template": tmpl_name,
@@ -217,24 +221,76 @@ class SpecBuilder:
             "continue_on_num_success": step.continue_on_num_success,
             "continue_on_success_ratio": step.continue_on_success_ratio,
             "parallelism": step.parallelism,
-            "slices": slices_spec(slices) if slices is not None else None,
+            "slices": slices_spec(slices, executor) if slices is not None else None,
             "dependencies": [d if isinstance(d, str) else d.name for d in step.dependencies],
-            "executor": _executor_spec(step.executor),
+            "executor": executor,
         }
 
 
-def slices_spec(s: Slices) -> dict[str, Any]:
+def _check_container_slices(step: Step, tmpl_name: str) -> None:
+    tmpl, slices = step.template, step.slices
+    for kind, names, known in (
+        ("input_parameter", slices.input_parameter, tmpl.inputs.parameters),
+        ("input_artifact", slices.input_artifact, tmpl.inputs.artifacts),
+        ("output_parameter", slices.output_parameter, tmpl.outputs.parameters),
+        ("output_artifact", slices.output_artifact, tmpl.outputs.artifacts),
+    ):
+        for name in names:
+            if name not in known:
+                raise SpecError(f"step {step.name}: Slices {kind} {name!r} is not one of template "
+                                f"{tmpl_name}'s (known: {', '.join(sorted(known)) or 'none'})")
+
+
+def slices_spec(s: Slices, executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Slices as data; an executor's group_size / pool_size apply unless Slices sets them."""
+    executor = executor or {}
     return {
-        "slices": value_spec(s.slices),
+        "slices": value_spec(slice_expression(s.slices)),
         "input_parameter": s.input_parameter,
         "input_artifact": s.input_artifact,
         "output_parameter": s.output_parameter,
         "output_artifact": s.output_artifact,
         "sub_path": s.sub_path,
-        "group_size": s.group_size,
-        "pool_size": s.pool_size,
+        "group_size": s.group_size if s.group_size is not None else executor.get("group_size"),
+        "pool_size": s.pool_size if s.pool_size is not None else executor.get("pool_size"),
         "create_dir": s.create_dir,
     }
+
+
+def _python_packages(t: OPTemplate) -> list[str]:
+    """The template's python_packages, plus Dflow's global ``upload_packages`` for Python OPs."""
+    import os
+
+    packages = [os.path.abspath(p) for p in t.python_packages]
+    if isinstance(t, PythonOPTemplate):
+        from hpcflow.python import upload_packages
+
+        packages += [p for p in map(os.path.abspath, upload_packages) if p not in packages]
+    return packages
+
+
+_QUOTED_PLACEHOLDER = re.compile(r"""(['"])\{\{\s*([^{}]*?)\s*\}\}\1""")
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}=][^{}]*?)\s*\}\}")
+
+
+def slice_expression(slices: Any) -> Any:
+    """Dflow's slices are Python expressions around ``{{item}}`` (``"int('{{item}}')"``,
+    ``"{{item}}"``). A lone placeholder stays as it is; any other string becomes the same
+    expression in hpcflow's expression language (``int(string(item))``), never ``eval``."""
+    if not isinstance(slices, str) or "{{" not in slices:
+        return slices
+    text = slices.strip()
+    if _PLACEHOLDER.fullmatch(text) or (text.startswith("{{=") and text.endswith("}}")):
+        return text
+    expr = _QUOTED_PLACEHOLDER.sub(lambda m: f"string({m.group(2)})", text)
+    expr = _PLACEHOLDER.sub(lambda m: f"({m.group(1)})", expr)
+    from hpcflow.spec.expr import parse
+
+    try:
+        parse(expr)
+    except ExpressionError as exc:
+        raise SpecError(f"Slices: cannot read the slice expression {slices!r}: {exc}") from exc
+    return "{{=" + expr + "}}"
 
 
 def _executor_spec(executor: Any) -> dict[str, Any] | None:
@@ -316,8 +372,8 @@ def _check_literal_types(step: Step) -> None:
         sliced |= set(step.slices.input_parameter)
     for k, v in step.parameters.items():
         spec = tmpl.input_sign.get(k)
-        if not isinstance(spec, Parameter) or _dynamic(v) or k in sliced:
-            continue
+        if not isinstance(spec, Parameter) or v is None or _dynamic(v) or k in sliced:
+            continue  # None is never type-checked, as in Dflow
         if not check_type(v, spec.type):
             raise SpecError(
                 f"step {step.name}: parameter {k!r} of OP {tmpl.op_class.__name__} expects "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from typing import Any
@@ -12,7 +13,7 @@ from hpcflow.errors import ExpressionError
 from hpcflow.spec.expr import (
     _PLACEHOLDER,
     ROOT_LENGTHS,
-    Node,
+    Expr,
     parse,
     parse_placeholder,
     static_path,
@@ -52,20 +53,61 @@ def _truthy(v: Any) -> bool:
     return bool(v)
 
 
+#: Most items range()/sequence() may make: a fan-out wider than this is a typo, and
+#: building it would stall the engine's tick.
+MAX_ITEMS = 1_000_000
+#: Largest integer arithmetic may produce (about 400 digits, far beyond any float).
+_MAX_INT_BITS = 1400
+
+
 def _from_json(v: Any) -> Any:
-    return json.loads(v) if isinstance(v, str) else v
+    if not isinstance(v, str):
+        return v
+    try:
+        return json.loads(v)
+    except ValueError as exc:
+        raise ExpressionError(f"{_show(v)} is not JSON: {exc}") from None
+    except RecursionError:
+        raise ExpressionError(f"{_show(v)} is JSON nested too deeply") from None
+
+
+def _show(value: Any) -> str:
+    """A value in a message: its repr, shortened (a message is one readable line)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _items(values: range) -> list[int]:
+    if len(values) > MAX_ITEMS:
+        raise ExpressionError(f"{len(values)} items is more than the {MAX_ITEMS} a fan-out may have")
+    return list(values)
+
+
+def _range(a: Any, b: Any = None, c: Any = 1) -> list[int]:
+    if b is None:
+        return _items(range(int(_num(a))))
+    return _items(range(int(_num(a)), int(_num(b)), int(_num(c))))
+
+
+def _format(fmt: str, value: int) -> str:
+    if re.search(r"%[-+ #0]*(\*|\d{4,}|\.(\*|\d{4,}))", fmt):
+        raise ExpressionError(f"sequence format {_show(fmt)} asks for a width of 1000 or more")
+    return fmt % value
 
 
 def _sequence(count: Any, start: Any, end: Any, fmt: Any) -> list[Any]:
     start = int(_num(start)) if start not in (None, "") else 0
     if count not in (None, ""):
-        values = list(range(start, start + int(_num(count))))
+        values = _items(range(start, start + int(_num(count))))
     elif end not in (None, ""):
         end = int(_num(end))
-        values = list(range(start, end + 1)) if end >= start else list(range(start, end - 1, -1))
+        values = _items(range(start, end + 1) if end >= start else range(start, end - 1, -1))
     else:
         raise ExpressionError("argo_sequence needs count or end")
-    return [fmt % v for v in values] if fmt else values
+    return [_format(fmt, v) for v in values] if fmt else values
 
 
 def _enumerate(named: dict[str, Any]) -> list[dict[str, Any]]:
@@ -85,10 +127,8 @@ def _sub_path(artifact: Any, sub: str) -> Any:
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": lambda v: len(_from_json(v)),
-    "range": lambda a, b=None, c=1: list(range(int(_num(a)), int(_num(b)), int(_num(c))))
-    if b is not None
-    else list(range(int(_num(a)))),
-    "untilStep": lambda a, b, c: list(range(int(_num(a)), int(_num(b)), int(_num(c)))),
+    "range": _range,
+    "untilStep": lambda a, b, c: _range(a, b, c),
     "sequence": _sequence,
     "enumerate": _enumerate,
     "toJson": lambda v: json.dumps(v),
@@ -101,19 +141,37 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "str": lambda v: v if isinstance(v, str) else json.dumps(v),
     "min": lambda *a: min(a[0] if len(a) == 1 else a),
     "max": lambda *a: max(a[0] if len(a) == 1 else a),
-    "sum": lambda v: sum(_from_json(v)),
+    "sum": lambda v: sum(_num(x) for x in _from_json(v)),
+    "concat": lambda v: [x for part in _from_json(v) for x in _from_json(part)],
     "abs": lambda v: abs(_num(v)),
     "ceil": lambda v: math.ceil(_num(v)),
     "floor": lambda v: math.floor(_num(v)),
     "subPath": _sub_path,
 }
 
+
+def _number(v: Any) -> int | float:
+    """An arithmetic operand: a number or a numeric string (never Python's ``"ab" * 3`` or
+    ``"%d" % x``, which can build strings of any size from a short expression)."""
+    n = _num(v)
+    if not isinstance(n, (int, float)):
+        raise TypeError(f"{_show(v)} is not a number")
+    return n
+
+
+def _plus(a: Any, b: Any) -> Any:
+    if isinstance(a, str) and isinstance(b, str) or isinstance(a, list) and isinstance(b, list):
+        return a + b  # concatenation, as in Argo's expressions
+    return _number(a) + _number(b)
+
+
+_ARITHMETIC = frozenset("+-*/%")
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b if isinstance(a, str) and isinstance(b, str) else _num(a) + _num(b),
-    "-": lambda a, b: _num(a) - _num(b),
-    "*": lambda a, b: _num(a) * _num(b),
-    "/": lambda a, b: _num(a) / _num(b),
-    "%": lambda a, b: _num(a) % _num(b),
+    "+": _plus,
+    "-": lambda a, b: _number(a) - _number(b),
+    "*": lambda a, b: _number(a) * _number(b),
+    "/": lambda a, b: _number(a) / _number(b),
+    "%": lambda a, b: _number(a) % _number(b),
     "==": lambda a, b: (lambda x, y: x == y)(*_coerce_pair(a, b)),
     "!=": lambda a, b: (lambda x, y: x != y)(*_coerce_pair(a, b)),
     "<": lambda a, b: _num(a) < _num(b),
@@ -130,7 +188,7 @@ class Evaluator:
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
 
-    def eval(self, node: Node) -> Any:
+    def eval(self, node: Expr) -> Any:
         kind = node[0]
         path = static_path(node)
         if path is not None:
@@ -155,9 +213,12 @@ class Evaluator:
                 return _truthy(self.eval(node[2])) or _truthy(self.eval(node[3]))
             a, b = self.eval(node[2]), self.eval(node[3])
             try:
-                return _BINARY[op](a, b)
-            except (TypeError, ValueError, ZeroDivisionError) as exc:
-                raise ExpressionError(f"cannot compute {a!r} {op} {b!r}: {exc}") from exc
+                result = _BINARY[op](a, b)
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+                raise ExpressionError(f"cannot compute {_show(a)} {op} {_show(b)}: {exc}") from exc
+            if op in _ARITHMETIC and isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
+                raise ExpressionError(f"{_show(a)} {op} {_show(b)} is too large a number")
+            return result
         if kind == "not":
             return not _truthy(self.eval(node[1]))
         if kind == "neg":
@@ -165,7 +226,7 @@ class Evaluator:
             try:
                 return -_num(value)
             except TypeError as exc:
-                raise ExpressionError(f"cannot negate {value!r:.60}") from exc
+                raise ExpressionError(f"cannot negate {_show(value)}") from exc
         if kind == "if":
             return self.eval(node[2]) if _truthy(self.eval(node[1])) else self.eval(node[3])
         if kind == "list":
@@ -183,8 +244,10 @@ class Evaluator:
             value = _index(value, key)
         return value
 
-    def _call(self, name: str, args: list[Node]) -> Any:
+    def _call(self, name: str, args: list[Expr]) -> Any:
         if name == "cond":  # a condition string with placeholders, as written for ``when``
+            if len(args) != 1:
+                raise ExpressionError(f"cond takes one argument, got {len(args)}")
             return evaluate_condition(self.eval(args[0]), self.lookup)
         fn = FUNCTIONS.get(name)
         if fn is None:
@@ -195,7 +258,7 @@ class Evaluator:
         except ExpressionError:
             raise
         except Exception as exc:
-            raise ExpressionError(f"{name}({', '.join(map(repr, values))}) failed: {exc}") from exc
+            raise ExpressionError(f"{name}({', '.join(map(_show, values))}) failed: {exc}") from exc
 
     def render(self, text: str) -> Any:
         """Render a ``{{...}}`` template: a lone placeholder keeps its type, else a string."""
@@ -216,9 +279,11 @@ def _index(value: Any, key: Any) -> Any:
         value = _from_json(value) if isinstance(value, str) and value[:1] in "[{" else value
         if isinstance(value, list):
             return value[int(_num(key))]
+        if isinstance(value, dict) and key not in value:
+            return None  # as in Argo (and so Dflow): a missing key of a dict parameter is null
         return value[key]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise ExpressionError(f"cannot take [{key!r}] of {value!r}") from exc
+        raise ExpressionError(f"cannot take [{_show(key)}] of {_show(value)}") from exc
 
 
 def to_text(value: Any) -> str:

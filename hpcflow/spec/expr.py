@@ -16,7 +16,8 @@ from typing import Any
 
 from hpcflow.errors import ExpressionError
 
-Node = tuple[Any, ...]
+#: A parsed expression: a tuple whose first item names its kind ("num", "ref", "call", ...).
+Expr = tuple[Any, ...]
 Lookup = Callable[[Sequence[str]], Any]
 
 ROOT_LENGTHS = {"steps": 5, "tasks": 5, "inputs": 3, "workflow": 3, "item": 1, "outputs": 3}
@@ -31,7 +32,13 @@ _TOKEN = re.compile(
   )""",
     re.VERBOSE | re.DOTALL,
 )
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+#: A ``{{...}}`` placeholder in a template string (the one definition; the DSL uses it too).
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_PLACEHOLDER = PLACEHOLDER
+#: Longest number literal: far beyond any float, short of int()'s 4300-digit limit.
+_MAX_NUMBER = 400
+#: Deepest expression tree accepted (real ones are a handful of levels deep).
+MAX_DEPTH = 64
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -40,7 +47,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExpressionError(f"cannot parse {text!r}: unexpected {text[pos:].strip()[:20]!r}")
+            raise ExpressionError(f"cannot parse {_quote(text)}: unexpected {text[pos:].strip()[:20]!r}")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
         pos = m.end()
@@ -54,7 +61,7 @@ class _Parser:
         self.i = 0
 
     def fail(self, msg: str) -> ExpressionError:
-        return ExpressionError(f"cannot parse {self.text!r}: {msg}")
+        return ExpressionError(f"cannot parse {_quote(self.text)}: {msg}")
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -75,7 +82,7 @@ class _Parser:
             return tok[1]
         return None
 
-    def parse(self) -> Node:
+    def parse(self) -> Expr:
         if not self.tokens:
             raise self.fail("empty expression")
         node = self.ternary()
@@ -83,7 +90,7 @@ class _Parser:
             raise self.fail(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
         return node
 
-    def ternary(self) -> Node:
+    def ternary(self) -> Expr:
         cond = self.binary(0)
         if self.accept("?"):
             then = self.ternary()
@@ -99,7 +106,7 @@ class _Parser:
         ("*", "/", "%"),
     )
 
-    def binary(self, level: int) -> Node:
+    def binary(self, level: int) -> Expr:
         if level == len(self._LEVELS):
             return self.unary()
         left = self.binary(level + 1)
@@ -108,14 +115,14 @@ class _Parser:
             left = ("bin", op, left, self.binary(level + 1))
         return left
 
-    def unary(self) -> Node:
+    def unary(self) -> Expr:
         if self.accept("!", "not"):
             return ("not", self.unary())
         if self.accept("-"):
             return ("neg", self.unary())
         return self.postfix(self.primary())
 
-    def postfix(self, node: Node) -> Node:
+    def postfix(self, node: Expr) -> Expr:
         while True:
             if self.accept("."):
                 node = ("get", node, ("lit", self.take()[1]))
@@ -129,8 +136,8 @@ class _Parser:
             else:
                 return node
 
-    def items(self, close: str) -> list[Node]:
-        out: list[Node] = []
+    def items(self, close: str) -> list[Expr]:
+        out: list[Expr] = []
         while not self.accept(close):
             out.append(self.ternary())
             if not self.accept(","):
@@ -138,13 +145,19 @@ class _Parser:
                 break
         return out
 
-    def primary(self) -> Node:
+    def primary(self) -> Expr:
         kind, value = self.take()
         if kind == "num":
+            if len(value) > _MAX_NUMBER:  # int() refuses thousands of digits anyway
+                raise self.fail(f"number {value[:20]}... has more than {_MAX_NUMBER} characters")
             return ("lit", float(value) if any(c in value for c in ".eE") else int(value))
         if kind == "str":
-            text = json.loads(value) if value[0] == '"' else value[1:-1].replace("\\'", "'")
-            return ("str", text)
+            if value[0] != '"':
+                return ("str", value[1:-1].replace("\\'", "'"))
+            try:
+                return ("str", json.loads(value))
+            except ValueError as exc:  # a bad escape or a raw control character
+                raise self.fail(f"bad string {value[:30]!r}: {exc.msg}") from None
         if kind == "ph":
             return parse_placeholder(value[2:-2])
         if kind == "name":
@@ -174,12 +187,43 @@ class _Parser:
         raise self.fail(f"unexpected {value!r}")
 
 
-def parse(text: str) -> Node:
-    """Parse an expression (raises :class:`ExpressionError` with the text at fault)."""
-    return _Parser(text).parse()
+def parse(text: str) -> Expr:
+    """Parse an expression (raises :class:`ExpressionError` with the text at fault).
+
+    Trees deeper than :data:`MAX_DEPTH` are refused, so evaluating one can never exhaust
+    Python's stack (in the engine's tick, where a crash would stop every workflow).
+    """
+    try:
+        tree = _Parser(text).parse()
+    except RecursionError:
+        tree = None
+    if tree is None or _depth(tree) > MAX_DEPTH:
+        raise ExpressionError(f"cannot parse {_quote(text)}: nested more than {MAX_DEPTH} deep")
+    return tree
 
 
-def parse_placeholder(inner: str) -> Node:
+def _depth(tree: Expr) -> int:
+    """Depth of a parsed tree, without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node[1:]:
+            items = child if isinstance(child, list) else [child]
+            for item in items:
+                if _is_node(item):
+                    stack.append((item, depth + 1))
+                elif isinstance(item, tuple):  # a (key, value) pair of a dict literal
+                    stack.extend((part, depth + 1) for part in item if isinstance(part, tuple))
+    return deepest
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    """The text at fault, shortened: a message is one readable line."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
+def parse_placeholder(inner: str) -> Expr:
     """``{{steps.a-b.outputs.parameters.x}}`` → a reference; ``{{=expr}}`` → the expression."""
     inner = inner.strip()
     if inner.startswith("="):
@@ -193,7 +237,7 @@ def parse_placeholder(inner: str) -> Node:
 # ------------------------------------------------------------------------------- analysis
 
 
-def references(node: Node) -> list[tuple[str, ...]]:
+def references(node: Expr) -> list[tuple[str, ...]]:
     """All static references (``steps.a.outputs.parameters.x``...) an expression reads."""
     found: list[tuple[str, ...]] = []
 
@@ -211,7 +255,7 @@ def references(node: Node) -> list[tuple[str, ...]]:
         for child in n[1:]:
             if isinstance(child, list):
                 for c in child:
-                    if isinstance(c, tuple) and c and c[0] in _KINDS:
+                    if _is_node(c):
                         walk(c)
                     elif isinstance(c, tuple):  # a (key, value) pair of a dict literal
                         walk(c[0])
@@ -226,7 +270,13 @@ def references(node: Node) -> list[tuple[str, ...]]:
 _KINDS = {"lit", "str", "ref", "name", "get", "call", "bin", "not", "neg", "if", "list", "dict"}
 
 
-def static_path(node: Node) -> tuple[str, ...] | None:
+def _is_node(value: Any) -> bool:
+    """A tree node, as opposed to a (key, value) pair of a dict literal (whose first item
+    is itself a node, and may hold a list: it must not be looked up in a set)."""
+    return isinstance(value, tuple) and bool(value) and isinstance(value[0], str) and value[0] in _KINDS
+
+
+def static_path(node: Expr) -> tuple[str, ...] | None:
     """The reference path of ``steps['a'].outputs...`` chains, or None if not a reference."""
     if node[0] == "ref":
         return node[1]

@@ -44,6 +44,33 @@ def validate_spec(spec: dict[str, Any]) -> None:
             _validate_steps(name, tmpl, templates)
         elif tmpl["kind"] == "dag":
             _validate_dag(name, tmpl, templates)
+        else:
+            _validate_hooks(name, tmpl)
+
+
+def _validate_hooks(name: str, tmpl: dict[str, Any]) -> None:
+    """pre_script / post_script: Python code of a Python OP template (as in Dflow)."""
+    from hpcflow.runtime.hooks import FIELDS, compile_hook
+
+    for which in FIELDS:
+        text = tmpl.get(which) or ""
+        if not text.strip():
+            continue
+        if tmpl["kind"] != "python":
+            raise SpecError(
+                f"template {name}: {which} is an option of PythonOPTemplate (Python code run "
+                "around the OP); put shell or script lines into the script itself"
+            )
+        try:
+            compile_hook(text, which, name, "/tmp")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SpecError(
+                f"template {name}: {which} is a str.format template as in Dflow ({{tmp_root}} "
+                f"is the step's directory): write {{{{ and }}}} for literal braces ({exc!r})"
+            ) from None
+        except SyntaxError as exc:
+            raise SpecError(f"template {name}: {which} is not valid Python: {exc.msg} "
+                            f"(line {exc.lineno})") from None
 
 
 def _check_step_expressions(tmpl_name: str, step: dict[str, Any]) -> list[tuple[str, ...]]:

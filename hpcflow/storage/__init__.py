@@ -1,5 +1,6 @@
-"""Artifact storage: Dflow's StorageClient seam, the shared-filesystem and S3 stores, and the
-artifact layer that keeps list/dict structure and content hashes above them."""
+"""Artifact storage. On a shared filesystem artifacts are plain paths and need no store; on
+S3 they are ``s3://`` URIs, moved by :mod:`.remote` through an :class:`S3Storage`, which
+implements Dflow's ``StorageClient`` protocol (:mod:`.base`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from typing import Any
 # Loaded on first use: the runtime imports hpcflow.storage.hashing on every job and must
 # not pay for boto3 or the S3 store.
 _EXPORTS = {
-    "ArtifactRef": "artifacts", "fetch_artifact": "artifacts", "stack_artifacts": "artifacts",
-    "store_artifact": "artifacts", "sub_path": "artifacts",
     "StorageClient": "base", "StorageUnavailable": "base",
     "S3Credentials": "credentials", "load_credentials": "credentials",
-    "from_site": "factory", "content_hash": "hashing", "verify": "hashing",
-    "S3Storage": "s3", "SharedFSStorage": "shared",
+    "content_hash": "hashing", "S3Storage": "s3",
 }
 
 
@@ -26,18 +24,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ArtifactRef",
     "S3Credentials",
     "S3Storage",
-    "SharedFSStorage",
     "StorageClient",
     "StorageUnavailable",
     "content_hash",
-    "fetch_artifact",
-    "from_site",
     "load_credentials",
-    "stack_artifacts",
-    "store_artifact",
-    "sub_path",
-    "verify",
 ]

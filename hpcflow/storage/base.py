@@ -1,7 +1,9 @@
-"""The storage seam: Dflow's ``StorageClient`` protocol and the key rules every store shares.
+"""Dflow's ``StorageClient`` protocol and the key rules of an object store.
 
-Everything above this module (the artifact layer, the runtime, the engine) talks to a
-``StorageClient`` only, so a workflow runs unchanged on a shared filesystem or on S3.
+:class:`~hpcflow.storage.s3.S3Storage` implements it (a Kubernetes backend, whose pods
+share no filesystem, will need exactly that); the runtime and ``upload_artifact`` /
+``download_artifact`` reach a store only through :mod:`hpcflow.storage.remote`. On a
+shared filesystem artifacts are plain paths and no store is involved.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Content hashes recorded when an artifact is published and checked when it is fetched.
+"""Content hashes recorded when an artifact is published and checked when it is read
+(:mod:`hpcflow.runtime.integrity` on a shared filesystem, S3 manifests on object storage).
 
 A file's hash is the sha256 of its bytes. A directory's hash covers its sorted relative
 paths and the hash of each file, so renaming, adding or altering any file changes it while
@@ -13,7 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from hpcflow.errors import ChecksumMismatch, StorageError
+from hpcflow.errors import StorageError
 
 _CHUNK = 1024 * 1024
 
@@ -89,11 +90,18 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     raise StorageError(f"cannot hash {p}: no such file or directory")
 
 
-def verify(path: str | os.PathLike[str], expected_hash: str) -> None:
-    """Raise ChecksumMismatch when ``path``'s content hash differs from ``expected_hash``."""
-    actual = content_hash(path)
-    if actual != expected_hash:
-        raise ChecksumMismatch(
-            f"content of {path} does not match its recorded hash: "
-            f"expected sha256 {expected_hash}, found {actual}"
-        )
+def stat_digest(path: str | os.PathLike[str]) -> str:
+    """A cheap fingerprint of a file or directory: size, mtime, ctime and inode of each file.
+
+    Any write to a file changes its mtime and ctime, and ctime cannot be set back by a
+    user, so an unchanged fingerprint means unchanged content without reading a byte; a
+    changed one only means the content *may* differ (a chmod, a hard link) and has to be
+    hashed again.
+    """
+    p = Path(path)
+    files = [("", p)] if not p.is_dir() else list(iter_files(p))
+    h = hashlib.sha256()
+    for rel, full in files:
+        st = os.stat(full)
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+    return h.hexdigest()

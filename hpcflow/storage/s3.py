@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,20 +96,20 @@ class S3Storage:
     __str__ = __repr__
 
     @classmethod
-    def from_settings(cls, settings: Any) -> S3Storage:
-        """Build from a site's storage settings (a Mapping or an object with attributes)."""
-        from hpcflow.storage.factory import setting
-
-        bucket = setting(settings, "bucket")
+    def from_settings(cls, settings: Mapping[str, Any]) -> S3Storage:
+        """Build from a site's ``[storage]`` settings (endpoint_url, bucket, prefix, region,
+        credentials_file, multipart_threshold_mb); credentials come from that file or the
+        environment only."""
+        bucket = settings.get("bucket")
         if not bucket:
             raise StorageError("S3 storage settings need a bucket")
-        threshold = setting(settings, "multipart_threshold_mb")
+        threshold = settings.get("multipart_threshold_mb")
         return cls(
-            setting(settings, "endpoint_url"),
+            settings.get("endpoint_url"),
             str(bucket),
-            str(setting(settings, "prefix") or ""),
-            setting(settings, "region"),
-            load_credentials(setting(settings, "credentials_file")),
+            str(settings.get("prefix") or ""),
+            settings.get("region"),
+            load_credentials(settings.get("credentials_file")),
             float(threshold) if threshold is not None else 64,
         )
 

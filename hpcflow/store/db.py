@@ -8,16 +8,18 @@ named and recorded, so an old store is upgraded in place.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import StoreError, WorkflowNotFound
+from hpcflow.private import make_private_home, private_file
+from hpcflow.states import ACTIVE_STATUSES, WorkflowStatus
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -63,19 +65,82 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # How to start the jobs of a workflow (hpcflow.engine.job_env.LaunchRecord), recorded
+        # by the submitting process so that whoever ticks never lends its own environment.
+        "0002_launch_record",
+        "ALTER TABLE workflows ADD COLUMN launch TEXT",
+    ),
+    (
+        # Retry counters the engine decides on become typed columns (they lived in the JSON
+        # bag nodes.data); values of running workflows are carried over.
+        "0003_node_retry_counters",
+        """
+        ALTER TABLE nodes ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE nodes ADD COLUMN system_retries INTEGER NOT NULL DEFAULT 0;
+        UPDATE nodes SET retries = COALESCE(json_extract(data, '$.retries'), 0),
+                         system_retries = COALESCE(json_extract(data, '$.system_retries'), 0)
+            WHERE data IS NOT NULL AND data != 'null'
+        """,
+    ),
+    (
+        # What the web dashboard (hpcflow.ui) reads at any size, from indexes alone: a step's
+        # children by phase and slice (phase counts without a sort, a page of one phase by
+        # seek), a workflow's units by phase, and the nodes outside fan-out items (a path
+        # with no '(': the step tree without its slices).
+        "0004_ui_indexes",
+        """
+        CREATE INDEX nodes_child_phases ON nodes(workflow_id, parent, phase, slice_index);
+        CREATE INDEX nodes_unit_phases ON nodes(workflow_id, type, phase);
+        CREATE INDEX nodes_outside_fanouts ON nodes(workflow_id, path) WHERE instr(path, '(') = 0
+        """,
+    ),
 ]
 
 NODE_COLUMNS = (
     "path", "parent", "name", "template", "type", "phase", "key", "item", "slice_index",
-    "inputs", "outputs", "message", "attempts", "data", "created_at", "started_at",
-    "finished_at",
+    "inputs", "outputs", "message", "attempts", "retries", "system_retries", "data",
+    "created_at", "started_at", "finished_at",
 )
 _JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
 
 
 def default_home() -> Path:
-    """Where the store and work directories live unless configured: ``$HPCFLOW_HOME``."""
-    return Path(os.environ.get("HPCFLOW_HOME", Path.home() / ".hpcflow")).expanduser()
+    """Where the store and work directories live (``--home``, $HPCFLOW_HOME, ~/.hpcflow)."""
+    from hpcflow.settings import current
+
+    return current().home
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A connection that cannot write: SQLite's ``mode=ro`` plus ``query_only``.
+
+    For readers that must never change the store (the web dashboard): no migration, no
+    mode tightening, no file created but SQLite's own WAL index. WAL lets it read while
+    the engine writes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"no state store at {path} (nothing was submitted with this HPCFLOW_HOME)")
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("SELECT 1 FROM workflows LIMIT 1").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open state store {path} read-only: {exc}") from exc
+    return conn
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[str]:
+    """The migrations a store has not had yet (an older hpcflow made it)."""
+    try:
+        done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    except sqlite3.Error:
+        done = set()
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
 class Store:
@@ -83,7 +148,10 @@ class Store:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_home() / "hpcflow.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_home(self.path.parent)
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives its WAL files the store's mode
+            if suffix == "" or self.path.with_name(self.path.name + suffix).exists():
+                private_file(self.path.with_name(self.path.name + suffix))
         self._local = threading.local()
         self._migrate()
 
@@ -146,14 +214,15 @@ class Store:
     # ------------------------------------------------------------------------ workflows
 
     def create_workflow(self, wf_id: str, name: str, spec: dict[str, Any], work_dir: str,
-                        site: dict[str, Any] | None = None, reuse: list[Any] | None = None) -> None:
+                        site: dict[str, Any] | None = None, reuse: list[Any] | None = None,
+                        launch: dict[str, Any] | None = None) -> None:
         now = time.time()
         with self.transaction() as c:
             c.execute(
-                "INSERT INTO workflows (id, name, status, spec, site, reuse, work_dir, created_at,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO workflows (id, name, status, spec, site, reuse, launch, work_dir,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (wf_id, name, "Pending", json.dumps(spec), json.dumps(site or {}),
-                 json.dumps(reuse or []), work_dir, now, now),
+                 json.dumps(reuse or []), json.dumps(launch) if launch else None, work_dir, now, now),
             )
             self.add_event(wf_id, None, "submitted", f"workflow {name} submitted")
 
@@ -179,7 +248,7 @@ class Store:
 
     def set_workflow_status(self, wf_id: str, status: str, message: str | None = None) -> None:
         now = time.time()
-        finished = now if status in ("Succeeded", "Failed", "Terminated") else None
+        finished = now if WorkflowStatus(status).final else None
         with self.transaction() as c:
             c.execute(
                 "UPDATE workflows SET status = ?, message = ?, updated_at = ?, finished_at = ?"
@@ -191,7 +260,7 @@ class Store:
     def active_revisions(self) -> dict[str, int]:
         """Revision of every active workflow: a changed revision means another process wrote."""
         rows = self.conn.execute(
-            "SELECT id, revision FROM workflows WHERE status IN ('Pending', 'Running')"
+            "SELECT id, revision FROM workflows WHERE status IN (?, ?)", ACTIVE_STATUSES
         )
         return {r[0]: r[1] for r in rows}
 
@@ -291,7 +360,7 @@ class Store:
 
 def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
-    for f in ("spec", "site", "reuse"):
+    for f in ("spec", "site", "reuse", "launch"):
         d[f] = json.loads(d[f]) if d[f] else None
     return d
 

@@ -11,51 +11,16 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import in_ci
+from tests.compat import pydflow_sdist
 
 REPO = Path(__file__).resolve().parents[2]
-PYDFLOW = os.environ.get("HPCFLOW_COMPAT_PYDFLOW", "pydflow==1.8.134")
-CACHE = Path(os.environ.get("HPCFLOW_COMPAT_CACHE", Path.home() / ".cache" / "hpcflow-compat"))
 
 #: Dflow tests that need something only Argo/Kubernetes provides (none in this release).
 ARGO_ONLY: dict[str, str] = {}
-
-
-def _fetch_suite() -> Path:
-    target = CACHE / PYDFLOW.replace("==", "-")
-    if (target / "tests").is_dir():
-        return target / "tests"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                           PYDFLOW, "-d", str(CACHE)], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        raise RuntimeError(f"cannot download {PYDFLOW} from PyPI: {proc.stderr[-500:]}")
-    sdist = next(CACHE.glob(PYDFLOW.replace("==", "-") + ".tar.gz"))
-    with tarfile.open(sdist) as tar:
-        members = [m for m in tar.getmembers() if "/tests/" in m.name and m.name.endswith(".py")]
-        tar.extractall(CACHE, members=members, filter="data")
-    return target / "tests"
-
-
-def _suite_or_skip() -> Path:
-    try:
-        return _fetch_suite()
-    except Exception as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"Dflow's test suite is not available: {exc}")
-
-
-def _cases() -> list[str]:
-    try:
-        return sorted(p.name for p in _fetch_suite().glob("test_*.py"))
-    except Exception:
-        return ["(suite unavailable)"]
 
 
 def port(source: str) -> str:
@@ -63,9 +28,9 @@ def port(source: str) -> str:
     return re.sub(r"\b(from|import) dflow\b", r"\1 hpcflow", source)
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", pydflow_sdist.files("tests"))
 def test_dflow_workflow_runs_unchanged(case: str, tmp_path: Path):
-    suite = _suite_or_skip()
+    suite = pydflow_sdist.fetch_or_skip() / "tests"
     if case in ARGO_ONLY:
         pytest.skip(ARGO_ONLY[case])
     ported = tmp_path / case

@@ -9,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import click
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -24,10 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
-def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+def all_commands(group, prefix: tuple[str, ...] = ()):
+    # Duck-typed: typer >= 0.26 builds groups from its own copy of click, not click.Group.
     for name, cmd in group.commands.items():
         yield prefix + (name,), cmd
-        if isinstance(cmd, click.Group):
+        if hasattr(cmd, "commands"):
             yield from all_commands(cmd, prefix + (name,))
 
 
@@ -79,6 +79,35 @@ def test_unknown_workflow_is_one_clear_error(tmp_path: Path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("hpcflow: error: no workflow 'no-such-wf'")
     assert "Traceback" not in proc.stderr
+
+
+def console_script() -> str:
+    """The ``hpcflow`` command pip installed beside this interpreter."""
+    script = Path(sys.executable).parent / "hpcflow"
+    assert script.exists(), f"no installed hpcflow command beside {sys.executable} (pip install -e .)"
+    return str(script)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show"], "Missing argument"),
+    (["nosuchcmd"], "No such command"),
+    (["logs", "wf-only"], "Missing argument"),
+    (["list", "--limit", "many"], "Invalid value"),
+])
+def test_installed_command_prints_usage_and_exits_2_on_usage_errors(args, message, tmp_path: Path):
+    env = dict(os.environ, HPCFLOW_HOME=str(tmp_path / "home"))
+    proc = subprocess.run([console_script(), *args], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Usage: hpcflow" in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_installed_command_reports_a_library_error_in_one_line(tmp_path: Path):
+    env = dict(os.environ, HPCFLOW_HOME=str(tmp_path / "home"))
+    proc = subprocess.run([console_script(), "show", "no-such-wf"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"hpcflow: error: no workflow 'no-such-wf' in "
+                                                f"{tmp_path / 'home' / 'hpcflow.db'}"]
 
 
 def _script(tmp_path: Path, body: str) -> Path:

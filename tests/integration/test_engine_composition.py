@@ -197,5 +197,6 @@ def test_upload_and_download_artifacts(tmp_path: Path):
     # content hashes of every output artifact are recorded with the outputs
     import hashlib
 
-    hashes = step.outputs.raw["hashes"]["files"]
-    assert hashes == [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]
+    hashes = step.outputs.raw["hashes"]
+    paths = step.outputs.raw["artifacts"]["files"]
+    assert [hashes[p]["sha256"] for p in paths] == [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]

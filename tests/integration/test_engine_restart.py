@@ -14,7 +14,7 @@ import pytest
 
 from hpcflow import Step, Workflow
 from hpcflow.python import PythonOPTemplate, Slices
-from tests.helpers import Crash, CrashAfterSubmit, count
+from tests.helpers import AcceptedThenUnreachable, Crash, CrashAfterSubmit, count
 from tests.integration import wf_ops as ops
 
 pytestmark = pytest.mark.usefixtures("hpcflow_home")
@@ -204,3 +204,33 @@ def test_crash_right_after_a_local_submit_adopts_instead_of_running_twice(tmp_pa
         time.sleep(0.05)
     assert client.store.workflow_status(wf.id) == "Succeeded"
     assert count(tmp_path, "a0-start") == 1 and count(tmp_path, "a1-start") == 1
+
+
+def test_an_unanswered_adoption_waits_instead_of_submitting_again(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    """sbatch timed out after the controller took the job, then squeue fails for 5 ticks:
+    the attempts stay `submitting` until the scheduler answers, then the job is adopted."""
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")  # this test drives the engine itself
+    client = get_client()
+    wf = Workflow("adopt-later")
+    wf.add(Step("nap", PythonOPTemplate(ops.nap, slices=Slices(input_parameter=["tag"], output_parameter=["done"])),
+                parameters={"seconds": 0.2, "log_dir": str(tmp_path), "tag": ["b0", "b1", "b2"]}))
+    wf.submit()
+    flaky = AcceptedThenUnreachable(client.scheduler, down_calls=5)
+    engine = Engine(client.store, flaky, client.settings, only={wf.id})
+    engine.tick()  # submits; the scheduler reports a timeout
+    for _ in range(5):
+        engine.tick()  # every lookup fails
+        assert {a["status"] for a in client.store.attempts(wf.id)} == {"submitting"}
+    assert flaky.failed_lookups == 5
+    deadline = time.time() + 60
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed") and time.time() < deadline:
+        engine.tick()
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
+    assert flaky.submissions == 1, "an attempt that may have been submitted was submitted again"
+    for tag in ("b0", "b1", "b2"):
+        assert count(tmp_path, f"{tag}-start") == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hpcflow.errors import ChecksumMismatch, StorageError
-from hpcflow.storage import S3Credentials, S3Storage, SharedFSStorage, StorageUnavailable, from_site
+from hpcflow.storage import S3Credentials, S3Storage, StorageClient, StorageUnavailable
 from hpcflow.storage.base import MANIFEST_NAME
 from hpcflow.storage.hashing import content_hash, local_md5
 from tests.s3_server import S3Server, s3_server_fixture
@@ -61,17 +61,17 @@ def test_upload_download_list_copy_md5(store: S3Storage, tmp_path: Path) -> None
     store.download("wf/step/one.txt", str(tmp_path / "one.txt"))
     assert content_hash(tmp_path / "back") == content_hash(src)
     assert (tmp_path / "one.txt").read_text() == "content 1\n"
+    assert isinstance(store, StorageClient)  # Dflow's storage-client seam
 
-    shared = SharedFSStorage(tmp_path / "shared")
-    shared.upload("wf/step/out", str(src))
-    shared.upload("wf/step/one.txt", str(src / "f1.txt"))
-    for prefix, recursive in [
-        ("wf/step/", False),
-        ("wf/step/o", False),
-        ("wf/", True),
-        ("wf", False),
+    files = ["wf/step/one.txt", "wf/step/out/f0.txt", "wf/step/out/f1.txt", "wf/step/out/f2.txt",
+             "wf/step/out/sub/ünï $(x) 'q'.bin"]
+    for prefix, recursive, expected in [
+        ("wf/step/", False, ["wf/step/one.txt", "wf/step/out/"]),
+        ("wf/step/o", False, ["wf/step/one.txt", "wf/step/out/"]),
+        ("wf/", True, files),
+        ("wf", False, ["wf/"]),
     ]:
-        assert store.list(prefix, recursive) == shared.list(prefix, recursive), prefix
+        assert store.list(prefix, recursive) == expected, prefix
     assert MANIFEST_NAME not in " ".join(store.list("wf/", recursive=True))
 
     store.copy("wf/step/out", "wf/copy")
@@ -79,7 +79,6 @@ def test_upload_download_list_copy_md5(store: S3Storage, tmp_path: Path) -> None
     assert content_hash(tmp_path / "copied") == content_hash(src)
     assert store.get_md5("wf/copy") == store.get_md5("wf/step/out") == local_md5(src)
     assert store.get_md5("wf/step/one.txt") == hashlib.md5(b"content 1\n").hexdigest()
-    assert store.get_md5("wf/step/out") == shared.get_md5("wf/step/out")
 
 
 def test_overwrite_removes_stale_files(store: S3Storage, tmp_path: Path) -> None:
@@ -217,10 +216,10 @@ def test_credentials_file_mode(
     }
     creds.chmod(0o644)
     with pytest.raises(StorageError, match="mode 0644") as info:
-        from_site(settings)
+        S3Storage.from_settings(settings)
     assert s3_env.secret_key not in str(info.value)
     creds.chmod(0o600)
-    store = from_site(settings)
+    store = S3Storage.from_settings(settings)
     (tmp_path / "f").write_text("ok")
     store.upload("x", str(tmp_path / "f"))
     assert store.list("", recursive=True) == ["x"]

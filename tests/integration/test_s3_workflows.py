@@ -94,7 +94,9 @@ def test_tampered_object_is_detected_by_the_consuming_step(s3_home: str, server:
     second.add(Step("r", PythonOPTemplate(ops.read_text), artifacts={"f": art}))
     second.submit()
     assert second.wait(timeout=120) == "Failed"
-    assert "ChecksumMismatch" in second.query_step(name="r")[0].message
+    (r,) = second.query_step(name="r")
+    assert r.message.startswith(f"ChecksumMismatch: step r: s3://{s3_home}/{obj} "), r.message
+    assert r.attempts == 1  # a changed input is fatal
 
 
 def test_credentials_never_written_by_hpcflow(s3_home: str, server: S3Server, tmp_path: Path):

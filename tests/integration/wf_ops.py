@@ -135,3 +135,11 @@ def nap(seconds: float, log_dir: str, tag: str) -> {"done": bool}:
     time.sleep(seconds)
     record(log_dir, f"{tag}-end")
     return {"done": True}
+
+
+@OP.function
+def append_to(f: Artifact(Path), text: str) -> {"done": bool}:
+    """Edits its input file in place, which OPs must not do (the checksum tests)."""
+    with open(f, "a") as fh:
+        fh.write(text)
+    return {"done": True}

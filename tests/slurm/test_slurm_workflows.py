@@ -285,3 +285,30 @@ def test_cron_tick_drives_a_submitted_workflow(tmp_path: Path):
         time.sleep(0.5)
     assert show["status"] == "Succeeded"
     assert [s["outputs"]["parameters"]["c"] for s in show["steps"] if s["name"] == "b"] == [3]
+
+
+def test_work_directories_are_private_and_jobs_still_run(slurm_home: Path, tmp_path: Path):
+    """0700 workflow directories on the work root: Slurm jobs (the same user) still write
+    into them, and the owner still reads and downloads every artifact."""
+    import stat
+
+    from hpcflow import download_artifact, upload_artifact
+
+    old = os.umask(0o022)
+    try:
+        src = tmp_path / "in.txt"
+        src.write_text("private input")
+        wf = Workflow("s-private")
+        wf.add(Step("read", PythonOPTemplate(ops.read_text), artifacts={"f": upload_artifact(src)}))
+        wf.add(Step("write", PythonOPTemplate(ops.write_file), parameters={"name": "o.txt", "content": "done"}))
+        wf.submit()
+        assert wf.wait(timeout=300) == "Succeeded"
+    finally:
+        os.umask(old)
+    work_dir = Path(wf.query()["work_dir"])
+    assert stat.S_IMODE(work_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(slurm_home.stat().st_mode) == 0o700
+    assert wf.query_step(name="read")[0].outputs.parameters["text"].value == "private input"
+    art = wf.query_step(name="write")[0].outputs.artifacts["out"]
+    got = download_artifact(art, path=tmp_path / "got")
+    assert [Path(p).read_text() for p in got] == ["done"]

@@ -1,14 +1,13 @@
-"""S3 credentials, manifests, the storage factory and the test-server helper: no server."""
+"""S3 credentials, manifests, S3 settings and the test-server helper: no server."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from hpcflow.errors import StorageError
-from hpcflow.storage import S3Credentials, SharedFSStorage, from_site, load_credentials
+from hpcflow.storage import S3Credentials, load_credentials
 from hpcflow.storage.manifest import FileEntry, Manifest
 
 SECRET = "s3cr3t-Value-that-must-never-leak"
@@ -110,17 +109,13 @@ def test_manifest_round_trip_and_self_check() -> None:
         Manifest.from_json("[]", "here")
 
 
-def test_from_site(tmp_path: Path) -> None:
-    store = from_site({"kind": "shared", "root": str(tmp_path)})
-    assert isinstance(store, SharedFSStorage) and store.root == tmp_path
-    store = from_site(SimpleNamespace(kind="shared"), root=tmp_path / "x")
-    assert isinstance(store, SharedFSStorage)
-    with pytest.raises(StorageError, match="unknown storage kind"):
-        from_site({"kind": "ftp"})
+def test_s3_settings_need_a_bucket_and_credentials() -> None:
+    from hpcflow.storage.remote import open_store
+
     with pytest.raises(StorageError, match="need a bucket"):
-        from_site({"kind": "s3", "endpoint_url": "http://127.0.0.1:9"})
+        open_store({"kind": "s3", "endpoint_url": "http://127.0.0.1:9"})
     with pytest.raises(StorageError, match="no S3 credentials"):
-        from_site({"kind": "s3", "bucket": "b"})
+        open_store({"kind": "s3", "bucket": "b"})
 
 
 def test_missing_s3_server_skips_or_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,8 @@ COMMAND_COUNTS: Counter[str] = Counter()
 
 #: Writes a text file where the jobs will read it (local disk here; an SSH transport's peer).
 FileWriter = Callable[[Path, str], None]
+#: Writes many files at once (one remote command over SSH, however many task files).
+FilesWriter = Callable[[Mapping[Path, str]], None]
 
 
 def reset_command_counts() -> None:
@@ -35,6 +37,7 @@ def reset_command_counts() -> None:
 
 def write_file_atomically(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a job never reads half a task list."""
+    path.parent.mkdir(exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -55,12 +58,14 @@ class SlurmScheduler:
         transport: Transport | None = None,
         *,
         write_file: FileWriter = write_file_atomically,
+        write_files: FilesWriter | None = None,
         timeout_s: float = 60.0,
         adopt_lookback: timedelta = timedelta(days=7),
         max_array_size: int | None = None,
     ) -> None:
         self.transport: Transport = transport if transport is not None else LocalTransport()
         self.write_file = write_file
+        self.write_files = write_files
         self.timeout_s = timeout_s
         self.adopt_lookback = adopt_lookback
         self._max_array_size = max_array_size
@@ -82,6 +87,18 @@ class SlurmScheduler:
         if P.is_controller_down(result.stderr):
             raise SchedulerUnavailable(result.describe())
         raise SchedulerError(result.describe())
+
+    def _write(self, out: Mapping[Path, str]) -> None:
+        if self.write_files is not None:
+            try:
+                self.write_files(out)
+            except TransportError as exc:
+                if exc.transient:
+                    raise SchedulerUnavailable(str(exc)) from exc
+                raise
+            return
+        for path, text in out.items():
+            self.write_file(path, text)
 
     def max_array_size(self) -> int:
         """The cluster's MaxArraySize, asked once per scheduler object."""
@@ -107,10 +124,9 @@ class SlurmScheduler:
         workdir = Path(job.workdir)
         script = workdir / f"hpcflow-{tag}.sh"
         tasks = workdir / f"hpcflow-{tag}.tasks"
-        tasks.mkdir(exist_ok=True)
-        for index, content in enumerate(render_task_list(job.tasks)):
-            self.write_file(tasks / str(index), content)
-        self.write_file(script, render_script(job, tasks_file=tasks.name, is_array=is_array))
+        out = {tasks / str(i): content for i, content in enumerate(render_task_list(job.tasks))}
+        out[script] = render_script(job, tasks_file=tasks.name, is_array=is_array)  # last
+        self._write(out)
         chunk = self.max_array_size() if is_array else 1
         task_ids: list[str] = []
         for offset in range(0, count, chunk):

@@ -20,7 +20,9 @@ TAG_SEPARATOR = "~"
 
 _TAG = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SBATCH_VALUE = re.compile(r"^[A-Za-z0-9_.,:+=@%/\-\[\]|&()!*]+$")
+#: What an ``#SBATCH`` value may contain (partitions, accounts, QOS, constraints...); the
+#: site model checks its names with the same pattern.
+SBATCH_VALUE = re.compile(r"^[A-Za-z0-9_.,:+=@%/\-\[\]|&()!*]+$")
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 TEMPLATE = """\
@@ -83,7 +85,7 @@ def tag_of(name: str, comment: str) -> str | None:
 
 
 def _sbatch_value(option: str, value: str) -> str:
-    if not _SBATCH_VALUE.match(value):
+    if not SBATCH_VALUE.match(value):
         raise SpecError(f"{option} value {value!r} contains characters not allowed in #SBATCH")
     return value
 

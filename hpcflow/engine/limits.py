@@ -1,0 +1,101 @@
+"""A job's resources (site defaults < template < executor) and the site's partition limits.
+
+The same merge decides what a job asks the scheduler for and what is checked at submit:
+a step that would ask for more than its partition allows (a time limit, CPUs, memory or
+GPUs) is a :class:`~hpcflow.errors.SpecError` before anything is stored or submitted,
+instead of a job that Slurm rejects, or leaves pending forever, hours later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpcflow.engine.settings import EngineSettings
+from hpcflow.errors import SpecError
+from hpcflow.resources import normalize_resources
+
+OP_KINDS = ("python", "shell", "script")
+
+#: (merged resource, partition limit, how the step's request is named in messages)
+_LIMITS = (
+    ("time_limit_s", "max_time_s", "time"),
+    ("cpus", "max_cpus", "cpus"),
+    ("memory_mb", "max_memory_mb", "memory"),
+    ("gpus", "gpus", "gpus"),
+)
+
+
+def units_per_task(step: dict[str, Any]) -> int:
+    """How many units one job (array task) runs one after another: ``group_size / pool_size``."""
+    slices = step.get("slices") or {}
+    size = slices.get("group_size") or 1
+    pool = slices.get("pool_size") or 1
+    return max(1, -(-size // pool))
+
+
+def merged_resources(settings: EngineSettings, tmpl: dict[str, Any], step: dict[str, Any],
+                     units: int) -> dict[str, Any]:
+    """What a job of ``step`` asks for; a template ``timeout`` sets the time limit (for all
+    ``units`` of the task, plus the margin the runtime needs to report a timeout)."""
+    merged = normalize_resources(settings.default_resources, tmpl.get("resources"),
+                                 (step.get("executor") or {}).get("resources"))
+    timeout = tmpl.get("timeout")
+    if timeout:
+        merged["time_limit_s"] = int(timeout * units) + settings.time_limit_margin_s
+    return merged
+
+
+def check_partition_limits(spec: dict[str, Any], settings: EngineSettings) -> None:
+    """Raise SpecError for the first step whose job would exceed its partition's limits."""
+    if not settings.partitions:
+        return
+    templates = spec["templates"]
+    for tmpl_name, tmpl in templates.items():
+        for step in _steps_of(tmpl):
+            target = templates.get(step["template"]) or {}
+            if target.get("kind") not in OP_KINDS:
+                continue
+            where = f"workflow {spec['name']}: step {step['name']} (in {tmpl_name})"
+            try:
+                asked = merged_resources(settings, target, step, units_per_task(step))
+            except SpecError as exc:
+                raise SpecError(f"{where}: {exc}") from None
+            _check(where, asked, target, settings)
+
+
+def _check(where: str, asked: dict[str, Any], tmpl: dict[str, Any], settings: EngineSettings) -> None:
+    partition = asked.get("partition") or settings.default_partition
+    if partition is None:
+        return
+    limits = settings.partitions.get(partition)
+    if limits is None:
+        raise SpecError(f"{where}: partition {partition!r} is not one of the site's partitions "
+                        f"({', '.join(sorted(settings.partitions))})")
+    for resource, limit_name, label in _LIMITS:
+        value, limit = asked.get(resource), limits.get(limit_name)
+        if value is None or limit is None or value <= limit:
+            continue
+        why = ""
+        if resource == "time_limit_s" and tmpl.get("timeout"):
+            why = f" (its timeout of {tmpl['timeout']:g} s per unit plus {settings.time_limit_margin_s} s)"
+        raise SpecError(f"{where}: asks for {label} {_show(resource, value)}{why}, but partition "
+                        f"{partition!r} allows at most {_show(resource, limit)} "
+                        f"({limit_name.removesuffix('_s').removesuffix('_mb')})")
+
+
+def _show(resource: str, value: int) -> str:
+    if resource == "time_limit_s":
+        days, rest = divmod(int(value), 86400)
+        clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+        return f"{days}-{clock}" if days else clock
+    if resource == "memory_mb":
+        return f"{value}M"
+    return str(value)
+
+
+def _steps_of(tmpl: dict[str, Any]) -> list[dict[str, Any]]:
+    if tmpl.get("kind") == "steps":
+        return [s for group in tmpl["groups"] for s in group]
+    if tmpl.get("kind") == "dag":
+        return list(tmpl["tasks"])
+    return []

@@ -1,0 +1,243 @@
+"""Where attempt directories live for the jobs: here, or in a cluster's work root over SSH.
+
+The engine always works on local attempt directories (it writes ``task.json`` there and
+reads ``exit.json`` from there). With a :class:`LocalWorkArea` the jobs see the same
+directories. With a :class:`RemoteWorkArea` (``[ssh] engine = "local"``) the local work root
+is a mirror of the cluster's: before a job is submitted its attempt directories are staged
+to the same relative place under the remote work root (with what they need: shipped OPs,
+uploaded input artifacts, the OP modules and hpcflow itself), and once the queue no longer
+lists the job, the directories that hold an exit record are fetched back. Paths inside the
+records are translated between the two roots, so the store only ever holds local paths.
+Each of ``stage`` and ``fetch`` is one remote command per tick, whatever the number of units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from hpcflow.runtime import records as rec
+from hpcflow.scheduler.base import JobRequest
+from hpcflow.transport import files
+
+#: Marks a local directory whose content is already on the remote side.
+STAGED_MARK = ".hpcflow-staged"
+
+
+class WorkArea(Protocol):
+    def stage(self, unit_dirs: Sequence[Path], code: Sequence[Path] = ()) -> None:
+        """Make the attempt directories (and ``code`` roots) visible to the jobs."""
+        ...
+
+    def job_request(self, request: JobRequest, code: Sequence[Path] = ()) -> JobRequest:
+        """The request as the scheduler's side sees it (paths, its ``PYTHONPATH``)."""
+        ...
+
+    def fetch(self, unit_dirs: Sequence[Path]) -> None:
+        """Bring finished attempt directories back where the engine reads them."""
+        ...
+
+
+class LocalWorkArea:
+    """The jobs share this machine's filesystem: nothing to move."""
+
+    def stage(self, unit_dirs: Sequence[Path], code: Sequence[Path] = ()) -> None:
+        return None
+
+    def job_request(self, request: JobRequest, code: Sequence[Path] = ()) -> JobRequest:
+        return request
+
+    def fetch(self, unit_dirs: Sequence[Path]) -> None:
+        return None
+
+
+class RemoteWorkArea:
+    """A local mirror of a remote work root, kept in step through one SSH transport."""
+
+    def __init__(self, transport: Any, local_root: Path, remote_root: str, timeout_s: float) -> None:
+        self.transport = transport
+        self.local_root = Path(local_root)
+        self.remote_root = remote_root.rstrip("/") or "/"
+        self.timeout_s = timeout_s
+        self._lib: str | None = None
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def to_remote(self, value: Any) -> Any:
+        return _map_strings(value, str(self.local_root), self.remote_root)
+
+    def to_local(self, value: Any) -> Any:
+        return _map_strings(value, self.remote_root, str(self.local_root))
+
+    # --- staging -------------------------------------------------------------------------
+
+    def stage(self, unit_dirs: Sequence[Path], code: Sequence[Path] = ()) -> None:
+        """One upload: each unit's ``task.json`` (paths translated), the OP pickles and
+        uploaded input artifacts it refers to, the code roots and hpcflow, if not there yet."""
+        out: dict[str, bytes] = {}
+        marks: list[Path] = []
+        for unit in unit_dirs:
+            task = rec.read_json(Path(unit) / rec.TASK_FILE)
+            if task is None:
+                continue
+            op = task.get("op") or {}
+            if op.get("pickle_file"):
+                self._add_file(out, Path(op["pickle_file"]))
+            for leaf in _leaves(task.get("artifacts")):
+                marks += self._add_input(out, Path(leaf))
+            out[self.to_remote(str(Path(unit) / rec.TASK_FILE))] = json.dumps(
+                self.to_remote(task), ensure_ascii=False).encode()
+        for root in code:
+            self._add_tree(out, Path(root), self.code_dir(Path(root)))
+        lib = self._library(out)
+        files.write_files(self.transport, out, self.remote_root, self.timeout_s)
+        self._lib = lib
+        for mark in marks:
+            (mark / STAGED_MARK).touch()
+
+    def code_dir(self, root: Path) -> str:
+        """Where a shipped code root (a package or module) goes on the remote side."""
+        digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+        return f"{self.remote_root}/.hpcflow-code/{digest}/{root.name}"
+
+    def _add_file(self, out: dict[str, bytes], path: Path) -> None:
+        if path.is_file():
+            out[self.to_remote(str(path))] = path.read_bytes()
+
+    def _add_tree(self, out: dict[str, bytes], root: Path, remote: str) -> None:
+        if root.is_file():
+            out[remote] = root.read_bytes()
+            return
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                out[f"{remote}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+
+    def _add_input(self, out: dict[str, bytes], path: Path) -> list[Path]:
+        """An input artifact made on this machine (``upload_artifact``) goes up once; one
+        made by an earlier remote step is already there."""
+        try:
+            rel = path.resolve().relative_to(self.local_root.resolve())
+        except ValueError:
+            return []  # outside the mirror: a path the cluster has by itself
+        if rel.parts[:1] != ("uploads",) or len(rel.parts) < 2:
+            return []
+        upload = self.local_root / rel.parts[0] / rel.parts[1]
+        if (upload / STAGED_MARK).exists():
+            return []
+        self._add_tree(out, upload, self.to_remote(str(upload)))
+        out.pop(self.to_remote(str(upload / STAGED_MARK)), None)
+        return [upload]
+
+    def _library(self, out: dict[str, bytes]) -> str:
+        """hpcflow and its pure-Python helpers, shipped once per version."""
+        if self._lib is not None:
+            return self._lib
+        from hpcflow.engine.containerize import _SHIPPED, _package_dir
+
+        digest = hashlib.sha256()
+        sources = {name: _package_dir(name) for name in _SHIPPED}
+        for _name, src in sorted(sources.items()):
+            for path in sorted(src.rglob("*.py")):
+                digest.update(str(path.relative_to(src.parent)).encode())
+                digest.update(path.read_bytes())
+        lib = f"{self.remote_root}/.hpcflow-lib/{digest.hexdigest()[:16]}"
+        probe = self.transport.run(["test", "-f", f"{lib}/.complete"], timeout=self.timeout_s)
+        if not probe.ok:
+            for name, src in sources.items():
+                self._add_tree(out, src, f"{lib}/{name}")
+            out[f"{lib}/.complete"] = b""
+        return lib
+
+    # --- the job as the cluster sees it ----------------------------------------------------
+
+    def job_request(self, request: JobRequest, code: Sequence[Path] = ()) -> JobRequest:
+        """Paths re-rooted; ``PYTHONPATH`` is the shipped hpcflow and code roots only (the
+        directories of this machine mean nothing on the cluster)."""
+        env = dict(request.env)
+        roots = [self._lib or ""] + [self.code_dir(Path(c)).rsplit("/", 1)[0] for c in code]
+        env["PYTHONPATH"] = ":".join(dict.fromkeys(p for p in roots if p))
+        return replace(request, workdir=Path(self.to_remote(str(request.workdir))),
+                       tasks=tuple(tuple(self.to_remote(list(t))) for t in request.tasks),
+                       env=env)
+
+    # --- fetching --------------------------------------------------------------------------
+
+    def fetch(self, unit_dirs: Sequence[Path]) -> None:
+        """One download of every listed attempt directory that has its exit record."""
+        wanted = [self.to_remote(str(d)) for d in unit_dirs if not (Path(d) / rec.EXIT_FILE).exists()]
+        found = files.read_finished_trees(self.transport, wanted, rec.EXIT_FILE, self.timeout_s)
+        exits = []
+        for remote, content in found.items():
+            local = Path(self.to_local(remote))
+            if local.name == rec.TASK_FILE and local.exists():
+                continue  # the engine's own copy, with local paths
+            if local.name == rec.EXIT_FILE:
+                exits.append((local, content))  # written last: a reader sees a whole unit
+                continue
+            if local.name == rec.OUTPUTS_FILE:
+                content = json.dumps(self.to_local(json.loads(content)), ensure_ascii=False).encode()
+            _write(local, content)
+        for local, content in exits:
+            _write(local, content)
+
+
+def code_roots(spec: dict[str, Any], launch: Any) -> list[Path]:
+    """The packages (or module files) a workflow's OPs are imported from, found in the
+    directories of its launch record, and its ``upload_packages``: what must be shipped
+    for the jobs to import them."""
+    from hpcflow.engine.job_env import modules_in_spec
+
+    search = [Path(p) for p in (launch.python_path if launch is not None else ())]
+    roots: list[Path] = []
+    for module in modules_in_spec(spec):
+        top = module.split(".")[0]
+        if top in ("hpcflow", "__main__") or top in sys.stdlib_module_names:
+            continue
+        for directory in search:
+            found = next((c for c in (directory / top, directory / f"{top}.py") if c.exists()), None)
+            if found is not None:
+                roots.append(found)
+                break
+    roots += [Path(p) for p in (launch.packages if launch is not None else ()) if Path(p).exists()]
+    return list(dict.fromkeys(roots))
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+
+
+def _map_strings(value: Any, old: str, new: str) -> Any:
+    """Every string equal to ``old`` or below it (``old/...``) re-rooted at ``new``."""
+    if isinstance(value, str):
+        if value == old:
+            return new
+        if value.startswith(old.rstrip("/") + "/"):
+            return new.rstrip("/") + value[len(old.rstrip("/")):]
+        return value
+    if isinstance(value, list):
+        return [_map_strings(v, old, new) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_map_strings(v, old, new) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)

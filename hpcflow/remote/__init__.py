@@ -1,0 +1,1 @@
+"""Remote sites: the workstation's client and the login node's JSON mode (``remote-api``)."""

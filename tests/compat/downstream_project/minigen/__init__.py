@@ -1,0 +1,1 @@
+"""minigen: a tiny concurrent-learning-style generator built on Dflow."""
