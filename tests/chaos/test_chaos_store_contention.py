@@ -1,6 +1,7 @@
 """Four ``hpcflow submit`` processes at once while the daemon ticks, and another process
-holding the store's write lock for 10 s: nothing is lost and ``database is locked`` never
-reaches the user (the stderr of every process, the daemon's log)."""
+holding the store's write lock for 10 s: nothing is lost, ``database is locked`` never
+reaches the user (the stderr of every process, the daemon's log), and ``hpcflow list``
+answers while the lock is held."""
 
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ def test_concurrent_submits_and_a_held_write_lock(project: Project, tmp_path: Pa
     locker, locked_at = hold_write_lock(project.home / "hpcflow.db", LOCK_S)
     time.sleep(rng.uniform(0.0, 2.0))
     submitters = [project.popen("submit", f"wf{k}.py") for k in range(SUBMITTERS)]
+    listing = project.hpcflow("list", "--json", cwd=project.elsewhere, timeout=60)
+    listed_at = time.time()  # a reader does not wait for the writer
     outs = [p.communicate(timeout=120) for p in submitters]
     submitted_at = time.time()
     lock_out, lock_err = locker.communicate(timeout=60)
@@ -83,6 +86,7 @@ def test_concurrent_submits_and_a_held_write_lock(project: Project, tmp_path: Pa
                   units=len(counts.units), lost=len(counts.lost), duplicates=counts.duplicates)
     assert locker.returncode == 0, lock_err
     assert released_at - locked_at >= LOCK_S and submitted_at >= released_at  # they had to wait
+    assert listed_at < released_at and busy[0] in listing.stdout, listing.stdout + listing.stderr
     for proc, (out, err) in zip(submitters, outs, strict=True):
         assert proc.returncode == 0, out + err
         assert not any(b in out + err for b in LOCKED_OUT), out + err
