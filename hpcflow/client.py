@@ -41,7 +41,7 @@ class Client:
         """The tick lock, one object per thread (flock is held per open file)."""
         lock = getattr(self._thread_state, "lock", None)
         if lock is None:
-            lock = TickLock(self.store.path.parent / "engine.lock")
+            lock = TickLock(self.store.path.parent / "engine.lock", inherited_by_commands=True)
             self._thread_state.lock = lock
         return lock
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.lock import TickLock
+from hpcflow.errors import HpcflowError
 from hpcflow.private import make_private_home, private_file
 
 log = logging.getLogger("hpcflow.daemon")
@@ -42,8 +43,10 @@ def daemon_pid(store_dir: Path) -> int | None:
         return -1
 
 
-def start_detached(store_dir: Path, cli_options: list[str]) -> int:
-    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid.
+def start_detached(store_dir: Path, cli_options: list[str], timeout: float = 60.0) -> int:
+    """Start ``hpcflow daemon run`` in its own session, logging to a file; return its pid
+    once it holds its lock and the pid file names it, so `status` right after is truthful
+    (and a stale pid file of a killed daemon is never taken for the new one).
 
     Args:
         cli_options: the global flags (``--home``, ``--site``) that name this store and site.
@@ -54,9 +57,13 @@ def start_detached(store_dir: Path, cli_options: list[str]) -> int:
     with open(private_file(paths["log"]), "ab") as logf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=dict(os.environ))
-    for _ in range(100):  # wait until it holds its lock, so `status` right after is truthful
-        if daemon_pid(store_dir) is not None or proc.poll() is not None:
-            break
+    deadline = time.monotonic() + timeout
+    while daemon_pid(store_dir) != proc.pid:
+        if proc.poll() is not None:
+            raise HpcflowError(f"the daemon exited at start (status {proc.returncode}); see {paths['log']}")
+        if time.monotonic() > deadline:
+            raise HpcflowError(f"the daemon (pid {proc.pid}) did not start within {timeout:.0f} s; "
+                               f"see {paths['log']}")
         time.sleep(0.05)
     return proc.pid
 
@@ -78,9 +85,13 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
     """The daemon's loop: tick, then sleep longer while nothing happens."""
     paths = daemon_paths(client.store.path.parent)
     life = TickLock(paths["lock"])
-    if not life.acquire(timeout=0):
+    # Not timeout=0: `daemon_pid` probes by taking the lock for an instant (`daemon start`
+    # polls it while this process starts), and a probe must not make the daemon give up.
+    if not life.acquire(timeout=5.0):
         raise SystemExit(f"a daemon already runs for {client.store.path} (pid file {paths['pid']})")
-    private_file(paths["pid"]).write_text(f"{os.getpid()}\n")
+    tmp = private_file(paths["pid"].with_name(f".{paths['pid'].name}.{os.getpid()}"))
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, paths["pid"])  # readers never see an empty pid file
     client.store.record_daemon(os.getpid(), os.uname().nodename)
     stopping = False
 

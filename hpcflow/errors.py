@@ -54,6 +54,10 @@ class SubmissionDeferred(SchedulerError):
     transient = True
 
 
+class CorruptRecord(HpcflowError):
+    """A record file of an attempt (task.json, outputs.json, exit.json) cannot be parsed."""
+
+
 class ContainerError(HpcflowError):
     """A container image or runtime is missing or unusable."""
 

@@ -21,8 +21,9 @@ from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.engine.work_area import LocalWorkArea, WorkArea, code_roots
-from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
+from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime import records as rec
+from hpcflow.runtime.fserrors import describe
 from hpcflow.scheduler.base import JobState, JobStatus, Scheduler
 from hpcflow.states import ACTIVE_ATTEMPTS, AttemptStatus, ErrorKind, WorkflowStatus
 from hpcflow.store.db import Store
@@ -205,13 +206,23 @@ class Engine:
             return
         for att, status in gone:
             key = (att.workflow_id, att.node_path, att.number)
-            record = rec.read_exit(att.dir)
+            try:
+                record = rec.read_exit(att.dir)
+            except CorruptRecord as exc:
+                self._apply_failure(att, ErrorKind.FATAL, str(exc))
+                report.finished_units += 1
+                continue
             if record is not None:
                 self._apply_exit(att, record)
                 report.finished_units += 1
                 continue
             if statuses is None:
                 continue  # never declare a job lost while the controller does not answer
+            if not att.dir.is_dir():  # no record can appear any more: no grace period
+                self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
+                                    "was deleted before the job wrote its exit record")
+                report.finished_units += 1
+                continue
             first = self._gone_since.setdefault(key, now)
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
@@ -224,7 +235,11 @@ class Engine:
         ok, kind, message = outcome_from_exit(record)
         if ok:
             run, node = self._node_of(att)
-            outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+            try:
+                outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+            except CorruptRecord as exc:
+                self._apply_failure(att, ErrorKind.FATAL, str(exc))
+                return
             self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
             if node is not None and node.attempts == att.number and not node.final:
                 run.complete_unit(node, outputs)
@@ -262,7 +277,13 @@ class Engine:
                     continue
                 if room is not None and len(planned) >= room:
                     break
-                p = prepare_attempt(run, node, self.settings.storage)
+                try:
+                    p = prepare_attempt(run, node, self.settings.storage)
+                except OSError as exc:  # a full or unwritable work root fails this unit only
+                    where = Path(run.work_dir)
+                    run.fail_unit(node, ErrorKind.FATAL, f"cannot prepare attempt "
+                                  f"{node.attempts + 1} under {where}: {describe(exc, where)}")
+                    continue
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)
             run.launches.clear()
@@ -340,6 +361,10 @@ class Engine:
                 continue
             except HpcflowError as exc:
                 failed += [(p, f"could not submit the job: {exc}") for p in items]
+                continue
+            except OSError as exc:  # the job script could not be written (a full work root)
+                failed += [(p, f"could not submit the job: {describe(exc, request.workdir)}")
+                           for p in items]
                 continue
             for p in items:
                 att = self.inflight.get((p.run.id, p.node.path, p.number))

@@ -7,12 +7,20 @@ import os
 import time
 from pathlib import Path
 
+from hpcflow.transport.local import inherit_in_commands
+
 
 class TickLock:
-    """An exclusive ``flock`` on ``path``; released when the holder exits or dies."""
+    """An exclusive ``flock`` on ``path``; released when the holder exits or dies.
 
-    def __init__(self, path: Path) -> None:
+    With ``inherited_by_commands`` the commands run while it is held (``sbatch``,
+    ``squeue``...) hold it too, until they end: the lock of a tick outlives a killed engine
+    for as long as the commands that engine started are still running.
+    """
+
+    def __init__(self, path: Path, inherited_by_commands: bool = False) -> None:
         self.path = path
+        self.inherited_by_commands = inherited_by_commands
         self._fd: int | None = None
 
     def acquire(self, timeout: float = 0.0) -> bool:
@@ -27,6 +35,8 @@ class TickLock:
                 self._fd = fd
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
+                if self.inherited_by_commands:
+                    inherit_in_commands(fd)
                 return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -36,6 +46,8 @@ class TickLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            if self.inherited_by_commands:
+                inherit_in_commands(self._fd, on=False)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

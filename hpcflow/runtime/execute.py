@@ -13,8 +13,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from hpcflow.errors import CorruptRecord
 from hpcflow.runtime import integrity
 from hpcflow.runtime import records as rec
+from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.hooks import Hooks
 from hpcflow.runtime.loader import OPLoadError, load_op
 from hpcflow.settings import dflow_options
@@ -32,9 +34,13 @@ class OutputError(Exception):
 def run_unit(unit_dir: Path) -> bool:
     """Run the unit in ``unit_dir``; return True on success. Never raises."""
     unit_dir = Path(unit_dir).resolve()
+    if not unit_dir.is_dir():  # nowhere to write a log or an exit record: say so in the job's log
+        print(f"hpcflow: the attempt directory {unit_dir} does not exist (deleted?)", file=sys.stderr)
+        return False
     started = time.time()
     work = unit_dir / rec.WORK_DIR
     record: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started}
+    exit_writer = rec.ExitRecordWriter(unit_dir)  # holds the record's disk space from now on
     old_cwd = os.getcwd()
     saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
     try:
@@ -66,14 +72,17 @@ def run_unit(unit_dir: Path) -> bool:
         rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
-        record.update(status="failed", kind=_kind(exc), message=_message(exc),
+        record.update(status="failed", kind=_kind(exc), message=describe(exc, unit_dir),
                       traceback=traceback.format_exc())
-        print(record["traceback"], file=sys.stderr)
+        try:
+            print(record["traceback"], file=sys.stderr)
+        except OSError:  # the log's filesystem is full: the exit record still says why
+            pass
     finally:
         os.chdir(old_cwd)
         _restore_output(saved_fds)
     record["finished_at"] = time.time()
-    rec.write_json_atomic(unit_dir / rec.EXIT_FILE, record)
+    exit_writer.write(record)
     return record["status"] == "succeeded"
 
 
@@ -121,12 +130,9 @@ def _kind(exc: BaseException) -> str:
         return rec.KIND_LOAD
     if isinstance(exc, ChecksumMismatch):  # the input stays changed: a retry cannot help
         return rec.KIND_FATAL
+    if isinstance(exc, CorruptRecord):
+        return rec.KIND_FATAL  # the same attempt cannot get better; `hpcflow retry` makes a new one
     return rec.KIND_ERROR
-
-
-def _message(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _redirect_output(log: Path) -> tuple[int, int]:
@@ -141,8 +147,11 @@ def _redirect_output(log: Path) -> tuple[int, int]:
 
 
 def _restore_output(saved: tuple[int, int]) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a full filesystem under the log: what was not written is lost
+            pass
     os.dup2(saved[0], 1)
     os.dup2(saved[1], 2)
     os.close(saved[0])

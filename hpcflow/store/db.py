@@ -146,6 +146,9 @@ def pending_migrations(conn: sqlite3.Connection) -> list[str]:
 class Store:
     """One SQLite database (one per user by default)."""
 
+    #: How long a write waits for another process's write lock before giving up.
+    busy_timeout_s = 30.0
+
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_home() / "hpcflow.db"
         make_private_home(self.path.parent)
@@ -162,11 +165,11 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open state store {self.path}: {exc}") from exc
@@ -180,7 +183,14 @@ class Store:
         conn = self.conn
         depth = self._local.depth
         name = f"sp{depth}"
-        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        except sqlite3.OperationalError as exc:  # "database is locked" after the busy timeout
+            raise StoreError(
+                f"the state store {self.path} stayed locked by another process for "
+                f"{self.busy_timeout_s:.0f} s ({exc}); nothing was changed, try again (a process "
+                "holding a transaction open on it, such as an sqlite3 shell, blocks every write)"
+            ) from exc
         self._local.depth = depth + 1
         try:
             yield conn
@@ -201,6 +211,8 @@ class Store:
             self._local.conn = None
 
     def _migrate(self) -> None:
+        if not pending_migrations(self.conn):
+            return  # up to date: a reader never waits for another process's write lock
         with self.transaction() as c:
             c.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
             done = {r[0] for r in c.execute("SELECT name FROM migrations")}

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from hpcflow.errors import TransportError
+
+_inherited = threading.local()
+
+
+def inherit_in_commands(fd: int, on: bool = True) -> None:
+    """Let (or stop letting) every command this thread runs inherit ``fd``.
+
+    The tick lock is passed on this way: a command started by a tick holds the lock until it
+    ends, even if the engine that started it was killed, so the next engine cannot look for
+    a job by its tag while the dead engine's ``sbatch`` for it is still on its way.
+    """
+    fds: set[int] = _inherited.__dict__.setdefault("fds", set())
+    if on:
+        fds.add(fd)
+    else:
+        fds.discard(fd)
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,7 @@ class LocalTransport:
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 check=False,
+                pass_fds=tuple(sorted(_inherited.__dict__.get("fds", ()))),
             )
         except FileNotFoundError as exc:
             raise TransportError(f"command not found: {argv[0]!r} ({exc})") from exc

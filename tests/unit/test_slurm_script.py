@@ -108,6 +108,7 @@ def test_script_directives_are_validated_values_only(tmp_path: Path) -> None:
         "#SBATCH --comment=hpcflow:wf-1.step_2-a0",
         "#SBATCH --output=slurm-%A_%a.out",
         "#SBATCH --error=slurm-%A_%a.err",
+        "#SBATCH --no-requeue",
         "#SBATCH --cpus-per-task=2",
         "#SBATCH --mem=1500M",
         "#SBATCH --gpus=1",

@@ -131,6 +131,10 @@ def render_script(job: JobRequest, *, tasks_file: str, is_array: bool) -> str:
         f"#SBATCH --comment={COMMENT_PREFIX}{tag}",
         f"#SBATCH --output={logs}.out",
         f"#SBATCH --error={logs}.err",
+        # A job that loses its node must end (NODE_FAIL) so the engine retries it in a new
+        # attempt, counting it and avoiding bad nodes; Slurm's own requeue would rerun it in
+        # the same attempt directory after a two-minute hold, unseen by the engine.
+        "#SBATCH --no-requeue",
         *resource_directives(job.resources),
     ]
     env_lines = []

@@ -1,0 +1,170 @@
+"""The work root sits on a 2 MiB tmpfs that fills up mid-workflow: the step fails with an
+error naming the full filesystem, the store stays intact, and ``hpcflow retry`` runs it
+once space is freed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chaos import report
+from tests.chaos.markers import MARK_SOURCE, tally
+from tests.chaos.project import SITE, Project, tick_errors
+
+pytestmark = [pytest.mark.slurm, pytest.mark.chaos]
+
+HEAD = '''
+import os
+import time
+from pathlib import Path
+
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+
+MARKER = {marker!r}
+GATE = {gate!r}
+'''
+
+BODY = '''
+
+@OP.function
+def first(x: int) -> {"y": int}:
+    mark(MARKER, "start")
+    mark(MARKER, "end")
+    return {"y": x + 1}
+
+
+@OP.function
+def produce(y: int) -> {"data": Artifact(Path)}:
+    mark(MARKER, "start")
+    while not os.path.exists(GATE):  # the test fills the filesystem meanwhile
+        time.sleep(0.2)
+    Path("data.bin").write_bytes(bytes(range(256)) * 1024 * y)  # 256 KiB per unit of y
+    mark(MARKER, "end")
+    return {"data": Path("data.bin")}
+
+
+@OP.function
+def measure(data: Artifact(Path)) -> {"size": int}:
+    mark(MARKER, "start")
+    mark(MARKER, "end")
+    return {"size": Path(data).stat().st_size}
+
+
+wf = Workflow("diskfull")
+a = Step("first", PythonOPTemplate(first), parameters={"x": 0})
+wf.add(a)
+b = Step("produce", PythonOPTemplate(produce), parameters={"y": a.outputs.parameters["y"]})
+wf.add(b)
+wf.add(Step("measure", PythonOPTemplate(measure), artifacts={"data": b.outputs.artifacts["data"]}))
+wf.submit()
+'''
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs, unmounted afterwards whatever happened."""
+    mount = tmp_path / "scratch"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def site_on(work_root: Path, path: Path) -> Path:
+    """The test cluster's site file with its work root moved to ``work_root``."""
+    lines = [f'work_root = "{work_root}"' if line.startswith("work_root") else line
+             for line in SITE.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def fill(fs: Path, name: str) -> Path:
+    """Write a ballast file until the filesystem is full."""
+    ballast = fs / name
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    assert os.statvfs(fs).f_bavail == 0
+    return ballast
+
+
+def step_of(project: Project, wf_id: str, name: str) -> dict:
+    store = project.store()
+    try:
+        return next(n for n in store.load_nodes(wf_id) if n["name"] == name)
+    finally:
+        store.close()
+
+
+def integrity(project: Project) -> str:
+    store = project.store()
+    try:
+        return store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(300)
+def test_full_work_root_fails_the_step_clearly_and_retry_runs_it(
+        project: Project, small_fs: Path, tmp_path: Path, rng: random.Random):
+    marker, gate = tmp_path / "marks", tmp_path / "gate"
+    project.site = site_on(small_fs / "work", tmp_path / "small-site.toml")
+    project.write("wf.py", HEAD.format(marker=str(marker), gate=str(gate)) + MARK_SOURCE + BODY)
+    (wf_id,) = project.submit("wf.py")
+    project.start_daemon()
+    deadline = time.monotonic() + 120
+    while "produce" not in marker.read_text() if marker.exists() else True:
+        assert time.monotonic() < deadline, "produce never started"
+        time.sleep(0.2)
+    ballasts = [fill(small_fs, "ballast")]
+    gate.touch()
+    assert project.wait([wf_id], timeout=120) == {wf_id: "Failed"}
+    produced = step_of(project, wf_id, "produce")
+    first_message = produced["message"]
+
+    # Retried while the filesystem is still full (topped up: the failed attempt gave back the
+    # space held for its exit record): now the engine cannot even write the attempt's task
+    # file, and the step fails again with the same clear reason; no tick crashes.
+    ballasts.append(fill(small_fs, "ballast2"))
+    project.hpcflow("retry", wf_id, "--no-wait")
+    assert project.wait([wf_id], timeout=120) == {wf_id: "Failed"}
+    second_message = step_of(project, wf_id, "produce")["message"]
+
+    for ballast in ballasts:
+        ballast.unlink()
+    retry = project.hpcflow("retry", wf_id, timeout=180)
+    statuses = project.statuses([wf_id])
+    project.stop_daemon()
+    store = project.store()
+    counts = tally(marker, store, [wf_id])
+    store.close()
+    report.record("work root on a 2 MiB tmpfs filled mid-step, then freed and retried",
+                  f"failed clearly, retry {statuses[wf_id]}", units=len(counts.units),
+                  lost=len(counts.lost), duplicates=counts.duplicates)
+    for message in (first_message, second_message):
+        assert "No space left on device" in message and str(small_fs) in message, message
+    assert "full" in first_message and "full" in second_message
+    assert second_message.startswith("cannot prepare attempt 2")  # the engine's own write
+    assert statuses == {wf_id: "Succeeded"}, retry.stdout + retry.stderr
+    assert step_of(project, wf_id, "measure")["outputs"]["parameters"]["size"] == 256 * 1024
+    assert step_of(project, wf_id, "first")["attempts"] == 1  # finished work is never redone
+    assert integrity(project) == "ok"
+    assert tick_errors(project.daemon_log_text()) == []
+    assert counts.lost == [] and counts.duplicates == 0, counts.describe()

@@ -1,0 +1,57 @@
+"""An attempt's files damaged between the job and the engine: the step fails with one error
+naming the file, and the tick that finds it goes on (local mode; tests/chaos does it on Slurm)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from hpcflow import Step, Workflow
+from hpcflow.python import PythonOPTemplate
+from hpcflow.runtime import records as rec
+from tests.integration import wf_ops as ops
+
+pytestmark = pytest.mark.usefixtures("hpcflow_home")
+
+
+def damage(unit: Path, how: str) -> str:
+    """Damage ``unit`` and return what the step's message must say."""
+    if how == "deleted":
+        shutil.rmtree(unit)
+        return f"the attempt directory {unit} was deleted"
+    path = unit / (rec.EXIT_FILE if how == "exit" else rec.OUTPUTS_FILE)
+    path.write_text(path.read_text()[:7])
+    return f"{path} is corrupt"
+
+
+@pytest.mark.parametrize("how", ["exit", "outputs", "deleted"])
+def test_a_damaged_attempt_fails_its_step_and_not_the_tick(how: str, monkeypatch: pytest.MonkeyPatch):
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")  # this test drives the engine itself
+    wf = Workflow("damaged")
+    wf.add(Step("add", PythonOPTemplate(ops.add), parameters={"a": 1}))
+    wf.add(Step("after", PythonOPTemplate(ops.add), parameters={"a": 2}))
+    wf.submit()
+    client = get_client()
+    engine = Engine(client.store, client.scheduler, client.settings, only={wf.id})
+    engine.tick()  # submits "add"
+    (attempt,) = client.store.attempts(wf.id)
+    unit = Path(attempt["dir"])
+    deadline = time.monotonic() + 30
+    while not (unit / rec.EXIT_FILE).exists():
+        assert time.monotonic() < deadline, "the job never wrote its exit record"
+        time.sleep(0.02)
+    expected = damage(unit, how)
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline + 30, client.store.workflow_status(wf.id)
+        engine.tick()  # raises if the damage crashes the tick
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Failed"
+    (step,) = wf.query_step(name="add")
+    assert step.phase == "Failed" and expected in step.message, step.message
+    assert wf.query_step(name="after") == []  # the workflow stopped there, nothing ran after
