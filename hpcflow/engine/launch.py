@@ -129,6 +129,10 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
                                     exclude=exclude),
             parallelism=step.get("parallelism"),
             setup_lines=settings.setup_lines,
+            image=tmpl.get("image"),
+            units=tuple(tuple(str(p.dir) for p in chunk) for chunk in chunks),
+            pool=pool,
+            step=node.name.split("(")[0],
         )
         requests.append((request, items))
     return requests
