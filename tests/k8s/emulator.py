@@ -96,6 +96,11 @@ class Emulator:
         #: (verb, resource) pairs a SelfSubjectAccessReview answers "no" to.
         self.denied: set[tuple[str, str]] = set()
         self.lock = threading.RLock()
+        #: When set, a Job create is stored, then ``job_created`` is set and the answer waits
+        #: for ``release`` (so a test can kill the client between the two).
+        self.hold_job_create = False
+        self.job_created = threading.Event()
+        self.release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     # -- object store (also used directly by the test controller) -----------------------
@@ -252,7 +257,11 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST":
             body = self._body()
             try:
-                return self._send(201, emu.create(kind, ns, body))
+                created = emu.create(kind, ns, body)
+                if kind == "jobs" and emu.hold_job_create:
+                    emu.job_created.set()
+                    emu.release.wait(60)
+                return self._send(201, created)
             except KeyError:
                 return self._status(409, "AlreadyExists",
                                     f'{kind} "{body["metadata"]["name"]}" already exists')

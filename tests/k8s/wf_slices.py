@@ -1,7 +1,8 @@
 """A sliced workflow whose OPs run in the test image on the stand-in Kubernetes cluster.
 
-Run as a script (``python wf_slices.py N FLAKY``): N slices, one transient failure of the
-slices listed in FLAKY (comma-separated) on their first attempt. Prints the workflow id,
+Run as a script (``python wf_slices.py N FLAKY GROUP SLOW_FROM``): N slices (GROUP per
+index), one transient failure of the slices listed in FLAKY (comma-separated) on their
+first attempt, and first attempts of slices SLOW_FROM and up that sleep a minute. Prints the workflow id,
 its status and the outputs.
 """
 
@@ -24,9 +25,13 @@ def attempt_number() -> int:
 
 
 @OP.function
-def square(x: int, flaky: List[int]) -> {"y": int, "image": str, "report": Artifact(Path)}:
+def square(x: int, flaky: List[int], slow_from: int) -> {"y": int, "image": str, "report": Artifact(Path)}:
     if x in flaky and attempt_number() == 1:
         raise TransientError(f"slice {x}: a transient failure on the first attempt")
+    if 0 <= slow_from <= x and attempt_number() == 1:  # long first attempts, to be interrupted
+        import time
+
+        time.sleep(60)
     report = Path("report.txt")
     report.write_text(f"{x} squared is {x * x}\n")
     marker = Path("/etc/hpcflow-test-image").read_text().split(",")[0]
@@ -42,11 +47,12 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4
     flaky = [int(v) for v in sys.argv[2].split(",") if v] if len(sys.argv) > 2 else []
     group = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    slow_from = int(sys.argv[4]) if len(sys.argv) > 4 else -1
     wf = Workflow("k8s-slices")
     scan = Step("scan", PythonOPTemplate(square, image=IMAGE, retry_on_transient_error=2,
                                          slices=Slices(input_parameter=["x"], output_parameter=["y", "image"],
                                                        output_artifact=["report"], group_size=group)),
-                parameters={"x": list(range(n)), "flaky": flaky})
+                parameters={"x": list(range(n)), "flaky": flaky, "slow_from": slow_from})
     wf.add(scan)
     wf.add(Step("total", PythonOPTemplate(total, image=IMAGE),
                 parameters={"ys": scan.outputs.parameters["y"]},
