@@ -148,8 +148,10 @@ class BurstScheduler:
         return found
 
 
-def where_ran(job_id: str | None, home: str, cloud: str | None) -> str:
-    """The site a task id belongs to (for ``hpcflow show``)."""
+def where_ran(job_id: str | None, home: str) -> str:
+    """The site a task id belongs to (for ``hpcflow show``): Kubernetes ids name theirs."""
     if not job_id:
         return ""
-    return (cloud or "kubernetes") if job_id.startswith(CLOUD_PREFIX) else home
+    if job_id.startswith(CLOUD_PREFIX):
+        return job_id[len(CLOUD_PREFIX):].split("/", 1)[0]
+    return home

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hpcflow.scheduler.kubernetes.backend import parse_task_id
 from tests.k8s.conftest import Cloud
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +35,13 @@ def test_sliced_workflow_runs_as_one_indexed_job_with_per_index_retries(cloud: C
     assert all(i.startswith("hpcflow test image") for i in out["images"])  # ran in the image
     jobs = [j for j in cloud.cluster.ran]
     assert len({j for j, _ in jobs}) >= 3, jobs  # scan, the retry of slice 1, total
+    attempts = _attempts(out["id"])
+    assert [a["number"] for a in attempts if a["node_path"] == "scan(1)"] == [1, 2]
+    assert all(a["number"] == 1 for a in attempts if a["node_path"] != "scan(1)")
+    show = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "show", out["id"], "--json"],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    steps = json.loads(show.stdout)["steps"]
+    assert {s["ran_on"] for s in steps if s["type"] == "Pod"} == {"cloud"}
 
 
 def _store():
@@ -52,7 +60,7 @@ def test_a_pod_lost_with_its_node_is_retried_by_kubernetes_not_the_engine(cloud:
     assert out["status"] == "Succeeded", (out, cloud.cluster.logs())
     scan = [a for a in _attempts(out["id"]) if a["node_path"] == "scan(2)"]
     assert len(scan) == 1  # backoffLimitPerIndex replaced the pod; no second attempt
-    job = scan[0]["job_id"].split(":")[1]
+    job = parse_task_id(scan[0]["job_id"])[0]
     pods = cloud.emu.list("pods", "hpcflow", f"batch.kubernetes.io/job-name={job}")
     index2 = [p for p in pods if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "2"]
     assert sorted(p["status"]["phase"] for p in index2) == ["Failed", "Succeeded"]
@@ -124,6 +132,6 @@ def test_an_engine_killed_between_create_and_record_adopts_the_job(cloud: Cloud,
         time.sleep(0.3)
     assert status == "Succeeded", cloud.cluster.logs()
     assert cloud.emu.calls[("create", "jobs")] == creates_before + 1  # only "total"; scan was adopted
-    scan_job = {a["job_id"].split(":")[1] for a in _attempts(wf_id)}
+    scan_job = {parse_task_id(a["job_id"])[0] for a in _attempts(wf_id)}
     assert len(scan_job) == 1
     assert sorted(i for j, i in cloud.cluster.ran if j in scan_job) == [0, 1, 2]  # each slice ran once

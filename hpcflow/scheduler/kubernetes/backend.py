@@ -37,15 +37,21 @@ log = logging.getLogger("hpcflow.kubernetes")
 PREFIX = "k8s:"
 
 
-def task_id(job: str, index: int) -> str:
-    return f"{PREFIX}{job}:{index}"
+def task_id(site: str, job: str, index: int) -> str:
+    """``k8s:<site>/<job>:<index>``: the site is in the id, so ``show`` can say where it ran."""
+    return f"{PREFIX}{site_of_id_safe(site)}/{job}:{index}"
+
+
+def site_of_id_safe(site: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in site)
 
 
 def parse_task_id(tid: str) -> tuple[str, int]:
+    """(Job name, index) of a task id."""
     if not tid.startswith(PREFIX):
         raise SchedulerError(f"{tid!r} is not a Kubernetes task id")
-    name, _, index = tid[len(PREFIX):].rpartition(":")
-    return name, int(index)
+    rest, _, index = tid[len(PREFIX):].rpartition(":")
+    return rest.rsplit("/", 1)[-1], int(index)
 
 
 @dataclass
@@ -111,7 +117,7 @@ class KubernetesScheduler:
             created = {}
         self._seen("jobs", (created.get("metadata") or {}).get("resourceVersion"))
         self._jobs[name] = staged
-        return SubmittedJob(job.tag, tuple(task_id(name, i) for i in range(len(units))))
+        return SubmittedJob(job.tag, tuple(task_id(self.settings.site_name, name, i) for i in range(len(units))))
 
     def _library(self) -> str:
         if self._lib is None:
@@ -276,7 +282,7 @@ class KubernetesScheduler:
             tag = (meta.get("annotations") or {}).get(M.TAG_ANNOTATION)
             if tag in wanted:
                 count = int((job.get("spec") or {}).get("completions") or 1)
-                found[tag] = SubmittedJob(tag, tuple(task_id(meta["name"], i) for i in range(count)))
+                found[tag] = SubmittedJob(tag, tuple(task_id(self.settings.site_name, meta["name"], i) for i in range(count)))
         return found
 
 
