@@ -32,10 +32,11 @@ ENV_INDEX = "JOB_COMPLETION_INDEX"
 
 
 def main() -> int:
+    from hpcflow.settings import node_options, pod_options
+
     try:
-        storage = json.loads(os.environ[ENV_STORAGE])
-        tasks_key = os.environ[ENV_TASKS]
-        index = int(os.environ[ENV_INDEX])
+        tasks_key, storage_json, index_text = pod_options()
+        storage, index = json.loads(storage_json), int(index_text)
     except (KeyError, ValueError) as exc:
         print(f"hpcflow pod: bad environment ({exc}); expected {ENV_STORAGE}, {ENV_TASKS}, "
               f"{ENV_INDEX}", file=sys.stderr)
@@ -48,8 +49,7 @@ def main() -> int:
         print(f"hpcflow pod: no task list at {tasks_key}", file=sys.stderr)
         return 3
     units = job["tasks"][index]
-    scratch = Path(tempfile.mkdtemp(prefix=f"hpcflow-pod-{index}-",
-                                    dir=os.environ.get("HPCFLOW_SCRATCH") or None))
+    scratch = Path(tempfile.mkdtemp(prefix=f"hpcflow-pod-{index}-", dir=node_options().scratch))
     todo = []
     for n, unit in enumerate(units):
         key = unit["key"]

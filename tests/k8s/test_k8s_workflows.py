@@ -54,6 +54,16 @@ def _attempts(wf_id: str, prefix: str = "scan(") -> list[dict]:
     return [a for a in _store().attempts(wf_id) if a["node_path"].startswith(prefix)]
 
 
+def test_group_size_packs_slices_per_index(cloud: Cloud):
+    out = run_script("wf_slices.py", "5", "", "2")
+    assert out["status"] == "Succeeded", (out, cloud.cluster.logs())
+    assert out["sum"] == 0 + 1 + 4 + 9 + 16
+    scan = [j for j in cloud.emu.list("jobs", "hpcflow") if j["spec"]["completions"] == 3]
+    assert len(scan) == 1  # 5 slices, 2 per index: one Indexed Job of 3 indices
+    ids = {a["node_path"]: a["job_id"] for a in _attempts(out["id"])}
+    assert ids["scan(0)"] == ids["scan(1)"] and ids["scan(4)"].endswith(":2")
+
+
 def test_a_pod_lost_with_its_node_is_retried_by_kubernetes_not_the_engine(cloud: Cloud):
     cloud.cluster.lose_first_pod = {2}
     out = run_script("wf_slices.py", "4")

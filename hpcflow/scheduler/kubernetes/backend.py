@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hpcflow.errors import SchedulerError
+from hpcflow.errors import SchedulerError, StorageError
 from hpcflow.runtime import records as rec
 from hpcflow.runtime import staging
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
@@ -178,18 +178,24 @@ class KubernetesScheduler:
         for name, items in wanted.items():
             job = jobs.get(name)
             for tid, index in items:
-                if job is None:
-                    out[tid] = self._vanished(name, index)
-                    continue
-                view = view_index(job, index, pods.get((name, index), []), now)
-                if view.done:
-                    self._mirror(name, index)
-                    out[tid] = view.status
-                elif view.unschedulable_s > self.settings.unschedulable_timeout_s:
-                    out[tid] = self._withdraw(name, index, view.unschedulable_s)
-                else:
-                    out[tid] = view.status
+                try:
+                    out[tid] = self._index_status(name, job, index, pods.get((name, index), []), now)
+                except StorageError as exc:  # records unreadable now: still there, not lost
+                    log.warning("cannot read the exit records of %s: %s", tid, exc)
+                    out[tid] = JobStatus(JobState.RUNNING, reason=f"S3 unreadable: {exc}")
         return out
+
+    def _index_status(self, name: str, job: dict[str, Any] | None, index: int,
+                      pods: list[dict[str, Any]], now: float) -> JobStatus:
+        if job is None:
+            return self._vanished(name, index)
+        view = view_index(job, index, pods, now)
+        if view.done:
+            self._mirror(name, index)
+            return view.status
+        if view.unschedulable_s > self.settings.unschedulable_timeout_s:
+            return self._withdraw(name, index, view.unschedulable_s)
+        return view.status
 
     def _list(self, what: str) -> list[dict[str, Any]]:
         fn = self.api.list_jobs if what == "jobs" else self.api.list_pods
