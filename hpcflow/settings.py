@@ -31,6 +31,9 @@ ENVIRONMENT = {
     # Read on the compute node by the runtime (set them in the site's `setup` lines):
     "HPCFLOW_SCRATCH": "node-local directory for fetched S3 inputs (default $TMPDIR, then /tmp)",
     "HPCFLOW_FSYNC": "fsync exit records before they are published (default off)",
+    # Read in a Kubernetes pod; hpcflow sets them in the Job it creates:
+    "HPCFLOW_POD_TASKS": "in a pod: the S3 key of the job's task list",
+    "HPCFLOW_POD_STORAGE": "in a pod: the S3 storage settings (JSON, no credentials)",
 }
 
 USER_SITE = Path("~/.config/hpcflow/site.toml")
@@ -99,6 +102,13 @@ class NodeOptions:
     #: fsync before rename costs milliseconds per record; a record lost to an OS crash only
     #: makes the engine treat the attempt as lost and run it again, so it is opt-in.
     fsync: bool = False
+
+
+def pod_options(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """(task list key, storage JSON, ``JOB_COMPLETION_INDEX``) in a Kubernetes pod;
+    KeyError names a missing one."""
+    env = os.environ if environ is None else environ
+    return env["HPCFLOW_POD_TASKS"], env["HPCFLOW_POD_STORAGE"], env["JOB_COMPLETION_INDEX"]
 
 
 def node_options(environ: Mapping[str, str] | None = None) -> NodeOptions:

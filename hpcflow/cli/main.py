@@ -123,14 +123,16 @@ def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
     store = _client().store
     wf = store.get_workflow(workflow)
     nodes = store.load_nodes(wf["id"])
+    ran_on = views.where_units_ran(wf, store.attempts(wf["id"]))
     if as_json:
         out = {k: wf[k] for k in ("id", "name", "status", "message", "created_at", "finished_at")}
         out["steps"] = [{k: n[k] for k in ("path", "name", "type", "phase", "key", "attempts",
                                              "message", "started_at", "finished_at")}
-                        | {"outputs": views.decoded_outputs(n["outputs"])} for n in nodes]
+                        | {"ran_on": ran_on.get(n["path"]),
+                           "outputs": views.decoded_outputs(n["outputs"])} for n in nodes]
         print(json.dumps(out, indent=2, default=str))
     else:
-        console.print(views.step_tree(wf, nodes))
+        console.print(views.step_tree(wf, nodes, ran_on=ran_on))
 
 
 def _find_node(store, wf_id: str, step: str) -> dict:  # type: ignore[no-untyped-def]

@@ -39,7 +39,20 @@ def workflows_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int = 50) -> Tree:
+def where_units_ran(wf: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, str]:
+    """Node path → the site its last submitted attempt ran on (bursting sends some away)."""
+    from hpcflow.engine.burst import where_ran
+
+    home = (wf.get("site") or {}).get("name") or "local"
+    out: dict[str, str] = {}
+    for a in attempts:  # in attempt order: the last one wins
+        if a.get("job_id"):
+            out[a["node_path"]] = where_ran(a["job_id"], home)
+    return out
+
+
+def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int = 50,
+              ran_on: dict[str, str] | None = None) -> Tree:
     by_parent: dict[str | None, list[dict[str, Any]]] = {}
     for n in nodes:
         by_parent.setdefault(n["parent"], []).append(n)
@@ -55,6 +68,8 @@ def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int
             parts.append(f"key={n['key']}")
         if n["attempts"]:
             parts.append(f"attempts={n['attempts']}")
+        if ran_on and n["path"] in ran_on:
+            parts.append(f"on={ran_on[n['path']]}")
         parts.append(duration(n["started_at"], n["finished_at"]))
         if n["message"] and n["phase"] not in ("Running", "Succeeded"):
             parts.append(f"— {n['message'][:100]}")

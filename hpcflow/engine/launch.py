@@ -132,6 +132,10 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
                                     exclude=exclude),
             parallelism=step.parallelism if step is not None else None,
             setup_lines=settings.setup_lines + _executor_setup(step),
+            image=tmpl.image,
+            units=tuple(tuple(str(p.dir) for p in chunk) for chunk in chunks),
+            pool=pool,
+            step=node.name.split("(")[0],
         )
         requests.append((request, items))
     return requests

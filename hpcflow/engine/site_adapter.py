@@ -34,7 +34,13 @@ def load_engine_site(config: Settings) -> EngineSite:
         return EngineSite(_local_settings(site, config), _local_scheduler(config), site.name)
     if site.ssh is not None and site.ssh.engine == "local":
         return remote_steps_site(site, config)
-    return EngineSite(settings_from_site(site, home, user=config.user), _slurm_scheduler(site), site.name)
+    settings = settings_from_site(site, home, user=config.user)
+    if site.scheduler == "kubernetes":
+        return EngineSite(settings, kubernetes_scheduler(site, settings, config), site.name)
+    scheduler = _slurm_scheduler(site)
+    if site.burst is not None:
+        scheduler = _burst_scheduler(site, config.site_file, scheduler, settings, config)
+    return EngineSite(settings, scheduler, site.name)
 
 
 def remote_site_config(config: Settings) -> Any:
@@ -74,6 +80,46 @@ def remote_steps_site(config: Any, process: Settings) -> EngineSite:
 
     scheduler = SlurmScheduler(transport, write_files=write_files, timeout_s=ssh.command_timeout_s)
     return EngineSite(settings, scheduler, config.name, area)
+
+
+def kubernetes_scheduler(site: Any, settings: EngineSettings, config: Settings) -> Scheduler:
+    """The Kubernetes backend of a site (the kubernetes client is imported only when used)."""
+    from hpcflow.scheduler.kubernetes.backend import KubernetesScheduler, owner_label
+    from hpcflow.scheduler.kubernetes.settings import KubeSettings
+
+    kube = KubeSettings.from_site(site, str(settings.work_root))
+    return KubernetesScheduler(kube, owner_label(str(config.home), config.user))
+
+
+def burst_site_path(home_site_file: str, name: str) -> Path:
+    """``[burst] site``: a path (relative to the home site file), or a bare name meaning
+    ``<name>.toml`` beside it."""
+    base = Path(home_site_file).expanduser().resolve().parent
+    if "/" not in name and not name.endswith(".toml"):
+        return base / f"{name}.toml"
+    return (base / Path(name).expanduser()).resolve()
+
+
+def _burst_scheduler(site: Any, site_file: str, home: Scheduler, settings: EngineSettings,
+                     config: Settings) -> Scheduler:
+    from hpcflow.engine.burst import BurstPolicy, BurstScheduler
+    from hpcflow.errors import ConfigError
+    from hpcflow.site import load_site
+
+    b = site.burst
+    path = burst_site_path(site_file, b.site)
+    cloud = load_site(path)
+    if cloud.scheduler != "kubernetes":
+        raise ConfigError(f"{site_file}: burst.site: {path} is a {cloud.scheduler!r} site; "
+                          "bursting needs a Kubernetes site")
+    mine = site.storage.model_dump(exclude={"credentials_file"})
+    theirs = cloud.storage.model_dump(exclude={"credentials_file"})
+    if mine != theirs:
+        raise ConfigError(f"{site_file}: burst.site: {path} must use the same [storage] as this "
+                          "site (a step that bursts reads and writes the same artifacts)")
+    policy = BurstPolicy(cloud.name, b.when_pending_over, b.when_wait_over_s, b.only_images,
+                         tuple(b.steps), tuple(b.never_steps))
+    return BurstScheduler(home, kubernetes_scheduler(cloud, settings, config), policy)
 
 
 _USER_SITE = USER_SITE  # the user's default site file (hpcflow.settings resolves it)

@@ -71,6 +71,13 @@ class JobRequest:
     parallelism: int | None = None
     #: Trusted shell lines from the site configuration (``module load ...``) run before a task.
     setup_lines: tuple[str, ...] = ()
+    #: What ``tasks`` run, for backends that do not run argv on a shared filesystem
+    #: (Kubernetes): the step's image, the unit directories of each task, the pool size.
+    image: str | None = None
+    units: tuple[tuple[str, ...], ...] = ()
+    pool: int = 1
+    #: The step's name (``scan``), for burst rules and labels.
+    step: str = ""
 
 
 @dataclass(frozen=True)

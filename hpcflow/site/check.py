@@ -76,6 +76,11 @@ def check_site(site: SiteConfig, transport: Transport, report: SiteReport | None
     if report is None:
         report = SiteReport(site=site.name)
         _work_root(site, report)
+    if site.scheduler == "kubernetes":
+        from hpcflow.site.check_kubernetes import check_kubernetes
+
+        check_kubernetes(site, report)
+        return report
     if site.scheduler != "slurm":
         report.add("scheduler", True, f"{site.scheduler}: nothing to probe")
         return report

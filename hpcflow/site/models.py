@@ -274,11 +274,84 @@ class Ssh(_Model):
         return f"{self.user}@{self.host}" if self.user else self.host
 
 
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _k8s_name(value: str | None) -> str | None:
+    if value is not None and (len(value) > 63 or not _K8S_NAME.fullmatch(value)):
+        raise ValueError(f"{value!r} is not a Kubernetes name (lower-case letters, digits, '-'; "
+                         "at most 63 characters)")
+    return value
+
+
+class Kubernetes(_Model):
+    """Where and how steps run as Kubernetes Jobs (``scheduler = "kubernetes"``).
+
+    Credentials never appear here: the API is reached through a kubeconfig file (or the
+    in-cluster service account), and pods read the S3 keys from the Secret ``s3_secret``.
+    """
+
+    namespace: str = "default"
+    #: A kubeconfig file; ``None``: ``$KUBECONFIG`` or ``~/.kube/config``, else in-cluster.
+    kubeconfig: str | None = None
+    context: str | None = None
+    #: The Secret (in ``namespace``) whose AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY pods get.
+    s3_secret: str
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    service_account: str | None = None
+    #: Finished Jobs (and their pods) are deleted by Kubernetes after this many seconds.
+    ttl_s: int = Field(3600, ge=0)
+    #: A pod unschedulable for longer than this goes back to the home site (or fails).
+    unschedulable_timeout_s: float = Field(600.0, gt=0)
+    #: Pod failures (no exit record: a crash, a lost node) Kubernetes retries per index.
+    backoff_limit_per_index: int = Field(2, ge=0)
+    #: Servers older than 1.29 lack backoffLimitPerIndex: one backoffLimit for the Job instead.
+    per_index_retries: bool = True
+    #: The interpreter of the step images.
+    python: str = "python3"
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    #: A step's image as the home site names it (a .sif file, an image directory) → the
+    #: image reference pods pull; images not listed are used as written.
+    images: dict[str, str] = Field(default_factory=dict)
+    #: The image of steps that name none (it needs Python 3); without it such steps fail here.
+    default_image: str | None = None
+
+    _names = field_validator("namespace", "s3_secret", "service_account")(_k8s_name)
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return expand_path(value) if value else value
+
+
+class Burst(_Model):
+    """When a Slurm site sends steps to its Kubernetes site instead of its own queue."""
+
+    #: The Kubernetes site file; a bare name means ``<name>.toml`` beside this site file.
+    site: str = Field(min_length=1)
+    #: Burst when more than this many of our tasks are pending in the home queue.
+    when_pending_over: int | None = Field(None, ge=0)
+    #: Burst when one of our tasks has been pending longer than this.
+    when_wait_over_s: float | None = Field(None, ge=0)
+    #: Only steps that name a container image may burst (Kubernetes runs images only).
+    only_images: bool = True
+    #: Step-name patterns (fnmatch) that may burst; empty: every step.
+    steps: list[str] = Field(default_factory=list)
+    #: Step-name patterns that never burst (wins over ``steps``).
+    never_steps: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_a_trigger(self) -> Burst:
+        if self.when_pending_over is None and self.when_wait_over_s is None:
+            raise ValueError("set when_pending_over or when_wait_over_s (or remove [burst])")
+        return self
+
+
 class SiteConfig(_Model):
     """Everything hpcflow needs to know about one site."""
 
     name: str = Field(min_length=1)
-    scheduler: Literal["local", "slurm"] = "local"
+    scheduler: Literal["local", "slurm", "kubernetes"] = "local"
     #: Root of the attempt directories; must be on a filesystem the compute nodes share.
     #: ``None``: ``<hpcflow home>/work``, fine for local mode only.
     work_root: str | None = None
@@ -300,6 +373,8 @@ class SiteConfig(_Model):
     storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
     #: The cluster is reached over SSH from this machine (see :class:`Ssh`).
     ssh: Ssh | None = None
+    kubernetes: Kubernetes | None = None
+    burst: Burst | None = None
 
     @field_validator("work_root", "python")
     @classmethod
@@ -341,6 +416,24 @@ class SiteConfig(_Model):
                 f"defaults.partition {wanted!r} is not one of [partitions]: "
                 f"{', '.join(sorted(self.partitions))}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _kubernetes_needs_s3(self) -> SiteConfig:
+        if self.scheduler == "kubernetes":
+            if self.kubernetes is None:
+                raise ValueError('scheduler = "kubernetes" needs a [kubernetes] table')
+            if self.storage.kind != "s3":
+                raise ValueError('scheduler = "kubernetes" needs [storage] kind = "s3": pods do '
+                                 "not see the shared filesystem, artifacts go through S3")
+            if self.burst is not None:
+                raise ValueError("[burst] belongs in the home (Slurm) site, not the Kubernetes one")
+        elif self.kubernetes is not None:
+            raise ValueError(f'[kubernetes] is only read when scheduler = "kubernetes" '
+                             f"(this site's scheduler is {self.scheduler!r})")
+        if self.burst is not None and self.storage.kind != "s3":
+            raise ValueError('[burst] needs [storage] kind = "s3": a step that bursts reads its '
+                             "inputs from S3, the pods do not see this site's filesystem")
         return self
 
     def default_partition(self) -> str | None:

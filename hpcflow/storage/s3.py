@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +51,6 @@ class S3Storage:
         max_workers: int = 4,
         max_attempts: int = 5,
     ) -> None:
-        try:
-            import boto3
-            from boto3.s3.transfer import TransferConfig
-            from botocore.config import Config
-        except ImportError:  # boto3 is the optional [s3] extra
-            raise StorageError("S3 storage needs boto3: pip install 'hpcflow[s3]'") from None
         self.endpoint_url = endpoint_url
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -63,6 +58,20 @@ class S3Storage:
         self.max_workers = max(1, max_workers)
         creds = credentials if credentials is not None else load_credentials(None)
         self._credentials_source = creds.source
+        try:
+            import boto3
+        except ImportError:
+            # A step image without boto3 (a Kubernetes pod): the standard-library client.
+            from hpcflow.storage.s3_plain import PlainS3Client
+
+            self.transfer_config: Any = None
+            self._client: Any = PlainS3Client(endpoint_url, self.region, creds.access_key_id,
+                                              creds.secret_access_key, creds.session_token,
+                                              max_attempts=max_attempts)
+            return
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
         threshold = max(1, int(multipart_threshold_mb * _MB))
         self.transfer_config = TransferConfig(
             multipart_threshold=threshold,
@@ -76,7 +85,7 @@ class S3Storage:
             aws_session_token=creds.session_token,
             region_name=self.region,
         )
-        self._client: Any = session.client(
+        self._client = session.client(
             "s3",
             endpoint_url=endpoint_url,
             config=Config(
@@ -124,14 +133,19 @@ class S3Storage:
     @contextmanager
     def _errors(self, action: str, obj: str) -> Iterator[None]:
         """Turn botocore errors into StorageError naming the object; no secrets in them."""
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        from hpcflow.storage.s3_plain import PlainS3Error
+
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        except ImportError:  # the standard-library client (no boto3 in this image)
+            BotoCoreError = ClientError = EndpointConnectionError = PlainS3Error  # noqa: N806
 
         try:
             yield
-        except ClientError as exc:
+        except (ClientError, PlainS3Error) as exc:
             code = exc.response.get("Error", {}).get("Code", "?")
             raise StorageError(f"S3 {action} of {self._url(obj)} failed: {code}") from exc
-        except (EndpointConnectionError, ConnectionError) as exc:
+        except (EndpointConnectionError, ConnectionError, TimeoutError, HTTPException) as exc:
             raise StorageUnavailable(
                 f"S3 endpoint {self.endpoint_url} did not answer during {action} of "
                 f"{self._url(obj)}"
@@ -342,6 +356,25 @@ class S3Storage:
             for chunk in iter(lambda: body.read(_MB), b""):
                 h.update(chunk)
         return h.hexdigest()
+
+    # -- small records (Kubernetes staging: task lists, task and exit records) ---------
+    def get_bytes(self, key: str) -> bytes | None:
+        """The object at ``key`` (no manifest), or ``None`` when there is none."""
+        obj = self._obj(check_key(key))
+        try:
+            with self._errors("read", obj):
+                return bytes(self._client.get_object(Bucket=self.bucket, Key=obj)["Body"].read())
+        except StorageError as exc:
+            code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        """One small object at ``key``, written whole (S3 PUTs are atomic)."""
+        obj = self._obj(check_key(key))
+        with self._errors("write", obj):
+            self._client.put_object(Bucket=self.bucket, Key=obj, Body=data, ContentType=content_type)
 
     def object_name(self, key: str) -> str:
         """The bucket-level object name for ``key`` (for diagnostics and tests)."""

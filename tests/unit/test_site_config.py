@@ -70,7 +70,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ('name="x"\n[defaults]\ntime = "1h"\n', "defaults.time: cannot parse '1h' as a time limit"),
         ('name="x"\n[defaults]\nmemroy = "2G"\n', "defaults.memroy: unknown key"),
         ('name="x"\nschedular = "slurm"\n', "schedular: unknown key"),
-        ('name="x"\nscheduler = "pbs"\n', "scheduler: Input should be 'local' or 'slurm'"),
+        ('name="x"\nscheduler = "pbs"\n', "scheduler: Input should be 'local', 'slurm' or 'kubernetes'"),
         ('scheduler = "local"\n', "name: missing required key"),
         (
             'name="x"\n[partitions.a]\nmax_memory = "lots"\n',
