@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.hooks import Hooks
 from hpcflow.runtime.loader import OPLoadError, load_op
 from hpcflow.settings import dflow_options
+from hpcflow.spec.model import TaskRecord
 
 
 class StepTimeout(BaseException):
@@ -44,27 +46,24 @@ def run_unit(unit_dir: Path) -> bool:
     old_cwd = os.getcwd()
     saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
     try:
-        task = rec.read_json(unit_dir / rec.TASK_FILE)
-        if task is None:
-            raise OPLoadError(f"{unit_dir / rec.TASK_FILE} is missing")
+        task = _read_task(unit_dir / rec.TASK_FILE)
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
         if dflow_options().alias:  # submitted under `hpcflow exec`: the job resolves dflow too
             from hpcflow.compat.alias import install
 
             install()
-        kind = task["template"]["kind"]
-        runner = _run_python if kind == "python" else _run_script
+        runner = _run_python if task.template.kind == "python" else _run_script
         store = _object_store(task)
         if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
-            task["artifacts"] = _fetch_inputs(task, store, _scratch(unit_dir))
+            task = dataclasses.replace(task, artifacts=_fetch_inputs(task, store, _scratch(unit_dir)))
         else:  # shared filesystem: inputs must be what their producers recorded
             integrity.verify_inputs(task)
         outputs = runner(task, work)
         if store is not None:
             from hpcflow.storage import remote
 
-            prefix = task.get("artifact_prefix") or unit_dir.name
+            prefix = task.artifact_prefix or unit_dir.name
             outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
                                     for k, v in outputs["artifacts"].items()}
         else:  # shared filesystem: record content hashes (S3 manifests carry their own)
@@ -86,9 +85,20 @@ def run_unit(unit_dir: Path) -> bool:
     return record["status"] == "succeeded"
 
 
-def _object_store(task: dict[str, Any]) -> Any:
+def _read_task(path: Path) -> TaskRecord:
+    """The unit's task record; a missing or damaged one is an error naming the file."""
+    data = rec.read_json(path)
+    if data is None:
+        raise OPLoadError(f"{path} is missing")
+    try:
+        return TaskRecord.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise OPLoadError(f"{path} is not a task record ({type(exc).__name__}: {exc})") from exc
+
+
+def _object_store(task: TaskRecord) -> Any:
     """The S3 store of an S3 site (imported only then: boto3 is heavy)."""
-    settings = task.get("storage")
+    settings = task.storage
     if not settings or settings.get("kind") != "s3":
         return None
     from hpcflow.storage import remote
@@ -96,15 +106,15 @@ def _object_store(task: dict[str, Any]) -> Any:
     return remote.open_store(settings)
 
 
-def _fetch_inputs(task: dict[str, Any], store: Any, scratch: Path) -> dict[str, Any]:
+def _fetch_inputs(task: TaskRecord, store: Any, scratch: Path) -> dict[str, Any]:
     """Download the s3:// inputs; a copy that fails its manifest check names the step."""
     from hpcflow.errors import ChecksumMismatch
     from hpcflow.storage import remote
 
     try:
-        return {k: remote.fetch(store, v, scratch / k) for k, v in task["artifacts"].items()}
+        return {k: remote.fetch(store, v, scratch / k) for k, v in task.artifacts.items()}
     except ChecksumMismatch as exc:
-        raise ChecksumMismatch(f"step {task.get('step') or '?'}: {exc}") from exc
+        raise ChecksumMismatch(f"step {task.step or '?'}: {exc}") from exc
 
 
 def _scratch(unit_dir: Path) -> Path:
@@ -186,24 +196,26 @@ def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
     from hpcflow.python.op import check_inputs, check_outputs, op_display_name
     from hpcflow.python.opio import OPIO, Artifact, as_sign
 
-    tmpl = task["template"]
-    os.environ.update(tmpl.get("envs") or {})
-    hooks = Hooks(tmpl, task.get("step") or "?", str(work))
-    with _Alarm(tmpl.get("timeout")):  # the step's timeout covers its pre- and post_script
+    tmpl = task.template
+    os.environ.update(tmpl.envs)
+    hooks = Hooks(tmpl, task.step or "?", str(work))
+    with _Alarm(tmpl.timeout):  # the step's timeout covers its pre- and post_script
         hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
-        op = load_op(task["op"], tmpl.get("python_packages") or [])
+        if task.op is None:
+            raise OPLoadError(f"the task record of step {task.step} names no OP")
+        op = load_op(dict(task.op), list(tmpl.python_packages))
         cls = type(op)
         name = op_display_name(cls)
         in_sign = as_sign(cls.get_input_sign())
         op_in = OPIO()
-        for key, value in task["parameters"].items():
+        for key, value in task.parameters.items():
             spec = in_sign.get(key)
             op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
-        for key, value in task["artifacts"].items():
+        for key, value in task.artifacts.items():
             spec = in_sign.get(key)
             op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
-        if task.get("slice_index") is not None:
-            op.slices = {"index": task["slice_index"]}
+        if task.slice_index is not None:
+            op.slices = {"index": task.slice_index}
         if getattr(cls.execute, "_hpcflow_checked", False):
             op_out = op.execute(op_in)
         else:  # an OP without @OP.exec_sign_check is checked all the same
@@ -270,40 +282,40 @@ def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
     from hpcflow import codec
     from hpcflow.spec.evaluate import to_text
 
-    tmpl = task["template"]
-    script = tmpl["script"]
-    params = {k: codec.decode(v) for k, v in task["parameters"].items()}
+    tmpl = task.template
+    script = tmpl.script or ""
+    params = {k: codec.decode(v) for k, v in task.parameters.items()}
     for key, value in params.items():
         script = script.replace("{{inputs.parameters." + key + "}}", to_text(value))
     relocations: dict[str, Path] = {}
-    for key, decl in tmpl["inputs"]["artifacts"].items():
-        value = task["artifacts"].get(key)
-        target = _local_path(decl.get("path") or key, work, relocations)
+    for key, decl in tmpl.inputs.artifacts.items():
+        value = task.artifacts.get(key)
+        target = _local_path(decl.path or key, work, relocations)
         if value is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
             _link(value, target)
     out_paths = {}
-    for key, decl in tmpl["outputs"]["parameters"].items():
-        if decl.get("value_from_path"):
-            out_paths[key] = _local_path(decl["value_from_path"], work, relocations)
+    for key, out in tmpl.outputs.parameters.items():
+        if out.value_from_path:
+            out_paths[key] = _local_path(out.value_from_path, work, relocations)
     art_paths = {}
-    for key, decl in tmpl["outputs"]["artifacts"].items():
-        art_paths[key] = _local_path(decl.get("path") or key, work, relocations)
+    for key, art in tmpl.outputs.artifacts.items():
+        art_paths[key] = _local_path(art.path or key, work, relocations)
     script = _relocate(script, relocations)
     for p in list(out_paths.values()) + list(art_paths.values()):
         p.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".py" if tmpl["kind"] == "script" else ".sh"
+    suffix = ".py" if tmpl.kind == "script" else ".sh"
     script_file = work.parent / f"script{suffix}"
     script_file.write_text(script, encoding="utf-8")
     env = dict(os.environ)
-    env.update(tmpl.get("envs") or {})
+    env.update(tmpl.envs)
     for key, value in params.items():
         env[f"HPCFLOW_INPUT_{key}"] = to_text(value)
-    argv = list(tmpl.get("command") or (["python3"] if suffix == ".py" else ["sh"])) + [str(script_file)]
+    argv = list(tmpl.command or (["python3"] if suffix == ".py" else ["sh"])) + [str(script_file)]
     try:
-        proc = subprocess.run(argv, cwd=work, env=env, timeout=tmpl.get("timeout"), check=False)
+        proc = subprocess.run(argv, cwd=work, env=env, timeout=tmpl.timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise StepTimeout(f"the script exceeded its timeout of {tmpl.get('timeout'):g} s") from exc
+        raise StepTimeout(f"the script exceeded its timeout of {tmpl.timeout:g} s") from exc
     if proc.returncode != 0:
         raise RuntimeError(f"script exited with code {proc.returncode} ({' '.join(argv[:-1])})")
     outputs: dict[str, Any] = {"parameters": {}, "artifacts": {}}
@@ -313,7 +325,7 @@ def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
         outputs["parameters"][key] = path.read_text(encoding="utf-8").strip()
     for key, path in art_paths.items():
         if not path.exists():
-            if tmpl["outputs"]["artifacts"][key].get("optional"):
+            if tmpl.outputs.artifacts[key].optional:
                 continue
             raise OutputError(f"output artifact {key!r}: the script did not create {path}")
         outputs["artifacts"][key] = str(path)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import linecache
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpcflow.spec.model import OPTemplateSpec
 
 #: The template fields, in the order they run.
 FIELDS = ("pre_script", "post_script")
@@ -39,7 +42,7 @@ def compile_hook(text: str, which: str, step: str, tmp_root: str) -> Any:
 class Hooks:
     """The hooks of one unit and the namespace they share."""
 
-    def __init__(self, template: dict[str, Any], step: str, tmp_root: str) -> None:
+    def __init__(self, template: OPTemplateSpec, step: str, tmp_root: str) -> None:
         self.template = template
         self.step = step
         self.tmp_root = tmp_root
@@ -47,7 +50,7 @@ class Hooks:
 
     def run(self, which: str, **names: Any) -> None:
         """Run ``pre_script`` or ``post_script`` (if the template has one)."""
-        text = self.template.get(which) or ""
+        text = getattr(self.template, which) or ""
         if not text.strip():
             return
         from hpcflow.python.op import FatalError, TransientError

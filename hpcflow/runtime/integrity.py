@@ -21,9 +21,12 @@ the manifest the producer wrote instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow.errors import ChecksumMismatch, StorageError
+
+if TYPE_CHECKING:
+    from hpcflow.spec.model import TaskRecord
 
 
 def leaves(value: Any) -> list[str]:
@@ -48,15 +51,15 @@ def record_outputs(artifacts: dict[str, Any]) -> dict[str, dict[str, str]]:
     return records
 
 
-def verify_inputs(task: dict[str, Any]) -> None:
+def verify_inputs(task: TaskRecord) -> None:
     """Raise ChecksumMismatch if an input artifact differs from what its producer recorded."""
-    recorded: dict[str, dict[str, str]] = task.get("input_hashes") or {}
+    recorded = task.input_hashes
     if not recorded:
         return
     from hpcflow.storage.hashing import content_hash, stat_digest
 
-    step = task.get("step") or "?"
-    for name, value in task["artifacts"].items():
+    step = task.step or "?"
+    for name, value in task.artifacts.items():
         for path in leaves(value):
             rec = recorded.get(path)
             if rec is None:

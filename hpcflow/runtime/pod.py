@@ -16,6 +16,7 @@ index) or that the engine withdrew (sent back to its home site) is not run again
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 
 from hpcflow.runtime import records as rec
 from hpcflow.runtime import staging
+from hpcflow.spec.model import TaskRecord
 
 ENV_TASKS = "HPCFLOW_POD_TASKS"
 ENV_STORAGE = "HPCFLOW_POD_STORAGE"
@@ -69,22 +71,24 @@ def main() -> int:
 
 def stage_unit(store: Any, key: str, local: Path, files: dict[str, str], file_dir: Path) -> None:
     """``task.json`` of the unit at ``key`` into ``local``, its shipped files localised."""
-    task = staging.read_json(store, staging.record_key(key, rec.TASK_FILE))
-    if task is None:
+    data = staging.read_json(store, staging.record_key(key, rec.TASK_FILE))
+    if data is None:
         raise FileNotFoundError(f"no task record at {staging.record_key(key, rec.TASK_FILE)}")
-    op = task.get("op") or {}
+    task = TaskRecord.from_json(data)
+    op = dict(task.op or {})
     shipped = op.get("pickle_file")
     if shipped in files:
         target = file_dir / Path(files[shipped]).name
         if not target.exists():
             file_dir.mkdir(parents=True, exist_ok=True)
-            data = store.get_bytes(files[shipped])
-            if data is None:
+            content = store.get_bytes(files[shipped])
+            if content is None:
                 raise FileNotFoundError(f"shipped file {files[shipped]} is missing")
-            target.write_bytes(data)
+            target.write_bytes(content)
         op["pickle_file"] = str(target)
+        task = dataclasses.replace(task, op=op)
     local.mkdir(parents=True)
-    rec.write_json_atomic(local / rec.TASK_FILE, task)
+    rec.write_json_atomic(local / rec.TASK_FILE, task.to_json())
 
 
 def run_units(dirs: list[Path], pool: int) -> None:
