@@ -27,12 +27,9 @@ class _Declared(PathRef):
         self.name = name
 
     @property
-    def path(self) -> str:  # type: ignore[override]
+    def ref_path(self) -> str:
+        """Derived from the owner and the section, so it follows when the owner is bound."""
         return f"{self.owner_path}.{self.section}.{self.name}"
-
-    @path.setter
-    def path(self, _v: str) -> None:
-        pass  # PathRef's constructor assigns it; the path is always derived
 
 
 class InputParameter(_Declared):
@@ -71,7 +68,7 @@ class InputArtifact(_Declared):
         **kwargs: Any,
     ) -> None:
         super().__init__("inputs", name)
-        self.local_path = path
+        self.path = path
         self.optional = optional
         self.type = type
         self.sub_path_value = sub_path
@@ -128,7 +125,7 @@ class OutputArtifact(_Declared):
         **kwargs: Any,
     ) -> None:
         super().__init__("outputs", name)
-        self.local_path = path
+        self.path = path
         self._from = _from
         self.from_expression = from_expression
         self.type = type

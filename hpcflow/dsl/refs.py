@@ -150,17 +150,23 @@ class Expr(Ref):
 class PathRef(Ref):
     """A reference by dotted path, e.g. ``inputs.parameters.x`` or ``steps.a.outputs.artifacts.y``."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, ref_path: str) -> None:
+        self._ref_path = ref_path
+
+    @property
+    def ref_path(self) -> str:
+        """The dotted reference path (``path`` is left free: Dflow's artifacts use it for
+        where a script reads or writes the file)."""
+        return self._ref_path
 
     def expr(self) -> str:
-        return path_to_expr(self.path)
+        return path_to_expr(self.ref_path)
 
     def __str__(self) -> str:
-        return "{{" + self.path + "}}"
+        return "{{" + self.ref_path + "}}"
 
     def __repr__(self) -> str:
-        return f"<ref {self.path}>"
+        return f"<ref {self.ref_path}>"
 
 
 # --------------------------------------------------------------------------- Dflow helpers

@@ -150,7 +150,7 @@ class SpecBuilder:
                     k: _output_param_spec(p) for k, p in t.outputs.parameters.items()
                 },
                 "artifacts": {
-                    k: {"path": a.local_path, "optional": bool(getattr(a, "optional", False))}
+                    k: {"path": a.path, "optional": bool(getattr(a, "optional", False))}
                     for k, a in t.outputs.artifacts.items()
                 },
             },
@@ -325,7 +325,7 @@ def _inputs_spec(t: Any) -> dict[str, Any]:
             entry["default"] = value_spec(p.value)
         params[k] = entry
     arts = {
-        k: {"optional": bool(getattr(a, "optional", False)), "path": getattr(a, "local_path", None)}
+        k: {"optional": bool(getattr(a, "optional", False)), "path": getattr(a, "path", None)}
         for k, a in t.inputs.artifacts.items()
     }
     return {"parameters": params, "artifacts": arts}
