@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine import model as m
+from hpcflow.engine.cache_hook import CacheHook
 from hpcflow.engine.launch import PlannedAttempt, group_requests, prepare_attempt
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
@@ -80,6 +81,7 @@ class Engine:
         self._pending_groups: list[Any] = []
         #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
         self._never_sent: set[str] = set()
+        self.cache = CacheHook(store, settings.cache_default)
 
     # --------------------------------------------------------------------------- tick
 
@@ -228,6 +230,7 @@ class Engine:
             self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
             if node is not None and node.attempts == att.number and not node.final:
                 run.complete_unit(node, outputs)
+                self.cache.record(run, node)
             return
         self._apply_failure(att, kind or ErrorKind.ERROR, message, host=record.get("host"))
 
@@ -262,6 +265,8 @@ class Engine:
                     continue
                 if room is not None and len(planned) >= room:
                     break
+                if not self.cache.consult(run, node):
+                    continue  # a cache hit, or another workflow computes the same result
                 p = prepare_attempt(run, node, self.settings.storage)
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)

@@ -277,6 +277,13 @@ class Ssh(_Model):
         return f"{self.user}@{self.host}" if self.user else self.host
 
 
+class Cache(_Model):
+    """``[cache]``: the result cache (hpcflow.cache) for steps that do not choose."""
+
+    #: Cache every step's results unless its step or template says ``cache=False``.
+    default: bool = False
+
+
 class SiteConfig(_Model):
     """Everything hpcflow needs to know about one site."""
 
@@ -303,6 +310,7 @@ class SiteConfig(_Model):
     storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
     #: The cluster is reached over SSH from this machine (see :class:`Ssh`).
     ssh: Ssh | None = None
+    cache: Cache = Field(default_factory=lambda: Cache.model_validate({}))
 
     @field_validator("work_root", "python")
     @classmethod

@@ -335,9 +335,12 @@ class StepSpec:
     dependencies: tuple[str, ...] = ()
     #: An executor's description (``Executor.to_spec()``): resources, environment...
     executor: Mapping[str, Any] | None = None
+    #: Use the result cache (``None``: the template's choice, else the site's default).
+    cache: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        cache = {"cache": self.cache} if self.cache is not None else {}
+        return cache | {
             "name": self.name, "template": self.template,
             "parameters": {k: value_to_json(v) for k, v in self.parameters.items()},
             "artifacts": {k: value_to_json(v) for k, v in self.artifacts.items()},
@@ -365,6 +368,7 @@ class StepSpec:
             continue_on_success_ratio=data.get("continue_on_success_ratio"),
             parallelism=data.get("parallelism"), slices=SlicesSpec.from_json(data.get("slices")),
             dependencies=tuple(data.get("dependencies") or ()), executor=data.get("executor"),
+            cache=data.get("cache"),
         )
 
 
