@@ -55,6 +55,9 @@ def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int
             parts.append(f"key={n['key']}")
         if n["attempts"]:
             parts.append(f"attempts={n['attempts']}")
+        cached = (n.get("data") or {}).get("cached")
+        if cached:
+            parts.append(f"cached from {cached['workflow']} {cached['step']}")
         parts.append(duration(n["started_at"], n["finished_at"]))
         if n["message"] and n["phase"] not in ("Running", "Succeeded"):
             parts.append(f"— {n['message'][:100]}")

@@ -123,3 +123,38 @@ def test_two_concurrent_identical_workflows_compute_each_slice_once(project: Pat
         "SELECT message FROM events WHERE workflow_id = ? AND message LIKE 'waiting for workflow%'",
         (r["id"],))]
     assert waits  # the lease made one of them wait, rather than both computing
+
+
+def hpcflow(args: list[str], project: Path) -> str:
+    script = Path(sys.executable).parent / "hpcflow"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "hpcflow.cli.main"]
+    result = subprocess.run(command + args, cwd=project.parent, env=env_for(project.parent / "home"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_cache_cli_explains_lists_and_forgets(project: Path):
+    write_ops(project)
+    first = finish(start(project, 2))
+    second = finish(start(project, 2))
+    write_ops(project, factor=5)
+    third = finish(start(project, 2))
+    assert third["cached"] == 0
+    steps = json.loads(hpcflow(["show", second["id"], "--json"], project))["steps"]
+    cached = [s["cached"] for s in steps if s["type"] == "Pod"]
+    assert [c["workflow"] for c in cached] == [first["id"]] * 2
+    text = hpcflow(["show", second["id"]], project)
+    assert f"cached from {first['id']}" in text
+    hit = json.loads(hpcflow(["cache", "explain", second["id"], "scale", "--json"], project))
+    assert [u["result"].split(":")[0] for u in hit] == ["hit", "hit"]
+    miss = json.loads(hpcflow(["cache", "explain", third["id"], "scale", "--json"], project))
+    assert [u["nearest"]["differs"] for u in miss] == [["source"], ["source"]]
+    assert "miss: differs in source" in hpcflow(["cache", "explain", third["id"], "scale"], project)
+    listed = json.loads(hpcflow(["cache", "list", "--json"], project))
+    assert sorted(e["workflow_id"] for e in listed) == sorted([first["id"]] * 2 + [third["id"]] * 2)
+    assert sum(e["hits"] for e in listed) == 2
+    assert "forgot 2" in hpcflow(["cache", "forget", "--workflow", third["id"]], project)
+    assert len(json.loads(hpcflow(["cache", "list", "--json"], project))) == 2
+    fourth = finish(start(project, 2))  # factor 5 again: its entries were forgotten
+    assert fourth["cached"] == 0 and executions(project) == 6
