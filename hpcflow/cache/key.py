@@ -23,13 +23,14 @@ def _digest(value: Any) -> str:
 
 def op_identity(tmpl: dict[str, Any]) -> str:
     """What names the code a template runs: module+qualname, a shipped OP's name, or for
-    shell/script templates their kind (their text is the source part)."""
+    shell/script templates their kind only (their text is the source part; template
+    names are not in the key)."""
     ref = tmpl.get("op") or {}
     if "module" in ref:
         return f"{ref['module']}:{ref['qualname']}"
     if ref:
         return f"shipped:{ref.get('name', '?')}"
-    return f"{tmpl['kind']}:{tmpl.get('name', '?')}"
+    return str(tmpl["kind"])
 
 
 def code_digest(tmpl: dict[str, Any]) -> str:

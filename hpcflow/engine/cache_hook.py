@@ -68,15 +68,19 @@ class CacheHook:
         """True: launch the unit now. False: it was a hit (now Succeeded) or it waits."""
         if not cache_enabled(run, node, self.default):
             return True
-        try:
-            parts = unit_key_parts(run, node)
-        except Exception:  # noqa: BLE001 - a cache problem must never stop a unit
-            log.exception("cannot compute the cache key of %s/%s; running it", run.id, node.path)
-            return True
-        if parts is None:
-            return True
-        key = cache_key(parts)
-        node.data["cache"] = {"key": key, "parts": parts}
+        known = node.data.get("cache")
+        if known and node.data.get("cache_wait"):  # still waiting: its inputs did not change
+            key, parts = known["key"], known["parts"]
+        else:
+            try:
+                parts = unit_key_parts(run, node)
+            except Exception:  # noqa: BLE001 - a cache problem must never stop a unit
+                log.exception("cannot compute the cache key of %s/%s; running it", run.id, node.path)
+                return True
+            if parts is None:
+                return True
+            key = cache_key(parts)
+            node.data["cache"] = {"key": key, "parts": parts}
         entry = self.store.cache_entry(key)
         if entry is not None:
             if outputs_intact(entry["outputs"]):

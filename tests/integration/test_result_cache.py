@@ -144,3 +144,26 @@ def test_a_step_without_cache_runs_every_time(tmp_path: Path):
                     artifacts={"f": upload_artifact(files[0])}, parameters={"log_dir": str(log)}))
         run(wf)
     assert executions(log, "upper") == 2
+
+
+def test_a_shell_template_is_keyed_by_its_script(tmp_path: Path):
+    from hpcflow import InputParameter, Inputs, OutputParameter, Outputs, ShellOPTemplate
+
+    log = tmp_path / "shell.log"
+
+    def doubled(name: str, script: str) -> Workflow:
+        tmpl = ShellOPTemplate(script=script, cache=True,
+                               inputs=Inputs(parameters={"n": InputParameter()}),
+                               outputs=Outputs(parameters={"y": OutputParameter(value_from_path="y.txt")}))
+        wf = Workflow(name)
+        wf.add(Step("double", tmpl, parameters={"n": 21}))
+        return run(wf)
+
+    script = f"echo run >> {log}\necho $(({{{{inputs.parameters.n}}}} * 2)) > y.txt\n"
+    first = doubled("a", script)
+    second = doubled("b", script)
+    changed = doubled("c", script.replace("* 2", "* 2 + 0"))
+    assert log.read_text().splitlines() == ["run", "run"]  # a and c ran, b was a hit
+    assert units(second, "double")[0].cached["workflow"] == first.id
+    assert not units(changed, "double")[0].cached
+    assert units(changed, "double")[0].outputs.parameters["y"].value == "42"
