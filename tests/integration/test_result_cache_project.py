@@ -158,3 +158,41 @@ def test_cache_cli_explains_lists_and_forgets(project: Path):
     assert len(json.loads(hpcflow(["cache", "list", "--json"], project))) == 2
     fourth = finish(start(project, 2))  # factor 5 again: its entries were forgotten
     assert fourth["cached"] == 0 and executions(project) == 6
+
+
+FAILS_ONCE = '''
+import os
+import time
+
+from hpcflow.python import OP, FatalError
+
+
+@OP.function
+def scale(x: int, log_dir: str) -> {"y": int}:
+    with open(os.path.join(log_dir, "scale"), "a") as fh:
+        fh.write(f"{x}\\n")
+    flag = os.path.join(log_dir, "fail-once")
+    time.sleep(2)
+    if os.path.exists(flag):
+        os.remove(flag)
+        raise FatalError("the first run fails")
+    return {"y": x * 2}
+'''
+
+
+def test_a_workflow_waiting_on_a_lease_computes_when_the_holder_fails(project: Path):
+    (project / "my_ops.py").write_text(textwrap.dedent(FAILS_ONCE))
+    (project.parent / "log" / "fail-once").write_text("")
+    procs = [start(project, 1), start(project, 1)]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(r["status"] for r in results) == ["Failed", "Succeeded"], results
+    winner = next(r for r in results if r["status"] == "Succeeded")
+    assert winner["cached"] == 0 and winner["y"] == [0]  # a failure is never cached
+    assert executions(project) == 2
+    store = Store(project.parent / "home" / "hpcflow.db")
+    waited = store.conn.execute("SELECT COUNT(*) FROM events WHERE workflow_id = ? AND message LIKE "
+                                "'waiting for workflow%'", (winner["id"],)).fetchone()[0]
+    assert waited == 1  # it waited for the one that failed, then computed
