@@ -130,7 +130,7 @@ def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
         out["steps"] = [{k: n[k] for k in ("path", "name", "type", "phase", "key", "attempts",
                                              "message", "started_at", "finished_at")}
                         | {"outputs": views.decoded_outputs(n["outputs"]),
-                           "cached": (n["data"] or {}).get("cached")} for n in nodes]
+                           "cached": (n.get("data") or {}).get("cached")} for n in nodes]
         print(json.dumps(out, indent=2, default=str))
     else:
         console.print(views.step_tree(wf, nodes))
