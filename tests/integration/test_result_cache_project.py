@@ -93,6 +93,13 @@ def finish(proc: subprocess.Popen[str]) -> dict:
     return result
 
 
+def existing_store(project: Path) -> None:
+    """Make the store before two processes open it at once, as a user's store exists
+    already (two processes creating a new store together can hit "database is locked" in
+    its first PRAGMA journal_mode=WAL)."""
+    Store(project.parent / "home" / "hpcflow.db").close()
+
+
 def executions(project: Path) -> int:
     path = project.parent / "log" / "scale"
     return len(path.read_text().splitlines()) if path.exists() else 0
@@ -112,6 +119,7 @@ def test_comment_edits_hit_and_logic_edits_miss(project: Path):
 
 def test_two_concurrent_identical_workflows_compute_each_slice_once(project: Path):
     write_ops(project, delay=0.3)
+    existing_store(project)
     procs = [start(project, N), start(project, N)]
     results = [finish(p) for p in procs]
     assert executions(project) == N  # each slice ran once, in one of the two workflows
@@ -183,6 +191,7 @@ def scale(x: int, log_dir: str) -> {"y": int}:
 def test_a_workflow_waiting_on_a_lease_computes_when_the_holder_fails(project: Path):
     (project / "my_ops.py").write_text(textwrap.dedent(FAILS_ONCE))
     (project.parent / "log" / "fail-once").write_text("")
+    existing_store(project)
     procs = [start(project, 1), start(project, 1)]
     results = []
     for proc in procs:

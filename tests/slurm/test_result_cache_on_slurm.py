@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hpcflow.scheduler.slurm.backend import SlurmScheduler
+from hpcflow.store.db import Store
 from tests.integration.test_result_cache import N, executions, make_inputs, run, screen, units
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,6 +97,7 @@ def test_two_concurrent_identical_workflows_on_slurm_run_each_slice_once(tmp_pat
     script.write_text(textwrap.dedent(WF))
     inputs, log = shared_dir(tmp_path, "inputs"), shared_dir(tmp_path, "log")
     make_inputs(inputs)
+    Store(tmp_path / "home" / "hpcflow.db").close()  # an existing store (see test_result_cache_project)
     env = dict(os.environ, HPCFLOW_HOME=str(tmp_path / "home"), HPCFLOW_SITE=str(SITE), PYTHONPATH=str(REPO))
     env.pop("HPCFLOW_SUBMIT_ONLY", None)
     procs = [subprocess.Popen([sys.executable, str(script), str(inputs), str(log)], env=env, cwd=tmp_path,
