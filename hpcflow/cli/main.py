@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from hpcflow.cli import views
+from hpcflow.cli.cache import cache_app
 from hpcflow.errors import HpcflowError
 from hpcflow.states import FINAL_STATUSES
 
@@ -24,6 +25,7 @@ artifacts_app = typer.Typer(help="Fetch artifacts of finished steps.", no_args_i
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(site_app, name="site")
 app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(cache_app, name="cache")
 
 console = views.make_console()
 
@@ -129,7 +131,8 @@ def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
         out["steps"] = [{k: n[k] for k in ("path", "name", "type", "phase", "key", "attempts",
                                              "message", "started_at", "finished_at")}
                         | {"ran_on": ran_on.get(n["path"]),
-                           "outputs": views.decoded_outputs(n["outputs"])} for n in nodes]
+                           "outputs": views.decoded_outputs(n["outputs"]),
+                           "cached": (n.get("data") or {}).get("cached")} for n in nodes]
         print(json.dumps(out, indent=2, default=str))
     else:
         console.print(views.step_tree(wf, nodes, ran_on=ran_on))

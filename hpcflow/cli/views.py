@@ -70,6 +70,9 @@ def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int
             parts.append(f"attempts={n['attempts']}")
         if ran_on and n["path"] in ran_on:
             parts.append(f"on={ran_on[n['path']]}")
+        cached = (n.get("data") or {}).get("cached")
+        if cached:
+            parts.append(f"cached from {cached['workflow']} {cached['step']}")
         parts.append(duration(n["started_at"], n["finished_at"]))
         if n["message"] and n["phase"] not in ("Running", "Succeeded"):
             parts.append(f"— {n['message'][:100]}")

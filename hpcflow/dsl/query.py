@@ -54,6 +54,8 @@ class StepInfo:
         self.finishedAt = row["finished_at"]
         self.outputs = StepOutputs(row["outputs"])
         self.inputs = StepOutputs(row["inputs"])
+        #: A result-cache hit: ``{"workflow", "step", "key"}`` of the run it reused, else None.
+        self.cached: dict[str, str] | None = (row.get("data") or {}).get("cached")
 
     def modify_output_parameter(self, name: str, value: Any) -> None:
         self.outputs.raw.setdefault("parameters", {})[name] = codec.encode(value)

@@ -49,6 +49,7 @@ class Step:
         executor: Any = None,
         slices: Any = None,
         dependencies: list[Any] | None = None,
+        cache: bool | None = None,
         **ignored: Any,
     ) -> None:
         self.name = check_name("step", name)
@@ -68,6 +69,8 @@ class Step:
         self.executor = executor
         self.slices = slices
         self.dependencies = list(dependencies or [])
+        #: Use the result cache for this step (overrides its template and the site).
+        self.cache = cache
         #: Argo-only knobs (util_image, pod settings...) are accepted and ignored.
         self.ignored_options = sorted(ignored)
         if continue_on_success_ratio is not None and not 0 <= continue_on_success_ratio <= 1:

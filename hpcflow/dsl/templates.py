@@ -52,6 +52,8 @@ class OPTemplate:
         pre_script: str = "",
         post_script: str = "",
         python_packages: list[str] | None = None,
+        cache: bool | None = None,
+        cache_version: str | int | None = None,
         **ignored: Any,
     ) -> None:
         self.name = name or unique_name(type(self).__name__)
@@ -70,6 +72,10 @@ class OPTemplate:
         self.pre_script = pre_script
         self.post_script = post_script
         self.python_packages = [str(p) for p in (python_packages or [])]
+        #: Reuse results of identical runs from the store's result cache (hpcflow.cache);
+        #: ``None``: the site's ``[cache] default``. Bump ``cache_version`` to invalidate.
+        self.cache = cache
+        self.cache_version = cache_version
         #: Argo/Kubernetes-only options (node_selector, tolerations, ...): accepted, ignored.
         self.ignored_options = sorted(ignored)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine import model as m
+from hpcflow.engine.cache_hook import CacheHook
 from hpcflow.engine.launch import PlannedAttempt, group_requests, prepare_attempt
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
@@ -81,6 +82,7 @@ class Engine:
         self._pending_groups: list[Any] = []
         #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
         self._never_sent: set[str] = set()
+        self.cache = CacheHook(store, settings.cache_default)
 
     # --------------------------------------------------------------------------- tick
 
@@ -243,6 +245,7 @@ class Engine:
             self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
             if node is not None and node.attempts == att.number and not node.final:
                 run.complete_unit(node, outputs)
+                self.cache.record(run, node)
             return
         self._apply_failure(att, kind or ErrorKind.ERROR, message, host=record.get("host"))
 
@@ -277,6 +280,8 @@ class Engine:
                     continue
                 if room is not None and len(planned) >= room:
                     break
+                if not self.cache.consult(run, node):
+                    continue  # a cache hit, or another workflow computes the same result
                 try:
                     p = prepare_attempt(run, node, self.settings.storage)
                 except OSError as exc:  # a full or unwritable work root fails this unit only

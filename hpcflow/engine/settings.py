@@ -41,3 +41,5 @@ class EngineSettings:
     #: ``gpus``), checked at submit; and the partition a job without one lands in.
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_partition: str | None = None
+    #: Cache the results of every step unless a step or template says ``cache=False``.
+    cache_default: bool = False

@@ -347,6 +347,13 @@ class Burst(_Model):
         return self
 
 
+class Cache(_Model):
+    """``[cache]``: the result cache (hpcflow.cache) for steps that do not choose."""
+
+    #: Cache every step's results unless its step or template says ``cache=False``.
+    default: bool = False
+
+
 class SiteConfig(_Model):
     """Everything hpcflow needs to know about one site."""
 
@@ -375,6 +382,7 @@ class SiteConfig(_Model):
     ssh: Ssh | None = None
     kubernetes: Kubernetes | None = None
     burst: Burst | None = None
+    cache: Cache = Field(default_factory=lambda: Cache.model_validate({}))
 
     @field_validator("work_root", "python")
     @classmethod

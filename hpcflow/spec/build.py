@@ -16,6 +16,7 @@ from typing import Any
 import cloudpickle
 
 from hpcflow import codec
+from hpcflow.cache.source import op_source_hash
 from hpcflow.dsl.containers import DAG, Steps
 from hpcflow.dsl.io import ArtifactSubPath, InputParameter
 from hpcflow.dsl.refs import Ref
@@ -166,8 +167,13 @@ class SpecBuilder:
             "pre_script": t.pre_script,
             "post_script": t.post_script,
         }
+        if t.cache is not None:
+            spec["cache"] = bool(t.cache)
+        if t.cache_version is not None:
+            spec["cache_version"] = t.cache_version
         if isinstance(t, PythonOPTemplate):
             spec["op"] = op_reference(t)
+            spec["source_hash"] = op_source_hash(t.op_class)
             spec["slices"] = slices_spec(t.slices) if t.slices else None
         elif isinstance(t, (ShellOPTemplate, PythonScriptOPTemplate)):
             spec["script"] = t.script
@@ -239,6 +245,7 @@ class SpecBuilder:
             "slices": slices_spec(slices, executor) if slices is not None else None,
             "dependencies": [d if isinstance(d, str) else d.name for d in step.dependencies],
             "executor": executor,
+            **({"cache": bool(step.cache)} if getattr(step, "cache", None) is not None else {}),
         }
 
 

@@ -335,11 +335,14 @@ class StepSpec:
     dependencies: tuple[str, ...] = ()
     #: An executor's description (``Executor.to_spec()``): resources, environment...
     executor: Mapping[str, Any] | None = None
+    #: Use the result cache (``None``: the template's choice, else the site's default).
+    cache: bool | None = None
     #: Fields this hpcflow does not know (written by a newer one), kept as they were.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.extra) | {
+        cache = {"cache": self.cache} if self.cache is not None else {}
+        return dict(self.extra) | cache | {
             "name": self.name, "template": self.template,
             "parameters": {k: value_to_json(v) for k, v in self.parameters.items()},
             "artifacts": {k: value_to_json(v) for k, v in self.artifacts.items()},
@@ -367,6 +370,7 @@ class StepSpec:
             continue_on_success_ratio=data.get("continue_on_success_ratio"),
             parallelism=data.get("parallelism"), slices=SlicesSpec.from_json(data.get("slices")),
             dependencies=tuple(data.get("dependencies") or ()), executor=data.get("executor"),
+            cache=data.get("cache"),
             extra={k: v for k, v in data.items() if k not in _STEP_FIELDS},
         )
 
@@ -374,7 +378,7 @@ class StepSpec:
 _STEP_FIELDS = frozenset({
     "name", "template", "parameters", "artifacts", "when", "key", "with_param", "with_sequence",
     "continue_on_failed", "continue_on_num_success", "continue_on_success_ratio", "parallelism",
-    "slices", "dependencies", "executor",
+    "slices", "dependencies", "executor", "cache",
 })
 
 

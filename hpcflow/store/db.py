@@ -20,6 +20,7 @@ from typing import Any
 from hpcflow.errors import StoreError, WorkflowNotFound
 from hpcflow.private import make_private_home, private_file
 from hpcflow.states import ACTIVE_STATUSES, WorkflowStatus
+from hpcflow.store.result_cache import ResultCacheRows
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -95,6 +96,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX nodes_outside_fanouts ON nodes(workflow_id, path) WHERE instr(path, '(') = 0
         """,
     ),
+    (
+        # The result cache (hpcflow.cache): a finished unit's outputs by content key, and
+        # the lease a workflow holds on a key while it computes it.
+        "0005_result_cache",
+        """
+        CREATE TABLE result_cache (
+            key TEXT PRIMARY KEY, op TEXT NOT NULL, parts TEXT NOT NULL, outputs TEXT NOT NULL,
+            workflow_id TEXT NOT NULL, node_path TEXT NOT NULL, created_at REAL NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX result_cache_op ON result_cache(op, created_at);
+        CREATE TABLE cache_leases (
+            key TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, node_path TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """,
+    ),
 ]
 
 NODE_COLUMNS = (
@@ -143,7 +161,7 @@ def pending_migrations(conn: sqlite3.Connection) -> list[str]:
     return [name for name, _ in MIGRATIONS if name not in done]
 
 
-class Store:
+class Store(ResultCacheRows):
     """One SQLite database (one per user by default)."""
 
     #: How long a write waits for another process's write lock before giving up.
