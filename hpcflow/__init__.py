@@ -5,7 +5,7 @@ is in :mod:`hpcflow.python`.
 """
 
 import importlib
-from typing import Any
+from typing import Any, cast
 
 from hpcflow.settings import dflow_options as _dflow_options
 
@@ -54,7 +54,9 @@ def set_config(**kwargs: object) -> None:
 def query_workflows(**filters: object) -> list[dict[str, object]]:
     from hpcflow.client import get_client
 
-    return get_client().store.list_workflows(status=filters.get("phase"))  # type: ignore[arg-type]
+    workflows: list[dict[str, object]] = get_client().store.list_workflows(
+        status=cast("str | None", filters.get("phase")))  # Dflow passes phase as a string
+    return workflows
 
 
 if _dflow_options().alias:

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow import settings
 from hpcflow.engine.engine import Engine
@@ -17,6 +17,9 @@ from hpcflow.engine.settings import EngineSettings
 from hpcflow.scheduler.base import Scheduler
 from hpcflow.states import FINAL_STATUSES
 from hpcflow.store.db import Store
+
+if TYPE_CHECKING:
+    from hpcflow.remote.client import RemoteClient
 
 
 @dataclass
@@ -47,7 +50,7 @@ class Client:
 
     def engine(self, only: set[str] | None = None) -> Engine:
         key = frozenset(only) if only is not None else None
-        engines = self.__dict__.setdefault("_engines", {})
+        engines: dict[frozenset[str] | None, Engine] = self.__dict__.setdefault("_engines", {})
         if key not in engines:
             engines[key] = Engine(self.store, self.scheduler, self.settings,
                                   only=set(only) if only else None, site_name=self.site_name,
@@ -169,7 +172,7 @@ class Client:
                 time.sleep(sleep)
 
 
-_clients: dict[tuple[str, str], Client] = {}
+_clients: dict[tuple[str, str], Client | RemoteClient] = {}
 
 
 def get_client(site: str | None = None, home: str | Path | None = None) -> Any:

@@ -2,7 +2,7 @@
 # Install what the test suite needs on a Debian 12 host, start the services it talks to
 # (a single-node Slurm cluster with accounting; the S3 server and the test sshd are started
 # by the tests, on 127.0.0.1),
-# build the container test image, and run ruff and pytest. Run as root (apt, Slurm daemons).
+# build the container test image, and run ruff, mypy and pytest. Run as root (apt, Slurm daemons).
 # This is what CI runs (.ci/run) and what README.md tells a newcomer to paste.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,4 +24,5 @@ scripts/slurm-test-cluster.sh start
 export HPCFLOW_TEST_IMAGE="${HPCFLOW_TEST_IMAGE:-/var/tmp/hpcflow-test-image}"
 scripts/build-test-image.sh "$HPCFLOW_TEST_IMAGE"
 .venv/bin/python -m ruff check hpcflow tests examples bench
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

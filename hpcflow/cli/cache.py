@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,10 +13,14 @@ from hpcflow.errors import HpcflowError
 cache_app = typer.Typer(help="Inspect the result cache (steps with cache=True).", no_args_is_help=True)
 
 
-def _store():  # type: ignore[no-untyped-def]
+if TYPE_CHECKING:
+    from hpcflow.store.db import Store
+
+def _store() -> Store:
     from hpcflow.client import get_client
 
-    return get_client().store
+    store: Store = get_client().store
+    return store
 
 
 def _short(value: Any) -> str:

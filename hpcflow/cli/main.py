@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -40,18 +41,19 @@ def _options(
     settings.use(settings.Settings.resolve(site=site, home=home))
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client() -> Any:
+    """A Client or a RemoteClient: the CLI uses the surface they share."""
     from hpcflow.client import get_client
 
     return get_client()
 
 
-def _remote(client) -> bool:  # type: ignore[no-untyped-def]
+def _remote(client: Any) -> bool:
     """A remote site: the store and the engine are on the login node."""
     return bool(getattr(client, "remote", False))
 
 
-def _drive_with_progress(client, wf_ids: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _drive_with_progress(client: Any, wf_ids: list[str]) -> dict[str, str]:
     """Drive workflows to the end, showing one live progress line per workflow (for a
     remote site: watch them, two remote calls every few seconds)."""
     from rich.live import Live
@@ -138,10 +140,10 @@ def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
         console.print(views.step_tree(wf, nodes, ran_on=ran_on))
 
 
-def _find_node(store, wf_id: str, step: str) -> dict:  # type: ignore[no-untyped-def]
-    nodes = store.load_nodes(wf_id)
-    for match in (lambda n: n["path"] == step, lambda n: n["name"] == step, lambda n: n["key"] == step):
-        found = [n for n in nodes if match(n)]
+def _find_node(store: Any, wf_id: str, step: str) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = store.load_nodes(wf_id)
+    for field in ("path", "name", "key"):
+        found = [n for n in nodes if n[field] == step]
         if found:
             return found[0]
     raise HpcflowError(f"workflow {wf_id} has no step {step!r} (give a path from `hpcflow show`, a name or a key)")

@@ -69,7 +69,7 @@ def update_dict(d1: dict[str, Any], d2: dict[str, Any]) -> None:
             d1[key] = value
 
 
-class ObjectDict(UserDict):  # type: ignore[type-arg]
+class ObjectDict(UserDict[Any, Any]):
     """A dict whose keys are also attributes (Dflow's ObjectDict / ArgoObjectDict)."""
 
     def __getattr__(self, key: str) -> Any:
@@ -207,15 +207,15 @@ class ArtifactWindowsPath(WindowsPath):
     pass
 
 
-class ArtifactList(list):  # type: ignore[type-arg]
+class ArtifactList(list[Any]):
     pass
 
 
-class ArtifactSet(set):  # type: ignore[type-arg]
+class ArtifactSet(set[Any]):
     pass
 
 
-class ArtifactDict(dict):  # type: ignore[type-arg]
+class ArtifactDict(dict[Any, Any]):
     pass
 
 
@@ -259,7 +259,7 @@ def evalable_repr(obj: Any, imports: set[Any]) -> str:
         return "{" + ", ".join(f"{evalable_repr(k, imports)}: {evalable_repr(v, imports)}"
                                for k, v in obj.items()) + "}"
     if hasattr(obj, "evalable_repr"):
-        return obj.evalable_repr(imports)
+        return str(obj.evalable_repr(imports))
     import jsonpickle
 
     imports.add((None, "jsonpickle"))

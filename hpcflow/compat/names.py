@@ -23,7 +23,7 @@ def _fn(why: str, instead: str) -> Unsupported:
 _INTERNAL_FN = _fn(DFLOW_INTERNAL, "hpcflow's engine and runtime, which do this themselves")
 _INTERNAL_CLS = Unsupported(DFLOW_INTERNAL, "hpcflow's engine and runtime, which do this themselves")
 
-DFLOW = {
+DFLOW: dict[str, object] = {
     "S3Artifact": "hpcflow.spec.build:StoredArtifact",
     "DAG": "hpcflow.dsl.containers:DAG",
     "Executor": "hpcflow.dsl.executor:Executor",
@@ -85,7 +85,7 @@ DFLOW = {
     "HTTPOPTemplate": "dflow.op_template:HTTPOPTemplate",
 }
 
-CONFIG = {
+CONFIG: dict[str, object] = {
     "boolize": f"{_H}:boolize",
     "nullable": f"{_H}:nullable",
     "split_headers": f"{_H}:split_headers",
@@ -95,7 +95,7 @@ CONFIG = {
     "set_s3_config": f"{_H}:set_s3_config",
 }
 
-UTILS = {
+UTILS: dict[str, object] = {
     "TempDir": f"{_U}:TempDir",
     "get_key": f"{_H}:get_key",
     "set_key": f"{_H}:set_key",
@@ -144,7 +144,7 @@ UTILS = {
     "ProcessPoolExecutor": f"{_U}:ProcessPoolExecutor",
 }
 
-IO = {
+IO: dict[str, object] = {
     "type_to_str": f"{_H}:type_to_str",
     "ObjectDict": f"{_H}:ObjectDict",
     "to_expr": "hpcflow.dsl.refs:to_expr",
@@ -168,7 +168,7 @@ IO = {
 }
 
 _EXPR = "hpcflow.dsl.refs:Expr"
-STEP = {
+STEP: dict[str, object] = {
     "ArgoRange": _EXPR, "argo_range": "hpcflow.dsl.refs:argo_range",
     "ArgoSequence": _EXPR, "argo_sequence": "hpcflow.dsl.refs:argo_sequence",
     "ArgoLen": _EXPR, "argo_len": "hpcflow.dsl.refs:argo_len",
@@ -184,7 +184,7 @@ STEP = {
         "download_with_lock")},
 }
 
-OP_TEMPLATE = {
+OP_TEMPLATE: dict[str, object] = {
     "Secret": Unsupported(K8S, "environment variables (envs=) or files readable only by you"),
     "get_k8s_client": _fn(K8S, "the site file; hpcflow talks to Slurm, not Kubernetes"),
     "OPTemplate": "hpcflow.dsl.templates:OPTemplate",
@@ -195,7 +195,7 @@ OP_TEMPLATE = {
     "ContainerOPTemplate": Unsupported(K8S, "ShellOPTemplate(image=..., script=...)"),
 }
 
-EXECUTOR = {
+EXECUTOR: dict[str, object] = {
     "Executor": "hpcflow.dsl.executor:Executor",
     "run_script": _INTERNAL_FN,
     "render_script_with_tmp_root": _INTERNAL_FN,
@@ -203,7 +203,7 @@ EXECUTOR = {
     "RemoteExecutor": Unsupported(SSH, "a Slurm site on this login node (DispatcherExecutor with LocalContext)"),
 }
 
-COMMON = {
+COMMON: dict[str, object] = {
     "CustomHandler": _INTERNAL_CLS,
     "S3Artifact": "hpcflow.spec.build:StoredArtifact",
     "LocalArtifact": "hpcflow.spec.build:StoredArtifact",
@@ -215,7 +215,7 @@ COMMON = {
     "jsonpickle": "jsonpickle",
 }
 
-PYTHON = {
+PYTHON: dict[str, object] = {
     "OP": "hpcflow.python.op:OP",
     "OPIO": "hpcflow.python.opio:OPIO",
     "Artifact": "hpcflow.python.opio:Artifact",
@@ -231,7 +231,7 @@ PYTHON = {
     "HDF5Datasets": "hpcflow.python.opio:HDF5Datasets",
 }
 
-PYTHON_OP = {
+PYTHON_OP: dict[str, object] = {
     "iwd": Value(lambda: __import__("os").getcwd()),
     "get_source_code": f"{_H}:get_source_code",
     "OP": "hpcflow.python.op:OP",
@@ -239,7 +239,7 @@ PYTHON_OP = {
     "type2opiosign": f"{_H}:type2opiosign",
 }
 
-PYTHON_OPIO = {
+PYTHON_OPIO: dict[str, object] = {
     "NestedDictBase": "hpcflow.python.opio:NestedDict",
     "NestedDictStr": f"{_H}:NestedDictStr",
     "NestedDictPath": f"{_H}:NestedDictPath",
@@ -254,7 +254,7 @@ PYTHON_OPIO = {
     "OPIO": "hpcflow.python.opio:OPIO",
 }
 
-PYTHON_TEMPLATE = {
+PYTHON_TEMPLATE: dict[str, object] = {
     "upload_packages": "hpcflow.python:upload_packages",
     "Slices": "hpcflow.python.template:Slices",
     "handle_packages_script": _INTERNAL_FN,
@@ -264,7 +264,7 @@ PYTHON_TEMPLATE = {
     "PicklableFunctionOP": _INTERNAL_CLS,
 }
 
-PYTHON_UTILS = {
+PYTHON_UTILS: dict[str, object] = {
     "get_slices": f"{_H}:get_slices",
     "path_or_none": f"{_H}:path_or_none",
     "slice_to_dir": f"{_H}:slice_to_dir",
@@ -275,7 +275,7 @@ PYTHON_UTILS = {
         "sigalrm_handler", "try_to_execute", "get_input_slices")},
 }
 
-WORKFLOW = {
+WORKFLOW: dict[str, object] = {
     "logger": Value(lambda: __import__("logging").getLogger("dflow.workflow")),
     "DockerSecret": Unsupported(K8S, "images readable by your user (a .sif file or a Charliecloud image)"),
     "Workflow": "hpcflow.dsl.workflow:Workflow",

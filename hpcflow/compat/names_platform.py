@@ -47,7 +47,7 @@ _CLIENT_CLASSES = ("V1alpha1Artifact", "V1alpha1LifecycleHook", "V1alpha1Paramet
                    "V1alpha1RetryStrategy", "V1alpha1Sequence", "V1alpha1ValueFrom",
                    "V1alpha1WorkflowStep", "V1alpha1DAGTask", "V1alpha1Template")
 _ARGO_MODEL = Unsupported("is a model of Argo's REST API", "hpcflow's DSL (Step, Steps, DAG, templates)")
-CLIENT = {
+CLIENT: dict[str, dict[str, object]] = {
     "dflow.client": {name: _ARGO_MODEL for name in _CLIENT_CLASSES},
     **{f"dflow.client.{module}": {name: f"dflow.client:{name}"} for module, name in (
         ("v1alpha1_artifact", "V1alpha1Artifact"), ("v1alpha1_dag_task", "V1alpha1DAGTask"),

@@ -39,8 +39,8 @@ def build_module(name: str) -> types.ModuleType:
     """A module object for ``dflow...`` whose attributes come from its table."""
     table = MODULES[name]
     module = types.ModuleType(name, f"hpcflow's stand-in for Dflow's {name} (pydflow {DFLOW_VERSION}).")
-    module._hpcflow_alias = True  # type: ignore[attr-defined]
-    module.__all__ = [n for n in table if not n.startswith("_")]  # type: ignore[attr-defined]
+    module._hpcflow_alias = True  # type: ignore[attr-defined]  # a marker on the module
+    module.__all__ = [n for n in table if not n.startswith("_")]  # type: ignore[attr-defined]  # a new module
 
     def __getattr__(attr: str) -> Any:
         value = resolve(name, attr)
@@ -50,8 +50,8 @@ def build_module(name: str) -> types.ModuleType:
     def __dir__() -> list[str]:
         return sorted(set(table) | set(submodules(name)))
 
-    module.__getattr__ = __getattr__  # type: ignore[method-assign]
-    module.__dir__ = __dir__  # type: ignore[method-assign]
+    module.__getattr__ = __getattr__  # type: ignore[method-assign]  # PEP 562 lazy names
+    module.__dir__ = __dir__  # type: ignore[method-assign]  # PEP 562 lazy names
     return module
 
 

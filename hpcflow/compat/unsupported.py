@@ -32,7 +32,7 @@ def make_placeholder(module: str, name: str, entry: Unsupported) -> Any:
         refuse.__name__ = refuse.__qualname__ = name
         refuse.__module__ = module
         refuse.__doc__ = text
-        refuse._hpcflow_unsupported = entry  # type: ignore[attr-defined]
+        refuse._hpcflow_unsupported = entry  # type: ignore[attr-defined]  # a marker on the function
         return refuse
 
     def __init__(self: Any, *_args: Any, **_kwargs: Any) -> None:

@@ -21,10 +21,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 
-class TempDir(tempfile.TemporaryDirectory):  # type: ignore[type-arg]
+class TempDir(tempfile.TemporaryDirectory[str]):
     """A temporary directory whose cleanup never raises."""
 
     def cleanup(self) -> None:
@@ -100,14 +100,14 @@ def _echo(proc: subprocess.Popen[bytes], input: str | None, stdout: TextIO | Non
         proc.stdin.write(input.encode())
     proc.stdin.close()
     collected = {proc.stdout: [], proc.stderr: []}  # type: dict[Any, list[str]]
-    echo = {proc.stdout: stdout, proc.stderr: stderr}
+    echo: dict[Any, TextIO | None] = {proc.stdout: stdout, proc.stderr: stderr}
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         sel.register(proc.stderr, selectors.EVENT_READ)
         open_pipes = 2
         while open_pipes:
             for key, _ in sel.select():
-                line = key.fileobj.readline().decode(errors="replace")  # type: ignore[union-attr]
+                line = key.fileobj.readline().decode(errors="replace")  # type: ignore[union-attr]  # pipes, not fds
                 if not line:
                     sel.unregister(key.fileobj)
                     open_pipes -= 1
@@ -216,6 +216,6 @@ def path_list_of_artifact(art: Any, **_ignored: Any) -> list[str]:
 class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
     """Leaving the block does not wait for the workers (Dflow's work-around for hangs)."""
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.shutdown(wait=False)
         return False

@@ -6,7 +6,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hpcflow.errors import SpecError, StorageError
 from hpcflow.private import make_dirs
@@ -72,7 +72,7 @@ def download_artifact(artifact: Any, path: str | os.PathLike[str] = ".", **ignor
 
     client = get_client()
     if getattr(client, "remote", False):  # a remote site: the files are on the login node
-        return client.download(value, dest)
+        return cast("list[str]", client.download(value, dest))
     if _has_remote(value):
         from hpcflow.client import get_client
         from hpcflow.storage import remote

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow import context
 from hpcflow.dsl.containers import DAG, Steps
 from hpcflow.dsl.step import Step, Task
 from hpcflow.errors import SpecError
 
+if TYPE_CHECKING:
+    from hpcflow.python.op import OP
 
-def call_in_context(op_class: type, *args: Any, **kwargs: Any) -> Step:
+
+def call_in_context(op_class: type[OP], *args: Any, **kwargs: Any) -> Step:
     """Add a step running ``op_class`` to the innermost container and return it."""
     from hpcflow.python.opio import Artifact, as_sign
     from hpcflow.python.template import PythonOPTemplate
@@ -21,7 +24,8 @@ def call_in_context(op_class: type, *args: Any, **kwargs: Any) -> Step:
     target = getattr(container, "entry", container)
     step_opts = {k: kwargs.pop(k) for k in list(kwargs) if k.startswith("_") is False and k in _STEP_OPTIONS}
     sign = as_sign(op_class.get_input_sign())
-    parameters, artifacts = {}, {}
+    parameters: dict[str, Any] = {}
+    artifacts: dict[str, Any] = {}
     for key, value in kwargs.items():
         if key not in sign:
             raise SpecError(f"function OP {op_class.__name__}: unknown input {key!r}")
@@ -30,7 +34,9 @@ def call_in_context(op_class: type, *args: Any, **kwargs: Any) -> Step:
     template = PythonOPTemplate(op_class)
     cls = Task if isinstance(target, DAG) else Step
     step = cls(name=name, template=template, parameters=parameters, artifacts=artifacts, **step_opts)
-    if isinstance(target, (Steps, DAG)):
+    if isinstance(target, DAG) and isinstance(step, Task):  # cls is Task for a DAG
+        target.add(step)
+    elif isinstance(target, Steps):
         target.add(step)
     else:
         raise SpecError(f"cannot add a step to {target!r}")

@@ -194,8 +194,8 @@ class Inputs:
         self.artifacts = _NamedDict("artifacts", owner_path, InputArtifact)
         for k, v in (parameters or {}).items():
             self.parameters[k] = v
-        for k, v in (artifacts or {}).items():
-            self.artifacts[k] = v
+        for k, artifact in (artifacts or {}).items():
+            self.artifacts[k] = artifact
 
 
 class Outputs:
@@ -211,8 +211,8 @@ class Outputs:
         self.artifacts = _NamedDict("artifacts", owner_path, OutputArtifact)
         for k, v in (parameters or {}).items():
             self.parameters[k] = v
-        for k, v in (artifacts or {}).items():
-            self.artifacts[k] = v
+        for k, artifact in (artifacts or {}).items():
+            self.artifacts[k] = artifact
 
     def bind(self, owner_path: str) -> None:
         self.parameters.bind(owner_path)

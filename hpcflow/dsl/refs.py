@@ -96,7 +96,7 @@ class Ref:
     def __truediv__(self, o: Any) -> Expr:
         return self._binary("/", o)
 
-    def __mod__(self, o: Any) -> Expr:  # type: ignore[override]
+    def __mod__(self, o: Any) -> Expr:
         return self._binary("%", o)
 
     def __lt__(self, o: Any) -> Expr:
@@ -126,10 +126,10 @@ class Expr(Ref):
     def expr(self) -> str:
         return self.text
 
-    def __eq__(self, o: Any) -> Expr:  # type: ignore[override]
+    def __eq__(self, o: Any) -> Expr:  # type: ignore[override]  # builds an expression, as in Dflow
         return self._binary("==", o)
 
-    def __ne__(self, o: Any) -> Expr:  # type: ignore[override]
+    def __ne__(self, o: Any) -> Expr:  # type: ignore[override]  # builds an expression, as in Dflow
         return self._binary("!=", o)
 
     def __and__(self, o: Any) -> Expr:

@@ -42,7 +42,7 @@ class Workflow:
     # ------------------------------------------------------------------------ building
 
     def add(self, step: Step | list[Step]) -> None:
-        self.entry.add(step)  # type: ignore[arg-type]
+        self.entry.add(step)  # type: ignore[arg-type]  # a DAG entry takes Tasks; DAG.add checks
 
     def __enter__(self) -> Workflow:
         context.push(self)
@@ -123,7 +123,7 @@ class Workflow:
         wf_id = self._require_id()
         if settings.current().submit_only:  # `hpcflow submit`: the daemon drives it
             raise SystemExit(0)
-        status = self._client.wait(wf_id, timeout=timeout, interval=interval)
+        status: str = self._client.wait(wf_id, timeout=timeout, interval=interval)
         if status in ("Succeeded", "Failed"):
             forget_unwaited(wf_id)
         return status
@@ -133,7 +133,7 @@ class Workflow:
         nothing else does, so Dflow-style polling loops finish it."""
         wf_id = self._require_id()
         client = self._client
-        status = client.store.workflow_status(wf_id)
+        status: str = client.store.workflow_status(wf_id)
         if settings.current().submit_only and status in ("Pending", "Running"):
             raise SystemExit(0)  # `hpcflow submit` stops the script at its first poll
         if status in ("Pending", "Running") and not client.is_driving(wf_id):
@@ -142,7 +142,8 @@ class Workflow:
         return status
 
     def query(self) -> dict[str, Any]:
-        return self._client.store.get_workflow(self._require_id())
+        record: dict[str, Any] = self._client.store.get_workflow(self._require_id())
+        return record
 
     def query_step(self, name: Any = None, key: Any = None, phase: Any = None, type: Any = None,
                    sort_by_generation: bool = True, **ignored: Any) -> list[StepInfo]:

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from hpcflow.containers import Bind, ContainerRun, get_runtime
 from hpcflow.containers.pythonpath import python_path_binds
@@ -52,7 +53,7 @@ def wrap_in_container(settings: EngineSettings, tmpl: OPTemplateSpec, argv: list
     gpus = normalize_resources(settings.default_resources, dict(tmpl.resources)).get("gpus")
     gpu = c.gpu if gpus else None
     return runtime.command(ContainerRun(image=image, argv=inner, binds=binds, env=env,
-                                        workdir=None, gpu=gpu))  # type: ignore[arg-type]
+                                        workdir=None, gpu=gpu))
 
 
 @lru_cache(maxsize=8)
@@ -82,4 +83,4 @@ def _package_dir(name: str) -> Path:
     import importlib
 
     module = importlib.import_module(name)
-    return Path(module.__file__).resolve().parent  # type: ignore[arg-type]
+    return Path(cast(str, module.__file__)).resolve().parent  # a package: it has a file

@@ -95,7 +95,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         group_key = p.node.parent if p.node.slice_index is not None else p.node.path
         exclude = tuple(excluded_hosts(p.node))  # retries avoid nodes that failed them twice
         buckets.setdefault((p.run.id, group_key or "", exclude), []).append(p)
-    requests = []
+    requests: list[tuple[JobRequest | HpcflowError, list[PlannedAttempt]]] = []
     for (_, _, exclude), items in buckets.items():
         items.sort(key=lambda p: (p.node.slice_index or 0))
         run, node = items[0].run, items[0].node

@@ -29,7 +29,7 @@ from hpcflow.spec.model import (
     WorkflowSpec,
 )
 from hpcflow.spec.validate import value_refs
-from hpcflow.states import ErrorKind, NodeType
+from hpcflow.states import ErrorKind, NodeType, Phase
 
 OP_KINDS = ("python", "shell", "script")
 
@@ -83,7 +83,7 @@ class WorkflowRun:
     def touch(self, node: Node) -> None:
         self.dirty[node.path] = node
 
-    def set_phase(self, node: Node, phase: str, message: str | None = None) -> None:
+    def set_phase(self, node: Node, phase: Phase, message: str | None = None) -> None:
         if phase in m.FINAL:
             node.finish(phase, message)
         else:
@@ -255,7 +255,7 @@ class WorkflowRun:
         """Create the node(s) for ``step`` now that it is ready to run."""
         path = child_path(parent.path, step.name)
         tmpl = self.templates[step.template]
-        base = dict(path=path, parent=parent.path, name=step.name, template=step.template)
+        base: dict[str, Any] = dict(path=path, parent=parent.path, name=step.name, template=step.template)
         try:
             if step.when and not scope.condition(step.when):
                 node = Node(**base, type=_type_of(tmpl), phase=m.SKIPPED,
@@ -281,7 +281,7 @@ class WorkflowRun:
                 inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
                 if slices:
                     inputs = take_slice(inputs, slices, item_scope.resolve(slices.slices))
-                child = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
+                child: dict[str, Any] = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
                              template=step.template)
                 self._make_instance(child, step if key_uses_item else dataclasses.replace(step, key=None),
                                     tmpl, item_scope, inputs, item, i)

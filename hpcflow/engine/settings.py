@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpcflow.containers.base import GPU
 
 
 @dataclass(frozen=True)
@@ -13,7 +16,7 @@ class ContainerSettings:
     executable: str | None = None
     binds: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
-    gpu: str | None = None
+    gpu: GPU | None = None  # the site file allows only these
 
 
 @dataclass(frozen=True)

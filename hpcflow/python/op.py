@@ -13,7 +13,7 @@ import typing
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 from hpcflow.errors import OPSignatureError
 from hpcflow.python.opio import OPIO, Artifact, OPIOSign, Parameter, as_sign, type_name
@@ -40,7 +40,7 @@ class _OPMeta(ABCMeta):
         if context.current() is not None:
             from hpcflow.dsl.functional import call_in_context
 
-            return call_in_context(cls, *args, **kwargs)
+            return call_in_context(cast("type[OP]", cls), *args, **kwargs)
         if not args and not kwargs and _has_required_args(func):
             return super().__call__()  # ``op()``: an instance, as PythonOPTemplate accepts
         return func(*args, **kwargs)
@@ -68,7 +68,7 @@ class OP(metaclass=_OPMeta):
     @classmethod
     def instantiate(cls) -> OP:
         """An instance for the runtime (a function OP's class call runs its function)."""
-        return type.__call__(cls)
+        return cast(OP, type.__call__(cls))
 
     # OP is an ABC as in Dflow: ``execute`` and any method a subclass marks abstract must be
     # defined before the OP can be used. An OP without inputs or outputs may omit the signs.
@@ -99,7 +99,7 @@ class OP(metaclass=_OPMeta):
             op_out = func(self, checked_in)
             return check_outputs(op_name, type(self).get_output_sign(), op_out)
 
-        wrapper._hpcflow_checked = True  # type: ignore[attr-defined]
+        wrapper._hpcflow_checked = True  # type: ignore[attr-defined]  # a marker on the function
         return wrapper
 
     @classmethod

@@ -41,7 +41,7 @@ class HDF5Dataset:
         return self.file[self.key]
 
     def is_none(self) -> bool:
-        return self.dataset.attrs.get("type") == "null"
+        return bool(self.dataset.attrs.get("type") == "null")
 
     def get_data(self) -> Any:
         if self.is_none():

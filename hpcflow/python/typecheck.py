@@ -18,7 +18,7 @@ from hpcflow.python.opio import NestedDict
 try:  # typing_extensions may provide its own Literal/TypedDict flavours
     import typing_extensions as _te
 except ImportError:  # pragma: no cover
-    _te = None  # type: ignore[assignment]
+    _te = None  # type: ignore[assignment]  # typing_extensions is optional
 
 
 def check_type(value: Any, expected: Any) -> bool:

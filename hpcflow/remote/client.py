@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hpcflow
 from hpcflow.errors import RemoteError, StorageError, VersionMismatch, WorkflowNotFound
@@ -34,19 +34,20 @@ class RemoteStore:
         self.path = Path(f"{client.site_name}:remote-store")
 
     def list_workflows(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        return self._client.call("list", status=status, limit=limit)
+        return cast("list[dict[str, Any]]", self._client.call("list", status=status, limit=limit))
 
     def get_workflow(self, ref: str) -> dict[str, Any]:
-        return self._client.call("get_workflow", ref=ref)
+        return cast("dict[str, Any]", self._client.call("get_workflow", ref=ref))
 
     def workflow_status(self, wf_id: str) -> str:
-        return self._client.call("workflow_status", id=wf_id)
+        return cast(str, self._client.call("workflow_status", id=wf_id))
 
     def load_nodes(self, wf_id: str) -> list[dict[str, Any]]:
-        return self._client.call("load_nodes", id=wf_id)
+        return cast("list[dict[str, Any]]", self._client.call("load_nodes", id=wf_id))
 
     def attempts(self, wf_id: str, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        return self._client.call("attempts", id=wf_id, status=list(status) if status else None)
+        return cast("list[dict[str, Any]]",
+                    self._client.call("attempts", id=wf_id, status=list(status) if status else None))
 
 
 class RemoteClient:
@@ -160,15 +161,20 @@ class RemoteClient:
         return int(self.call("retry", id=wf_id))
 
     def read_log(self, wf_id: str, attempt_dir: str) -> str | None:
-        return self.call("read_log", id=wf_id, dir=attempt_dir)
+        return cast("str | None", self.call("read_log", id=wf_id, dir=attempt_dir))
 
     def daemon(self, action: str) -> dict[str, Any]:
-        return self.call("daemon", action=action)
+        return cast("dict[str, Any]", self.call("daemon", action=action))
 
     def download(self, value: Any, dest: Path) -> list[str]:
         """Copy an artifact's files from the login node into ``dest`` (list/dict order kept)."""
         leaves: list[str] = []
-        _map_leaves(value, lambda p: leaves.append(p) or p)
+
+        def collect(path: str) -> str:
+            leaves.append(path)
+            return path
+
+        _map_leaves(value, collect)
         found = files.read_trees(self.transport, leaves, self.ssh.command_timeout_s)
         out: list[str] = []
         for leaf in leaves:

@@ -82,7 +82,7 @@ def run_unit(unit_dir: Path) -> bool:
         _restore_output(saved_fds)
     record["finished_at"] = time.time()
     exit_writer.write(record)
-    return record["status"] == "succeeded"
+    return bool(record["status"] == "succeeded")
 
 
 def _read_task(path: Path) -> TaskRecord:
@@ -191,7 +191,7 @@ class _Alarm:
 # ------------------------------------------------------------------------------ Python OPs
 
 
-def _run_python(task: dict[str, Any], work: Path) -> dict[str, Any]:
+def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
     from hpcflow import codec
     from hpcflow.python.op import check_inputs, check_outputs, op_display_name
     from hpcflow.python.opio import OPIO, Artifact, as_sign
@@ -278,7 +278,7 @@ def _absolute_artifact(op: str, key: str, value: Any, work: Path) -> Any:
 # ------------------------------------------------------------------ shell and Python scripts
 
 
-def _run_script(task: dict[str, Any], work: Path) -> dict[str, Any]:
+def _run_script(task: TaskRecord, work: Path) -> dict[str, Any]:
     from hpcflow import codec
     from hpcflow.spec.evaluate import to_text
 

@@ -8,7 +8,10 @@ import pickle
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from hpcflow.python.op import OP
 
 
 class OPLoadError(Exception):
@@ -58,7 +61,7 @@ def _path_entry(path: Path) -> str:
 
 
 def _instance(obj: Any) -> Any:
-    return obj.instantiate() if isinstance(obj, type) else obj
+    return cast("type[OP]", obj).instantiate() if isinstance(obj, type) else obj
 
 
 def _pickle_bytes(ref: dict[str, Any]) -> bytes:

@@ -37,7 +37,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(error: Any) -> str:
-    msg = _MESSAGES.get(error["type"], error["msg"])
+    msg: str = _MESSAGES.get(error["type"], error["msg"])
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 

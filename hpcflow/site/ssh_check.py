@@ -5,11 +5,15 @@ node, every command through the site's SSH transport."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hpcflow
 from hpcflow.errors import HpcflowError
 from hpcflow.site.check import SiteReport, check_site
 from hpcflow.site.models import SiteConfig
+
+if TYPE_CHECKING:
+    from hpcflow.transport.local import Transport
 
 
 def check_ssh_site(site: SiteConfig, home: Path) -> SiteReport:
@@ -45,12 +49,13 @@ def _remote_hpcflow(site: SiteConfig, home: Path, report: SiteReport) -> None:
                                         f"daemon {'running' if hello['daemon'] else 'not running'}")
 
 
-def _remote_python(site: SiteConfig, transport: object, report: SiteReport) -> None:
+def _remote_python(site: SiteConfig, transport: Transport, report: SiteReport) -> None:
+    assert site.ssh is not None  # only SSH sites are checked here
     python = site.python or "python3"
     root = site.work_root or ""
-    probe = transport.run([python, "-c", "import sys, os; print(sys.version.split()[0]);"  # type: ignore[attr-defined]
+    probe = transport.run([python, "-c", "import sys, os; print(sys.version.split()[0]);"
                            "p = sys.argv[1]\nwhile not os.path.exists(p): p = os.path.dirname(p)\n"
-                           "print(os.access(p, os.W_OK))", root], timeout=site.ssh.command_timeout_s)  # type: ignore[union-attr]
+                           "print(os.access(p, os.W_OK))", root], timeout=site.ssh.command_timeout_s)
     lines = probe.stdout.split()
     report.add("remote python", probe.ok, f"{python} {lines[0]}" if probe.ok and lines else probe.describe())
     if probe.ok and len(lines) > 1:

@@ -11,7 +11,7 @@ import base64
 import importlib
 import platform
 import re
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 
@@ -121,7 +121,7 @@ class SpecBuilder:
         key = id(template)
         if key in self._names:
             return self._names[key]
-        name = template.name
+        name: str = template.name
         i = 2
         while name in self._objects:
             name = f"{template.name}-{i}"
@@ -321,7 +321,7 @@ def _executor_spec(executor: Any) -> dict[str, Any] | None:
     to_spec = getattr(executor, "to_spec", None)
     if to_spec is None:
         raise SpecError(f"executor {executor!r} is not an hpcflow Executor")
-    return to_spec()
+    return cast("dict[str, Any] | None", to_spec())
 
 
 def _inputs_spec(t: Any) -> dict[str, Any]:

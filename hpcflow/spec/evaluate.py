@@ -160,8 +160,10 @@ def _number(v: Any) -> int | float:
 
 
 def _plus(a: Any, b: Any) -> Any:
-    if isinstance(a, str) and isinstance(b, str) or isinstance(a, list) and isinstance(b, list):
+    if isinstance(a, str) and isinstance(b, str):
         return a + b  # concatenation, as in Argo's expressions
+    if isinstance(a, list) and isinstance(b, list):
+        return a + b
     return _number(a) + _number(b)
 
 

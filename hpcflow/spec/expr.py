@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from hpcflow.errors import ExpressionError
 
@@ -86,8 +86,9 @@ class _Parser:
         if not self.tokens:
             raise self.fail("empty expression")
         node = self.ternary()
-        if self.peek() is not None:
-            raise self.fail(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        extra = self.peek()
+        if extra is not None:
+            raise self.fail(f"unexpected {extra[1]!r}")
         return node
 
     def ternary(self) -> Expr:
@@ -156,7 +157,7 @@ class _Parser:
                 return ("str", value[1:-1].replace("\\'", "'"))
             try:
                 return ("str", json.loads(value))
-            except ValueError as exc:  # a bad escape or a raw control character
+            except json.JSONDecodeError as exc:  # a bad escape or a raw control character
                 raise self.fail(f"bad string {value[:30]!r}: {exc.msg}") from None
         if kind == "ph":
             return parse_placeholder(value[2:-2])
@@ -279,7 +280,7 @@ def _is_node(value: Any) -> bool:
 def static_path(node: Expr) -> tuple[str, ...] | None:
     """The reference path of ``steps['a'].outputs...`` chains, or None if not a reference."""
     if node[0] == "ref":
-        return node[1]
+        return cast("tuple[str, ...]", node[1])
     if node[0] == "name" and node[1] in ROOT_LENGTHS:
         return (node[1],)
     if node[0] == "get":

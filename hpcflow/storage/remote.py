@@ -26,7 +26,7 @@ SCHEME = "s3://"
 
 
 def is_s3(settings: Mapping[str, Any] | None) -> bool:
-    return bool(settings) and settings.get("kind") == "s3"  # type: ignore[union-attr]
+    return settings is not None and bool(settings) and settings.get("kind") == "s3"
 
 
 def open_store(settings: Mapping[str, Any]) -> S3Storage:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hpcflow.errors import ChecksumMismatch, StorageError
 from hpcflow.storage.base import (
@@ -133,24 +133,18 @@ class S3Storage:
     @contextmanager
     def _errors(self, action: str, obj: str) -> Iterator[None]:
         """Turn botocore errors into StorageError naming the object; no secrets in them."""
-        from hpcflow.storage.s3_plain import PlainS3Error
-
-        try:
-            from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-        except ImportError:  # the standard-library client (no boto3 in this image)
-            BotoCoreError = ClientError = EndpointConnectionError = PlainS3Error  # noqa: N806
-
+        answers, unreachable, failures = _error_classes()
         try:
             yield
-        except (ClientError, PlainS3Error) as exc:
-            code = exc.response.get("Error", {}).get("Code", "?")
+        except answers as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "?")
             raise StorageError(f"S3 {action} of {self._url(obj)} failed: {code}") from exc
-        except (EndpointConnectionError, ConnectionError, TimeoutError, HTTPException) as exc:
+        except unreachable as exc:
             raise StorageUnavailable(
                 f"S3 endpoint {self.endpoint_url} did not answer during {action} of "
                 f"{self._url(obj)}"
             ) from exc
-        except BotoCoreError as exc:
+        except failures as exc:
             raise StorageError(f"S3 {action} of {self._url(obj)} failed: {exc}") from exc
 
     # -- manifests ----------------------------------------------------------------------
@@ -234,6 +228,7 @@ class S3Storage:
         """Upload a file or directory: every file first, the manifest last."""
         key = check_key(key)
         src = Path(path)
+        kind: Literal["file", "dir"]
         if src.is_file():
             files = [("", src)]
             kind = "file"
@@ -262,7 +257,7 @@ class S3Storage:
                 entries = list(pool.map(put, files))
         else:
             entries = [put(item) for item in files]
-        self._finish_write(key, Manifest(kind, tuple(entries)), old)  # type: ignore[arg-type]
+        self._finish_write(key, Manifest(kind, tuple(entries)), old)
 
     def download(self, key: str, path: str | os.PathLike[str]) -> None:
         """Download a complete artifact to ``path``, verifying every file's sha256."""
@@ -379,3 +374,19 @@ class S3Storage:
     def object_name(self, key: str) -> str:
         """The bucket-level object name for ``key`` (for diagnostics and tests)."""
         return self._obj(check_key(key))
+
+
+_Errors = tuple[type[Exception], ...]
+
+
+def _error_classes() -> tuple[_Errors, _Errors, _Errors]:
+    """The exceptions of the S3 client in use: (error answers carrying a code, an endpoint
+    that does not answer, other client failures)."""
+    from hpcflow.storage.s3_plain import PlainS3Error
+
+    connection: _Errors = (ConnectionError, TimeoutError, HTTPException)
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    except ImportError:  # the standard-library client (no boto3 in this image)
+        return (PlainS3Error,), connection, ()
+    return (ClientError, PlainS3Error), (EndpointConnectionError, *connection), (BotoCoreError,)

@@ -35,7 +35,7 @@ class PlainS3Error(Exception):
 
     def __init__(self, code: str, status: int, message: str = "") -> None:
         super().__init__(f"{code} (HTTP {status}) {message}".strip())
-        self.response = {"Error": {"Code": code, "Message": message},
+        self.response: dict[str, Any] = {"Error": {"Code": code, "Message": message},
                          "ResponseMetadata": {"HTTPStatusCode": status}}
 
 
@@ -104,7 +104,7 @@ class PlainS3Client:
         if self._token:
             extra["x-amz-security-token"] = self._token
         if body is not None:
-            extra["content-length"] = str(length if length is not None else len(body))  # type: ignore[arg-type]
+            extra["content-length"] = str(length if length is not None else len(body))  # type: ignore[arg-type]  # a reader comes with its length
         for attempt in range(self._attempts):
             signed = sign_v4(method, self._host, path, query, extra, payload_sha256,
                              access_key=self._access_key, secret_key=self._secret_key,
@@ -116,7 +116,7 @@ class PlainS3Client:
                 if query else "")
             try:
                 if hasattr(body, "seek"):
-                    body.seek(0)  # type: ignore[union-attr]
+                    body.seek(0)  # type: ignore[union-attr]  # a reader, retried from the start
                 conn.request(method, target, body=body, headers=signed)
                 resp = conn.getresponse()
                 if resp.status in _RETRY_STATUSES and attempt + 1 < self._attempts:

@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hpcflow.errors import WorkflowNotFound
 from hpcflow.store.db import connect_readonly, default_home, pending_migrations
@@ -104,7 +104,7 @@ class StoreReader:
         row = self.conn.execute("SELECT spec FROM workflows WHERE id = ?", (wf_id,)).fetchone()
         if row is None:
             raise WorkflowNotFound(f"no workflow {wf_id!r} in {self.path}")
-        return json.loads(row[0])
+        return cast("dict[str, Any]", json.loads(row[0]))
 
     def recent_events(self, wf_id: str, limit: int = 30) -> list[dict[str, Any]]:
         rows = self.conn.execute(

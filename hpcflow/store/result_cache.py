@@ -19,7 +19,9 @@ _LIVE_PHASES = ("Pending", "Running", None)
 class ResultCacheRows:
     """Cache entries and leases; needs the ``conn`` and ``transaction`` of ``Store``."""
 
-    conn: sqlite3.Connection
+    @property
+    def conn(self) -> sqlite3.Connection:  # provided by Store
+        raise NotImplementedError
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by Store
         raise NotImplementedError

@@ -10,12 +10,14 @@ connection. A retried workflow runs when the daemon or cron next ticks.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hpcflow.client import get_client
 from hpcflow.errors import HpcflowError
 
 
-def _client(store_path: Path):  # type: ignore[no-untyped-def]
+def _client(store_path: Path) -> Any:
+    """The client whose store is the one the dashboard serves (a local Client)."""
     client = get_client(home=store_path.parent)
     if client.store.path.resolve() != store_path.resolve():
         raise HpcflowError(f"the dashboard serves {store_path}, not {client.store.path}")

@@ -70,7 +70,7 @@ class Dashboard:
         return self.templates.TemplateResponse(request, name, context)
 
     def spec(self, wf_id: str) -> dict[str, Any]:
-        spec = self._specs.get(wf_id)
+        spec: dict[str, Any] | None = self._specs.get(wf_id)
         if spec is None:
             spec = self.reader.spec(wf_id)
             self._specs.put(wf_id, spec)
@@ -79,7 +79,7 @@ class Dashboard:
     def unit_counts(self, wf: dict[str, Any]) -> dict[str, int]:
         """Counts of a workflow's units; a finished workflow's are cached until it changes."""
         key = (wf["id"], wf["updated_at"], wf["status"])
-        counts = self._counts.get(key)
+        counts: dict[str, int] | None = self._counts.get(key)
         if counts is None:
             counts = self.reader.unit_counts(wf["id"])
             if wf["status"] not in present.ACTIVE:
@@ -232,7 +232,7 @@ class Dashboard:
         return Response(data, media_type=kind,
                         headers={"content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox"})
 
-    def not_found(self, request: Request, exc: HpcflowError) -> Response:
+    def not_found(self, request: Request, exc: Exception) -> Response:
         return self.templates.TemplateResponse(request, "error.html", {"message": str(exc),
                                                                        "status": 404}, status_code=404)
 

@@ -66,10 +66,11 @@ def _measure(view: StepView, budget: list[int], top: bool = False) -> _Shape:
                                   phase="see the step tree", ghost=True, column=shown[-1].column)]
     for child in shown:
         columns.setdefault(child.column, []).append(_measure(child, budget))
-    x, height = PAD, 0.0
+    x: float = PAD
+    height = 0.0
     parts = []
     for col in sorted(columns):
-        y = HEADER
+        y: float = HEADER
         for s in columns[col]:
             s.x, s.y = x, y
             y += s.h + GAP_Y

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from hpcflow.errors import MissingExtra, SchedulerError, SchedulerUnavailable
 
@@ -59,7 +59,7 @@ class KubeApi:
         self.timeout_s = timeout_s
         self.calls: Counter[str] = Counter()
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self.calls[what] += 1
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self.timeout_s, **kwargs)
@@ -71,13 +71,13 @@ class KubeApi:
             if status in (0, 429) or status >= 500:
                 raise SchedulerUnavailable(f"Kubernetes API {what}: HTTP {status} {detail}") from None
             error = SchedulerError(f"Kubernetes API {what}: HTTP {status} {detail}")
-            error.status = status  # type: ignore[attr-defined]
+            error.status = status  # type: ignore[attr-defined]  # the HTTP status, for callers
             raise error from None
         except (OSError, Exception) as exc:  # urllib3 connection errors and timeouts
             if isinstance(exc, SchedulerError):
                 raise
             raise SchedulerUnavailable(f"Kubernetes API {what}: {type(exc).__name__}: {exc}") from None
-        return json.loads(resp.data) if resp.data else {}
+        return cast("dict[str, Any]", json.loads(resp.data)) if resp.data else {}
 
     # -- reads ------------------------------------------------------------------------
     def list_jobs(self, label_selector: str, resource_version: str | None = None) -> dict[str, Any]:

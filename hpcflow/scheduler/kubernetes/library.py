@@ -14,6 +14,7 @@ import io
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 SHIPPED = ("hpcflow", "cloudpickle", "jsonpickle")
 _SKIP = {("hpcflow", "ui")}  # the dashboard: templates and Starlette, never used in a pod
@@ -27,7 +28,7 @@ def library_zip() -> tuple[str, bytes]:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in SHIPPED:
             module = importlib.import_module(name)
-            root = Path(module.__file__).resolve().parent  # type: ignore[arg-type]
+            root = Path(cast(str, module.__file__)).resolve().parent  # a package: it has a file
             for path in sorted(root.rglob("*.py")):
                 rel = path.relative_to(root)
                 if (name, rel.parts[0]) in _SKIP:
