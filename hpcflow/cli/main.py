@@ -1,4 +1,4 @@
-"""``hpcflow``: run, submit, watch and restart workflows; drive them from a daemon or cron.
+"""hpcflow: run, submit, watch and restart workflows; drive them from a daemon or cron.
 
 Library errors become one line and exit status 2 here, in one place (``main``).
 """
