@@ -78,8 +78,13 @@ def test_a_request_within_the_limits_reaches_sbatch_as_checked(tmp_path: Path) -
     from hpcflow.store import Store
 
     (attempt,) = Store(home / "hpcflow.db").attempts(show["id"])
-    line = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "Partition,ReqCPUS,Timelimit", "-j",
-                           attempt["job_id"]], capture_output=True, text=True).stdout.strip()
+    deadline = time.time() + 30  # accounting lags the controller: wait until it has the job
+    while True:
+        line = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "Partition,ReqCPUS,Timelimit", "-j",
+                               attempt["job_id"]], capture_output=True, text=True).stdout.strip()
+        if line.split("|")[1:2] not in ([""], ["0"], []) or time.time() > deadline:
+            break
+        time.sleep(1)
     assert line == "debug|2|00:07:00", line
 
 
