@@ -195,8 +195,14 @@ def test_cancel_stops_running_jobs(tmp_path: Path):
     pid = int(pid_file.read_text().split()[0])
     import time
 
+    def gone_or_zombie() -> bool:
+        try:
+            return open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+        except OSError:  # reaped already (also between a check and the read)
+            return True
+
     for _ in range(50):
-        if not Path(f"/proc/{pid}").exists() or open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z":
+        if gone_or_zombie():
             break
         time.sleep(0.1)
     else:
