@@ -55,8 +55,10 @@ def start_detached(store_dir: Path, cli_options: list[str], timeout: float = 60.
     argv = [sys.executable, "-m", "hpcflow.cli.main", *cli_options, "daemon", "run"]
     make_private_home(store_dir)
     with open(private_file(paths["log"]), "ab") as logf:
+        # Started from "/": `python -m` puts the working directory first on sys.path, and a
+        # user's json.py or random.py there must not replace the standard library's.
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=dict(os.environ))
+                                start_new_session=True, env=dict(os.environ), cwd="/")
     deadline = time.monotonic() + timeout
     while daemon_pid(store_dir) != proc.pid:
         if proc.poll() is not None:

@@ -83,10 +83,12 @@ class Settings:
         return replace(self, **changes)
 
     def as_cli_options(self) -> list[str]:
-        """Flags that give a child ``hpcflow`` process (the daemon) the same store and site."""
-        options = ["--home", str(self.home)]
+        """Flags that give a child ``hpcflow`` process (the daemon) the same store and site,
+        as absolute paths: the child does not start in this process's directory."""
+        options = ["--home", str(Path(self.home).resolve())]
         if self.site_file:
-            options += ["--site", self.site_file]
+            site = Path(self.site_file).expanduser()
+            options += ["--site", str(site.resolve()) if site.exists() else self.site_file]
         return options
 
 

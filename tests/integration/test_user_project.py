@@ -168,3 +168,11 @@ def submitting_interpreter() -> str:
     if len(command) > 1:
         return command[0]
     return Path(command[0]).read_text().splitlines()[0].removeprefix("#!").strip()
+
+
+def test_a_daemon_started_in_a_directory_with_a_stdlib_name_clash_still_runs(login_node):
+    """`hpcflow daemon start` from a directory holding a `json.py`: the daemon (started with
+    `python -m`) must not import it instead of the standard library's json."""
+    project, elsewhere, home = login_node
+    (elsewhere / "json.py").write_text("raise ImportError('the user json.py was imported')\n")
+    run_with_daemon(project, elsewhere, user_env(home), timeout=60)
