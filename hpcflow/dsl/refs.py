@@ -230,10 +230,9 @@ def _cond_expr(text: Any) -> str:
         return "true" if text else "false"
     if not isinstance(text, str):
         raise TypeError(f"if_expression: _if must be an expression or a string, not {text!r}")
-    return "(" + _PLACEHOLDER.sub(lambda m: _placeholder_expr(m.group(1)), text) + ")"
+    return "(" + PLACEHOLDER.sub(lambda m: _placeholder_expr(m.group(1)), text) + ")"
 
 
-_PLACEHOLDER = PLACEHOLDER  # the expression language's own definition
 
 
 def _placeholder_expr(inner: str) -> str:

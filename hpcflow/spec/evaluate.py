@@ -11,7 +11,7 @@ from typing import Any
 
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.expr import (
-    _PLACEHOLDER,
+    PLACEHOLDER,
     ROOT_LENGTHS,
     Expr,
     parse,
@@ -264,7 +264,7 @@ class Evaluator:
 
     def render(self, text: str) -> Any:
         """Render a ``{{...}}`` template: a lone placeholder keeps its type, else a string."""
-        matches = list(_PLACEHOLDER.finditer(text))
+        matches = list(PLACEHOLDER.finditer(text))
         if len(matches) == 1 and matches[0].span() == (0, len(text)):
             return self.eval(parse_placeholder(matches[0].group(1)))
         out, pos = [], 0

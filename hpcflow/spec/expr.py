@@ -34,7 +34,6 @@ _TOKEN = re.compile(
 )
 #: A ``{{...}}`` placeholder in a template string (the one definition; the DSL uses it too).
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_PLACEHOLDER = PLACEHOLDER
 #: Longest number literal: far beyond any float, short of int()'s 4300-digit limit.
 _MAX_NUMBER = 400
 #: Deepest expression tree accepted (real ones are a handful of levels deep).
@@ -250,7 +249,7 @@ def references(node: Expr) -> list[tuple[str, ...]]:
             found.append(path[: ROOT_LENGTHS.get(path[0], len(path))])
             return
         if n[0] == "str":
-            for m in _PLACEHOLDER.finditer(n[1]):
+            for m in PLACEHOLDER.finditer(n[1]):
                 walk(parse_placeholder(m.group(1)))
             return
         for child in n[1:]:
@@ -294,6 +293,6 @@ def static_path(node: Expr) -> tuple[str, ...] | None:
 def template_references(text: str) -> list[tuple[str, ...]]:
     """References used by the ``{{...}}`` placeholders of a string."""
     out: list[tuple[str, ...]] = []
-    for m in _PLACEHOLDER.finditer(text):
+    for m in PLACEHOLDER.finditer(text):
         out.extend(references(parse_placeholder(m.group(1))))
     return out
