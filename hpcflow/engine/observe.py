@@ -1,0 +1,139 @@
+"""Observing: one scheduler query per tick, then the exit records of jobs that left it.
+
+The exit record is the truth; queue state only says "still there" or, when no record
+appears within the grace period, why the job vanished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine.model import Node
+from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
+from hpcflow.engine.run import WorkflowRun
+from hpcflow.engine.state import SUBMITTED, Attempt, EngineState, TickReport
+from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable
+from hpcflow.runtime import records as rec
+from hpcflow.scheduler.base import JobState, JobStatus
+from hpcflow.states import AttemptStatus, ErrorKind
+
+log = logging.getLogger("hpcflow.engine")
+
+
+class Observer(EngineState):
+    """The engine's observing half: turns queue states and exit records into outcomes."""
+
+    def _observe(self, report: TickReport) -> None:
+        """Ask the scheduler once about every job in flight, then read the exit records of
+        the jobs it no longer reports as pending or running (the records are the truth)."""
+        submitted = [a for a in self.inflight.values() if a.status == SUBMITTED]
+        if not submitted:
+            return
+        ids = sorted({a.job_id for a in submitted if a.job_id})
+        report.polled = len(ids)
+        try:
+            statuses = self.scheduler.poll(ids)
+        except SchedulerUnavailable as exc:
+            log.warning("scheduler unavailable, will retry: %s", exc)
+            report.scheduler_unavailable = True
+            statuses = None  # the exit records still tell which jobs finished
+        now = time.time()
+        gone = []
+        for att in submitted:
+            status = statuses.get(att.job_id or "") if statuses is not None else None
+            if status is not None and status.state.is_active:
+                self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
+                continue
+            gone.append((att, status))
+        if not gone:
+            return
+        try:
+            self.work_area.fetch([att.dir for att, _ in gone])
+        except HpcflowError as exc:
+            if not exc.transient:
+                raise
+            log.warning("cannot fetch exit records (site disconnected), will retry: %s", exc)
+            report.scheduler_unavailable = True
+            return
+        for att, status in gone:
+            key = (att.workflow_id, att.node_path, att.number)
+            try:
+                record = rec.read_exit(att.dir)
+            except CorruptRecord as exc:
+                self._apply_failure(att, ErrorKind.FATAL, str(exc))
+                report.finished_units += 1
+                continue
+            if record is not None:
+                self._apply_exit(att, record)
+                report.finished_units += 1
+                continue
+            if statuses is None:
+                continue  # never declare a job lost while the controller does not answer
+            if not att.dir.is_dir():  # no record can appear any more: no grace period
+                self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
+                                    "was deleted before the job wrote its exit record")
+                report.finished_units += 1
+                continue
+            first = self._gone_since.setdefault(key, now)
+            if now - first < self.settings.exit_record_grace_s:
+                continue  # a slow shared filesystem may not show the exit record yet
+            kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
+            tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
+            self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
+            report.finished_units += 1
+
+    def _apply_exit(self, att: Attempt, record: dict[str, Any]) -> None:
+        ok, kind, message = outcome_from_exit(record)
+        if ok:
+            run, node = self._node_of(att)
+            try:
+                outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+            except CorruptRecord as exc:
+                self._apply_failure(att, ErrorKind.FATAL, str(exc))
+                return
+            self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
+            if node is not None and node.attempts == att.number and not node.final:
+                run.complete_unit(node, outputs)
+                self.cache.record(run, node)
+            return
+        self._apply_failure(att, kind or ErrorKind.ERROR, message, host=record.get("host"))
+
+    def _apply_failure(self, att: Attempt, kind: ErrorKind, message: str, host: str | None = None) -> None:
+        self._close_attempt(att, AttemptStatus.FAILED, kind, message)
+        run, node = self._node_of(att)
+        if node is not None and node.attempts == att.number and not node.final:
+            run.fail_unit(node, kind, f"{message} [attempt {att.number}, {att.dir}]", host=host)
+
+    def _node_of(self, att: Attempt) -> tuple[WorkflowRun, Node | None]:
+        run = self.runs[att.workflow_id]
+        return run, run.nodes.get(att.node_path)
+
+    def _close_attempt(self, att: Attempt, status: AttemptStatus, kind: ErrorKind | None,
+                       message: str) -> None:
+        key = (att.workflow_id, att.node_path, att.number)
+        self.inflight.pop(key, None)
+        self._gone_since.pop(key, None)
+        self._attempt_updates.append(
+            (att, {"status": status, "kind": kind, "message": message, "finished_at": time.time()})
+        )
+
+
+def job_log_tail(att: Attempt, work_dir: str, lines: int = 5) -> str:
+    """The end of the scheduler's log of a job that left no exit record (why it died:
+    a missing container runtime, an interpreter that would not start, ...)."""
+    job = att.job_id or ""
+    base = job.split("_")[0]
+    dirs = [att.dir, Path(work_dir) / "jobs" / att.tag]
+    patterns = [f"slurm-{job}.err", f"slurm-{base}_*.err", f"{att.tag}.{att.task_index}.log"]
+    for d in dirs:
+        for pattern in patterns:
+            for path in sorted(d.glob(pattern)):
+                text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+                if text:
+                    return f"; the job's log {path} ends with: " + " | ".join(text)
+    return ""
+
+

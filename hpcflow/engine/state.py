@@ -1,0 +1,65 @@
+"""What the engine's parts share: the attempts in flight, the tick's report, and the
+engine's state (declared once here so the observing and launching halves type-check)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine.cache_hook import CacheHook
+from hpcflow.engine.run import WorkflowRun
+from hpcflow.engine.settings import EngineSettings
+from hpcflow.engine.work_area import WorkArea
+from hpcflow.scheduler.base import Scheduler
+from hpcflow.states import ACTIVE_ATTEMPTS, AttemptStatus
+from hpcflow.store.db import Store
+
+ACTIVE_ATTEMPT = ACTIVE_ATTEMPTS
+SUBMITTING, SUBMITTED = AttemptStatus.SUBMITTING, AttemptStatus.SUBMITTED
+
+#: An attempt's key in the engine's maps: (workflow id, node path, attempt number).
+AttemptKey = tuple[str, str, int]
+
+
+@dataclass
+class Attempt:
+    """An attempt the engine is watching."""
+
+    workflow_id: str
+    node_path: str
+    number: int
+    dir: Path
+    tag: str
+    status: AttemptStatus
+    job_id: str | None = None
+    task_index: int = 0
+
+
+@dataclass
+class TickReport:
+    active_workflows: int = 0
+    launched: int = 0
+    finished_units: int = 0
+    inflight: int = 0
+    polled: int = 0
+    scheduler_unavailable: bool = False
+    finished_workflows: list[str] = field(default_factory=list)
+
+
+class EngineState:
+    """The engine's memory between ticks; :class:`~hpcflow.engine.engine.Engine` fills it."""
+
+    store: Store
+    scheduler: Scheduler
+    settings: EngineSettings
+    work_area: WorkArea
+    cache: CacheHook
+    runs: dict[str, WorkflowRun]
+    inflight: dict[AttemptKey, Attempt]
+    #: When an attempt's job was first seen gone without an exit record.
+    _gone_since: dict[AttemptKey, float]
+    _attempt_updates: list[tuple[Attempt, dict[str, Any]]]
+    _pending_groups: list[Any]
+    #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
+    _never_sent: set[str]

@@ -1,0 +1,211 @@
+"""Launching: plan attempts for ready units, commit them (tags first), then submit.
+
+Submission is idempotent: an attempt and its tag are committed before the scheduler sees
+the job, and attempts found without a job id are looked up by tag (adopted) before any
+of them is submitted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcflow.engine import model as m
+from hpcflow.engine.launch import PlannedAttempt, group_requests, prepare_attempt
+from hpcflow.engine.observe import Observer
+from hpcflow.engine.run import WorkflowRun
+from hpcflow.engine.state import SUBMITTED, SUBMITTING, Attempt
+from hpcflow.engine.work_area import code_roots
+from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
+from hpcflow.runtime.fserrors import describe
+from hpcflow.states import ErrorKind, WorkflowStatus
+
+log = logging.getLogger("hpcflow.engine")
+
+
+class Launcher(Observer):
+    """The engine's launching half: plan, commit, stage, submit, adopt."""
+
+    def _plan(self) -> list[PlannedAttempt]:
+        planned: list[PlannedAttempt] = []
+        cap = self.settings.max_queued_jobs
+        room = None if cap is None else max(0, cap - len(self.inflight))
+        for run in self.runs.values():
+            for node in list(run.launches.values()):
+                if node.phase != m.PENDING:
+                    continue
+                if room is not None and len(planned) >= room:
+                    break
+                if not self.cache.consult(run, node):
+                    continue  # a cache hit, or another workflow computes the same result
+                try:
+                    p = prepare_attempt(run, node, self.settings.storage)
+                except OSError as exc:  # a full or unwritable work root fails this unit only
+                    where = Path(run.work_dir)
+                    run.fail_unit(node, ErrorKind.FATAL, f"cannot prepare attempt "
+                                  f"{node.attempts + 1} under {where}: {describe(exc, where)}")
+                    continue
+                run.set_phase(node, m.RUNNING, f"attempt {p.number}")
+                planned.append(p)
+            run.launches.clear()
+        return planned
+
+    def _commit(self, planned: list[PlannedAttempt]) -> None:
+        # Earlier attempts still waiting for a job id are collected before this tick's own.
+        resubmit = self._resubmissions()
+        self._pending_groups = (group_requests(planned, self.settings) if planned else []) + resubmit
+        with self.store.transaction():
+            self._write_attempt_updates()
+            for p in planned:
+                self.store.add_attempt(p.run.id, {
+                    "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
+                    "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
+                    "status": SUBMITTING,
+                })
+                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, SUBMITTING,
+                              None, p.task_index)
+                self.inflight[(p.run.id, p.node.path, p.number)] = att
+            for run in self.runs.values():
+                self._write_run(run)
+
+    def _write_attempt_updates(self) -> None:
+        """Inside a transaction: attempt changes, and a revision bump for their workflows so
+        that another engine holding them in memory reloads."""
+        touched = set()
+        for att, fields in self._attempt_updates:
+            self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
+            touched.add(att.workflow_id)
+        self._attempt_updates.clear()
+        for wf_id in touched:
+            run = self.runs.get(wf_id)
+            if run is not None and not run.dirty and not run.events:
+                run.revision = self.store.bump_revision(wf_id)
+
+    def _write_run(self, run: WorkflowRun) -> None:
+        if not run.dirty and not run.events:
+            return
+        for node in run.dirty.values():
+            self.store.save_node(run.id, node.to_row())
+        for path, kind, message in run.events:
+            self.store.add_event(run.id, path, kind, message)
+        run.dirty.clear()
+        run.events.clear()
+        root = run.nodes.get("")
+        status = WorkflowStatus.RUNNING if root is not None and not root.final else None
+        run.revision = self.store.bump_revision(run.id, status)
+
+    def _submit(self, planned: list[PlannedAttempt]) -> None:
+        groups = self._pending_groups
+        self._pending_groups = []
+        if not groups and not self._attempt_updates:
+            return
+        updates: list[tuple[Attempt, dict[str, Any]]] = []
+        failed: list[tuple[PlannedAttempt, str]] = []
+        groups = self._stage(groups)
+        for request, items in groups:
+            if isinstance(request, HpcflowError):
+                failed += [(p, f"could not build the job: {request}") for p in items]
+                continue
+            try:
+                code = code_roots(items[0].run.spec, items[0].run.launch)
+                submitted = self.scheduler.submit(self.work_area.job_request(request, code))
+            except SubmissionDeferred as exc:
+                # A site limit refused it: kept as "submitting" and submitted again later.
+                self._never_sent.add(request.tag)
+                log.info("submission deferred (%s); will retry", exc)
+                continue
+            except SchedulerUnavailable as exc:
+                # Kept as "submitting": sbatch may have gone through, so the next tick looks
+                # the tag up first and submits again only if the scheduler does not know it.
+                log.info("scheduler unavailable while submitting (%s); will look up %s",
+                         exc, request.tag)
+                continue
+            except HpcflowError as exc:
+                failed += [(p, f"could not submit the job: {exc}") for p in items]
+                continue
+            except OSError as exc:  # the job script could not be written (a full work root)
+                failed += [(p, f"could not submit the job: {describe(exc, request.workdir)}")
+                           for p in items]
+                continue
+            for p in items:
+                att = self.inflight.get((p.run.id, p.node.path, p.number))
+                if att is None:
+                    continue
+                att.job_id = submitted.task_ids[p.task_index]
+                att.status = SUBMITTED
+                att.tag = request.tag
+                updates.append((att, {"job_id": att.job_id, "status": SUBMITTED, "tag": request.tag,
+                                      "task_index": p.task_index, "submitted_at": time.time()}))
+        for p, message in failed:
+            att = self.inflight.get((p.run.id, p.node.path, p.number))
+            if att is not None:
+                self._apply_failure(att, ErrorKind.FATAL, message)
+        self._attempt_updates = updates + self._attempt_updates
+        with self.store.transaction():
+            self._write_attempt_updates()
+            for run in self.runs.values():
+                self._write_run(run)
+
+    def _stage(self, groups: list[Any]) -> list[Any]:
+        """Stage every group's attempt directories for the jobs (one upload for all); if the
+        site is disconnected, nothing is submitted and the attempts wait (never sent, so the
+        next tick submits them again without a lookup)."""
+        units = [p.dir for request, items in groups if not isinstance(request, HpcflowError)
+                 for p in items]
+        if not units:
+            return groups
+        code = [root for request, items in groups if not isinstance(request, HpcflowError)
+                for root in code_roots(items[0].run.spec, items[0].run.launch)]
+        try:
+            self.work_area.stage(units, list(dict.fromkeys(code)))
+        except HpcflowError as exc:
+            if not exc.transient:
+                raise
+            log.warning("cannot stage %d attempt(s) (site disconnected), will retry: %s",
+                        len(units), exc)
+            self._never_sent.update(r.tag for r, _ in groups if not isinstance(r, HpcflowError))
+            return [(r, items) for r, items in groups if isinstance(r, HpcflowError)]
+        return groups
+
+    def _resubmissions(self) -> list[Any]:
+        """Attempts recorded but never confirmed submitted: adopt them, or submit again.
+
+        Any of them may have reached the scheduler (an ``sbatch`` that timed out after the
+        controller accepted it, an engine that died before recording the job id), so every
+        one is looked up by its tag first. Only when the scheduler has answered, and does
+        not know the tag, is the attempt submitted again, under a new tag committed before
+        the submission. A lookup that fails leaves them waiting, never resubmitted.
+        """
+        waiting = [a for a in self.inflight.values() if a.status == SUBMITTING and a.job_id is None]
+        if not waiting:
+            return []
+        lookup = sorted({a.tag for a in waiting if a.tag not in self._never_sent})
+        try:
+            found = self.scheduler.adopt(lookup) if lookup else {}
+        except HpcflowError as exc:
+            log.warning("cannot look up %d unconfirmed attempt(s) (%s); they wait for the "
+                        "scheduler to answer", len(waiting), exc)
+            return []
+        self._never_sent.difference_update(a.tag for a in waiting)
+        for att in waiting:
+            job = found.get(att.tag)
+            if job is not None and att.task_index < len(job.task_ids):
+                att.job_id, att.status = job.task_ids[att.task_index], SUBMITTED
+                self._attempt_updates.append((att, {"job_id": att.job_id, "status": SUBMITTED}))
+        replans = []
+        for att in waiting:
+            if att.status != SUBMITTING:
+                continue
+            run, node = self._node_of(att)
+            if node is None:
+                continue
+            replans.append(PlannedAttempt(run, node, att.number, att.dir))
+        groups = group_requests(replans, self.settings) if replans else []
+        for p in replans:  # the new tag is committed before the job is submitted
+            att = self.inflight[(p.run.id, p.node.path, p.number)]
+            att.tag, att.task_index = p.tag, p.task_index
+            self._attempt_updates.append((att, {"tag": p.tag, "task_index": p.task_index}))
+        return groups
+
