@@ -1,9 +1,12 @@
 """Dflow's ``DispatcherExecutor`` (DPDispatcher settings) mapped onto hpcflow's Slurm jobs.
 
-Only ``context_type`` LocalContext with ``batch_type`` Slurm is meaningful here: hpcflow
-already runs on the cluster's login node, and the site file says which cluster. The
-DPDispatcher resources become step resources and job setup lines; anything hpcflow cannot
-honour is an error that names it, never silently dropped.
+``context_type`` LocalContext with ``batch_type`` Slurm runs the step on the site's own
+Slurm (hpcflow runs on the cluster's login node, and the site file says which cluster).
+``SSHContext`` with ``batch_type`` Slurm sends just that step to another cluster's Slurm
+over SSH (its route, see :mod:`hpcflow.engine.routing`): ``remote_profile`` hostname,
+username, port, key_filename and timeout, and ``remote_root``. The DPDispatcher resources
+become step resources and job setup lines; anything hpcflow cannot honour is an error
+that names it, never silently dropped; passwords are refused (keys stay in files).
 """
 
 from __future__ import annotations
@@ -67,15 +70,15 @@ class DispatcherExecutor(Executor):
         self.task_dict = dict(task_dict or {})
         context = str(machine.get("context_type", "")).lower()
         batch = str(machine.get("batch_type", "")).lower()
+        #: SSHContext: the step's route (hpcflow.engine.routes), else None (this site's Slurm).
+        self.remote: dict[str, Any] | None = None
         if context in SSH_CONTEXTS:
-            raise NotSupported(
-                "DispatcherExecutor with context_type SSHContext: the SSH transport is not yet "
-                "available (see issue 12); run hpcflow on the cluster's login node and use "
-                "context_type LocalContext")
-        if context not in LOCAL_CONTEXTS:
+            self.remote = _ssh_route(machine, host, username, port, password, private_key_file,
+                                     remote_root, remote_command or command)
+        elif context not in LOCAL_CONTEXTS:
             raise NotSupported(
                 f"DispatcherExecutor: context_type {machine.get('context_type')!r} is not "
-                "supported (hpcflow supports LocalContext on a Slurm login node)")
+                "supported (hpcflow supports LocalContext on a Slurm login node, and SSHContext)")
         if batch not in SLURM_BATCH:
             raise NotSupported(
                 f"DispatcherExecutor: batch_type {machine.get('batch_type')!r} is not supported "
@@ -91,11 +94,52 @@ class DispatcherExecutor(Executor):
         _refuse(["task_dict"] if self.task_dict else [], "arguments (DPDispatcher task settings)")
         _refuse(["pre_script"] if pre_script else [], "arguments (use the template's pre_script)")
         _refuse(["post_script"] if post_script else [], "arguments (use the template's post_script)")
-        self.ignored = [n for n in _REMOTE_ONLY if given[n]]  # SSH settings of a local context
+        # SSH settings of a local context mean nothing; those of an SSHContext are its route.
+        self.ignored = [n for n in _REMOTE_ONLY if given[n]] if self.remote is None else []
         step_envs = {**(resources.get("envs") or {}), **(envs or {})}
         super().__init__(resources=_slurm_resources(resources), envs=step_envs,
                          setup=_setup_lines(resources), group_size=resources.get("group_size"),
                          pool_size=resources.get("para_deg"))
+
+
+    def to_spec(self) -> dict[str, Any]:
+        spec = super().to_spec()
+        if self.remote is not None:
+            spec["remote"] = dict(self.remote)
+        return spec
+
+
+def _ssh_route(machine: dict[str, Any], host: str | None, username: str, port: int,
+               password: str | None, key_file: str | None, remote_root: str | None,
+               command: str | list[str]) -> dict[str, Any]:
+    """The step's route: the cluster's Slurm over SSH (Dflow's ``host=``, ``username=``...
+    arguments fill in what ``remote_profile`` does not say)."""
+    from hpcflow.engine.routes import route_from_ssh_context
+    from hpcflow.errors import ConfigError
+    from hpcflow.site.ssh_context import ssh_context_settings
+
+    machine = dict(machine)
+    profile = dict(machine.get("remote_profile") or {})
+    if host is not None:
+        profile.setdefault("hostname", host)
+        profile.setdefault("username", username)
+        if port != 22:
+            profile.setdefault("port", port)
+    if key_file is not None:
+        profile.setdefault("key_filename", key_file)
+    if password is not None:
+        profile.setdefault("password", password)  # refused below, by name
+    machine["remote_profile"] = profile
+    if remote_root is not None:
+        machine.setdefault("remote_root", remote_root)
+    python = command if isinstance(command, str) else " ".join(command)
+    if not python or any(c.isspace() for c in python):
+        raise NotSupported(f"DispatcherExecutor: command {command!r}: hpcflow runs the step with "
+                           "the cluster's Python; give one interpreter (python3, /opt/py/bin/python)")
+    try:
+        return route_from_ssh_context(ssh_context_settings(machine, {}).site, python=python)
+    except ConfigError as exc:
+        raise NotSupported(str(exc)) from None
 
 
 def _refuse(names: list[str], what: str) -> None:

@@ -11,7 +11,7 @@ K8S = "needs Kubernetes"
 BOHRIUM = "needs the Bohrium platform"
 ARGO_STORE = "works on Argo's artifact repository (MinIO/S3 keys and catalogs)"
 DFLOW_INTERNAL = "is part of Dflow's own engine (Argo pods and debug mode)"
-SSH = "needs the SSH transport, not yet available (see issue 12)"
+SSH = "runs outside any batch system over SSH (hpcflow sends steps to a cluster's Slurm over SSH)"
 
 
 @dataclass(frozen=True)

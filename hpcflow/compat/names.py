@@ -200,7 +200,8 @@ EXECUTOR: dict[str, object] = {
     "run_script": _INTERNAL_FN,
     "render_script_with_tmp_root": _INTERNAL_FN,
     "ContainerExecutor": Unsupported("runs `docker run` inside an Argo pod", _CONTAINER),
-    "RemoteExecutor": Unsupported(SSH, "a Slurm site on this login node (DispatcherExecutor with LocalContext)"),
+    "RemoteExecutor": Unsupported(SSH, "DispatcherExecutor(machine_dict={'context_type': 'SSHContext', "
+                                        "'batch_type': 'Slurm', 'remote_root': ..., 'remote_profile': {...}})"),
 }
 
 COMMON: dict[str, object] = {
@@ -307,6 +308,7 @@ CORE: dict[str, dict[str, object]] = {
     "dflow.plugins.dispatcher": {
         "update_dict": f"{_H}:update_dict",
         "DispatcherExecutor": "hpcflow.compat.dispatcher:DispatcherExecutor",
-        "DispatcherArtifact": Unsupported(SSH, "artifacts on the shared filesystem of a Slurm site"),
+        "DispatcherArtifact": Unsupported(SSH, "step artifacts: a step routed over SSH has its outputs "
+                                                 "fetched back and its inputs staged"),
     },
 }

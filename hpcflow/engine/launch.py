@@ -17,6 +17,7 @@ from typing import Any
 from hpcflow.engine import limits
 from hpcflow.engine.job_env import LaunchRecord, job_environment
 from hpcflow.engine.model import Node
+from hpcflow.engine.routes import route_tag, step_route, write_route_marks
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
@@ -90,13 +91,16 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
     A group whose job cannot be built (a missing container image, say) comes back as the
     error instead of a request, so its units fail with that message and the rest go on.
     """
-    buckets: dict[tuple[str, str, tuple[str, ...]], list[PlannedAttempt]] = {}
+    buckets: dict[tuple[str, str, tuple[str, ...], str], list[PlannedAttempt]] = {}
     for p in planned:
         group_key = p.node.parent if p.node.slice_index is not None else p.node.path
         exclude = tuple(excluded_hosts(p.node))  # retries avoid nodes that failed them twice
-        buckets.setdefault((p.run.id, group_key or "", exclude), []).append(p)
+        step_of = p.run.step_spec(p.node)  # routing: units of different routes never share a job
+        route_key = json.dumps(((step_of.executor if step_of is not None else None) or {}).get("remote"),
+                               sort_keys=True, default=str)
+        buckets.setdefault((p.run.id, group_key or "", exclude, route_key), []).append(p)
     requests: list[tuple[JobRequest | HpcflowError, list[PlannedAttempt]]] = []
-    for (_, _, exclude), items in buckets.items():
+    for (_, _, exclude, _), items in buckets.items():
         items.sort(key=lambda p: (p.node.slice_index or 0))
         run, node = items[0].run, items[0].node
         tmpl = run.op_template(node)
@@ -105,9 +109,12 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         size = (slices.group_size if slices else None) or 1
         pool = (slices.pool_size if slices else None) or 1
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
-        tag = f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}"
         tasks = []
         try:
+            # routing: a step whose executor names a remote route; its tag says which
+            route = step_route(step.executor if step is not None else None)
+            tag = route_tag(f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}", route)
+            write_route_marks([p.dir for p in items], route)
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
@@ -131,11 +138,13 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),
             parallelism=step.parallelism if step is not None else None,
-            setup_lines=settings.setup_lines + _executor_setup(step),
+            # routing: the site's own setup lines are for its own nodes, not a routed cluster's
+            setup_lines=(settings.setup_lines if route is None else ()) + _executor_setup(step),
             image=tmpl.image,
             units=tuple(tuple(str(p.dir) for p in chunk) for chunk in chunks),
             pool=pool,
             step=node.name.split("(")[0],
+            route=route.to_table() if route is not None else None,  # routing
         )
         requests.append((request, items))
     return requests

@@ -37,7 +37,9 @@ def merged_resources(settings: EngineSettings, tmpl: OPTemplateSpec, step: StepS
     """What a job of ``step`` asks for; a template ``timeout`` sets the time limit (for all
     ``units`` of the task, plus the margin the runtime needs to report a timeout)."""
     executor = (step.executor if step is not None else None) or {}
-    merged = normalize_resources(settings.default_resources, dict(tmpl.resources), executor.get("resources"))
+    # A step routed to another cluster (executor ``remote``) gets none of this site's defaults.
+    defaults = settings.default_resources if not executor.get("remote") else {}
+    merged = normalize_resources(defaults, dict(tmpl.resources), executor.get("resources"))
     timeout = tmpl.timeout
     if timeout:
         merged["time_limit_s"] = int(timeout * units) + settings.time_limit_margin_s
@@ -53,8 +55,8 @@ def check_partition_limits(spec: WorkflowSpec, settings: EngineSettings) -> None
             continue
         for step in tmpl.steps:
             target = spec.templates.get(step.template)
-            if not isinstance(target, OPTemplateSpec):
-                continue
+            if not isinstance(target, OPTemplateSpec) or (step.executor or {}).get("remote"):
+                continue  # a routed step's partition is another cluster's
             where = f"workflow {spec.name}: step {step.name} (in {tmpl_name})"
             try:
                 asked = merged_resources(settings, target, step, units_per_task(step))

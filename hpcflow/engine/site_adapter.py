@@ -21,7 +21,22 @@ class EngineSite(NamedTuple):
 
 
 def load_engine_site(config: Settings) -> EngineSite:
-    """The engine's view of the site ``config`` names (a site file, or local mode)."""
+    """The engine's view of the site ``config`` names (a site file, or local mode), with
+    the steps whose executor names a remote route sent there (:mod:`hpcflow.engine.routing`)."""
+    ssh_hosts: dict[str, Any] = {}
+    if config.site_file:
+        from hpcflow.site import load_site
+
+        ssh_hosts = dict(load_site(config.site_file).ssh_hosts)
+    found = _home_site(config)
+    from hpcflow.engine.routing import RouteTable, RoutingScheduler, RoutingWorkArea
+
+    routes = RouteTable(config.home, found.settings.work_root, ssh_hosts)
+    return found._replace(scheduler=RoutingScheduler(found.scheduler, routes),
+                          work_area=RoutingWorkArea(found.work_area, routes))
+
+
+def _home_site(config: Settings) -> EngineSite:
     home = config.home
     if not config.site_file:
         # Plain local mode: no site file to validate, so the models (pydantic) stay unloaded.

@@ -67,6 +67,8 @@ class RemoteWorkArea:
         self.remote_root = remote_root.rstrip("/") or "/"
         self.timeout_s = timeout_s
         self._lib: str | None = None
+        #: Marks a local upload directory already staged here (routes have one each).
+        self.staged_mark = STAGED_MARK
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -101,7 +103,7 @@ class RemoteWorkArea:
         files.write_files(self.transport, out, self.remote_root, self.timeout_s)
         self._lib = lib
         for mark in marks:
-            (mark / STAGED_MARK).touch()
+            (mark / self.staged_mark).touch()
 
     def code_dir(self, root: Path) -> str:
         """Where a shipped code root (a package or module) goes on the remote side."""
@@ -122,10 +124,11 @@ class RemoteWorkArea:
         if rel.parts[:1] != ("uploads",) or len(rel.parts) < 2:
             return []
         upload = self.local_root / rel.parts[0] / rel.parts[1]
-        if (upload / STAGED_MARK).exists():
+        if (upload / self.staged_mark).exists():
             return []
         files.add_tree(out, upload, self.to_remote(str(upload)))
-        out.pop(self.to_remote(str(upload / STAGED_MARK)), None)
+        for other in upload.glob(f"{STAGED_MARK}*"):  # marks are this machine's business
+            out.pop(self.to_remote(str(other)), None)
         return [upload]
 
     def _library(self, out: dict[str, bytes]) -> str:

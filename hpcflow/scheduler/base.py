@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class JobState(str, enum.Enum):
@@ -78,6 +78,9 @@ class JobRequest:
     pool: int = 1
     #: The step's name (``scan``), for burst rules and labels.
     step: str = ""
+    #: The step executor's ``remote`` table (a Slurm cluster over SSH, see
+    #: :mod:`hpcflow.engine.routes`); ``None``: the engine's own scheduler runs the job.
+    route: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,35 @@ class Ssh(_Model):
         return f"{self.user}@{self.host}" if self.user else self.host
 
 
+class SshHost(_Model):
+    """``[ssh_hosts."<hostname>"]``: how this machine's SSH client reaches a host that a
+    step's executor names (``DispatcherExecutor`` with ``SSHContext`` gives only the host,
+    user, port and key file). Everything but the destination, as in :class:`Ssh`."""
+
+    known_hosts_file: str | None = None
+    config_file: str | None = None
+    client: Literal["openssh", "paramiko"] = "openssh"
+    auto_connect: bool = True
+    connect_timeout_s: float = Field(10.0, gt=0)
+    command_timeout_s: float = Field(60.0, gt=0)
+    new_connection_interval_s: float = Field(10.0, ge=0)
+    max_channels: int = Field(4, ge=1, le=10)
+    control_persist_s: int = Field(8 * 3600, ge=1)
+    #: At most one ``squeue`` on this host per this many seconds (local mode ticks often).
+    poll_interval_s: float = Field(2.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data, _SSH_SECRET_KEYS, "secrets never go in a site file; use "
+                               "the executor's key_filename and `hpcflow login`")
+
+    @field_validator("known_hosts_file", "config_file")
+    @classmethod
+    def _expand(cls, value: str | None) -> str | None:
+        return expand_path(value) if value else value
+
+
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -380,6 +409,8 @@ class SiteConfig(_Model):
     storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
     #: The cluster is reached over SSH from this machine (see :class:`Ssh`).
     ssh: Ssh | None = None
+    #: SSH client settings for the hosts that steps' executors send jobs to, by host name.
+    ssh_hosts: dict[str, SshHost] = Field(default_factory=dict)
     kubernetes: Kubernetes | None = None
     burst: Burst | None = None
     cache: Cache = Field(default_factory=lambda: Cache.model_validate({}))

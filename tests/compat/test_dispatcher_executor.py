@@ -56,12 +56,51 @@ def test_executor_group_size_reaches_the_sliced_step(dispatcher: type) -> None:
     assert step["executor"]["resources"] == {}
 
 
-def test_ssh_context_waits_for_the_ssh_transport(dispatcher: type) -> None:
-    with pytest.raises(NotSupported, match="SSH transport is not yet available.*issue 12"):
-        dispatcher(host="login.cluster", username="me", queue_name="cpu")  # Dflow's default: SSHContext
-    with pytest.raises(NotSupported, match="SSHContext"):
-        dispatcher(machine_dict={"batch_type": "Slurm", "context_type": "SSHContext",
-                                 "remote_profile": {"hostname": "h"}})
+SSH_SLURM = {"batch_type": "Slurm", "context_type": "SSHContext", "remote_root": "/scratch/me/work",
+             "remote_profile": {"hostname": "login.hpc", "username": "me", "port": 2222,
+                                "key_filename": "/home/me/.ssh/id_ed25519", "timeout": 20}}
+
+
+def test_ssh_context_becomes_the_step_route(dispatcher: type) -> None:
+    executor = dispatcher(machine_dict=SSH_SLURM, resources_dict={
+        "queue_name": "cpu", "cpu_per_node": 4, "custom_flags": ["#SBATCH --mem=2G"],
+        "source_list": ["/opt/env.sh"], "envs": {"A": "1"}})
+    spec = executor.to_spec()
+    assert spec["remote"] == {"host": "login.hpc", "user": "me", "port": 2222,
+                              "identity_file": "/home/me/.ssh/id_ed25519", "connect_timeout_s": 20.0,
+                              "remote_root": "/scratch/me/work", "python": "python3", "batch": "slurm"}
+    assert spec["resources"] == {"partition": "cpu", "cpus": 4, "extra_options": ["--mem=2G"]}
+    assert spec["setup"] == ["source /opt/env.sh"] and spec["envs"] == {"A": "1"}
+    assert executor.ignored == []
+
+
+def test_dflow_host_arguments_fill_the_remote_profile(dispatcher: type) -> None:
+    executor = dispatcher(host="login.cluster", username="me", port=2200, queue_name="cpu",
+                          private_key_file="/k/id", remote_root="/w", remote_command="/opt/py/bin/python")
+    remote = executor.to_spec()["remote"]
+    assert (remote["host"], remote["user"], remote["port"], remote["identity_file"]) == \
+        ("login.cluster", "me", 2200, "/k/id")
+    assert remote["python"] == "/opt/py/bin/python"
+    # the engine reads the same table back (hpcflow.engine.routes)
+    from hpcflow.engine.routes import step_route
+
+    route = step_route(executor.to_spec())
+    assert route is not None and route.remote_root == "/w" and len(route.id) == 10
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"machine_dict": SSH_SLURM | {"symlink": True}}, "unsupported machine_dict keys: symlink"),
+    ({"machine_dict": SSH_SLURM | {"remote_profile": {"hostname": "h", "proxy_command": "x"}}},
+     "unsupported remote_profile keys: proxy_command"),
+    ({"machine_dict": SSH_SLURM, "resources_dict": {"wait_time": 3}}, "resources_dict keys: wait_time"),
+    ({"machine_dict": SSH_SLURM | {"batch_type": "PBS"}}, "batch_type 'PBS'"),
+    ({"host": "login.cluster", "password": "secret", "remote_root": "/w"}, "password: hpcflow never stores secrets"),
+    ({"host": "login.cluster"}, "needs remote_root"),
+    ({"machine_dict": SSH_SLURM | {"remote_profile": {"username": "me"}}}, "needs hostname"),
+])
+def test_ssh_context_keys_hpcflow_cannot_honour_are_named(dispatcher: type, kwargs, named) -> None:
+    with pytest.raises(NotSupported, match=named):
+        dispatcher(**kwargs)
 
 
 @pytest.mark.parametrize(("machine", "resources", "named"), [
