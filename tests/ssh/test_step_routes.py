@@ -11,7 +11,6 @@ without submitting it again, and sshd stopped mid-run makes the step wait, not f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -72,7 +71,16 @@ middle = Step("scale", PythonOPTemplate(scale), artifacts={"seed": first.outputs
               parameters={"pause": float(os.environ.get("PAUSE", "0"))}, executor=remote)
 last = Step("consume", PythonOPTemplate(consume), artifacts={"result": middle.outputs.artifacts["result"]})
 wf.add(first)
-wf.add(middle)
+if os.environ.get("SECOND_ROOT"):  # a second route to the same host (another work root)
+    other = DispatcherExecutor(
+        machine_dict={"batch_type": "Slurm", "context_type": "SSHContext",
+                      "remote_root": os.environ["SECOND_ROOT"], "remote_profile": profile},
+        resources_dict={"queue_name": "debug", "custom_flags": ["#SBATCH --mem=200M"],
+                        "source_list": [os.environ["SOURCE_FILE"]], "envs": {"ROUTED": "second"}})
+    wf.add([middle, Step("scale2", PythonOPTemplate(scale), artifacts={"seed": first.outputs.artifacts["seed"]},
+                         parameters={"pause": float(os.environ.get("PAUSE", "0"))}, executor=other)])
+else:
+    wf.add(middle)
 wf.add(last)
 wf.submit()
 print("submitted", wf.id, flush=True)
@@ -256,19 +264,41 @@ def test_sshd_stopped_mid_run_the_remote_step_waits_and_finishes_after(
     assert sshd.authentications() >= 2  # logged in again after the restart
 
 
-def test_routed_job_ids_resolve_in_a_new_engine_from_the_route_record(tmp_path: Path) -> None:
-    """Pure: a route recorded by one engine is found by another from its task ids alone."""
-    from hpcflow.engine.routes import Route, split_task_id, tag_route_id, task_id
-    from hpcflow.engine.routing import RouteTable
+def test_two_routes_to_one_host_share_one_connection_and_one_squeue_per_tick(
+        sshd: Sshd, tmp_path: Path, slurm_up: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpcflow.client import get_client, reset_clients
+    from hpcflow.transport.ssh import SSH_COMMANDS
 
-    route = Route(host="login.hpc", remote_root="/scratch/w", user="me", port=2222,
-                  identity_file="/k/id")
-    RouteTable(tmp_path, tmp_path / "work").for_route(route)
-    record = json.loads((tmp_path / "routes" / f"{route.id}.json").read_text())
-    assert record == route.to_table() and "password" not in record
-    again = RouteTable(tmp_path, tmp_path / "work").by_id(route.id)
-    assert again.route == route and again.area.remote_root == "/scratch/w"
-    assert split_task_id(task_id(route.id, "123_4")) == (route.id, "123_4")
-    assert split_task_id("123_4") == (None, "123_4") and split_task_id("k8s:cloud/x") == (None, "k8s:cloud/x")
-    assert tag_route_id(f"hpcflow-wf-abc.ssh-{route.id}") == route.id and tag_route_id("hpcflow-wf-abc") is None
-    assert os.stat(tmp_path / "routes").st_mode & 0o077 == 0
+    project, env = _setup(tmp_path, sshd, PAUSE="3", HPCFLOW_SUBMIT_ONLY="1",
+                          SECOND_ROOT=str(tmp_path / "second root"))
+    proc = _run_script(project, env)
+    assert proc.returncode == 0, explain(proc)
+    wf_id = _wf_id(proc)
+    for key in ("HPCFLOW_HOME", "HPCFLOW_SITE"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
+    reset_clients()
+    client = get_client()
+    engine = client.engine()
+    SSH_COMMANDS.clear()
+    per_tick: list[int] = []
+    deadline = time.monotonic() + 300
+    try:
+        while client.store.workflow_status(wf_id) not in ("Succeeded", "Failed"):
+            assert time.monotonic() < deadline, "the workflow did not finish"
+            before = SSH_COMMANDS["squeue"]
+            engine.tick()
+            per_tick.append(SSH_COMMANDS["squeue"] - before)
+            time.sleep(0.5)
+        status = client.store.workflow_status(wf_id)
+        atts = _attempts(tmp_path / "h", wf_id)
+        routes = {str(atts[name][0]["job_id"]).split(":")[0] for name in ("scale", "scale2")}
+    finally:
+        client.scheduler.routes.close()
+        reset_clients()
+    assert status == "Succeeded"
+    assert len(routes) == 2  # two routes (two remote work roots) ...
+    assert max(per_tick) == 1 and sum(per_tick) >= 1  # ... one squeue per tick for both
+    assert sshd.authentications() == 1  # ... and one connection
+    assert (tmp_path / "second root" / wf_id / "scale2").is_dir()
+    assert not (tmp_path / "cluster root" / wf_id / "scale2").exists()
