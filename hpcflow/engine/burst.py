@@ -149,9 +149,15 @@ class BurstScheduler:
 
 
 def where_ran(job_id: str | None, home: str) -> str:
-    """The site a task id belongs to (for ``hpcflow show``): Kubernetes ids name theirs."""
+    """The site a task id belongs to (for ``hpcflow show``): Kubernetes ids name theirs,
+    ids of steps routed over SSH their route."""
     if not job_id:
         return ""
+    from hpcflow.engine.routes import split_task_id
+
+    route_id, _ = split_task_id(job_id)
+    if route_id is not None:  # a step routed over SSH (hpcflow.engine.routing)
+        return f"ssh-{route_id}"
     if job_id.startswith(CLOUD_PREFIX):
         return job_id[len(CLOUD_PREFIX):].split("/", 1)[0]
     return home

@@ -148,9 +148,10 @@ class RouteTable:
                                     ("connect_timeout_s", route.connect_timeout_s)) if v is not None}
         ssh = Ssh.model_validate(table | {"engine": "local"})
         transport = make_transport(ssh, f"ssh-{route.host}", self.home)
-        transport.login_hint = (f"ssh {ssh.destination()}` once in a terminal to check the key "
-                                f"and host key, or add [ssh_hosts.{json.dumps(route.host)}] to the "
-                                "site file`")
+        # No `hpcflow login` for a route: a plain ssh in the terminal checks key and host key.
+        transport.login_hint = " ".join(["ssh", *(["-p", str(ssh.port)] if ssh.port else []),
+                                         *(["-i", ssh.identity_file] if ssh.identity_file else []),
+                                         ssh.destination()])
         host = _Host(transport, ssh, extra.poll_interval_s if extra is not None else 2.0)
         self._hosts[route.host_key] = host
         return host

@@ -23,28 +23,26 @@ class EngineSite(NamedTuple):
 def load_engine_site(config: Settings) -> EngineSite:
     """The engine's view of the site ``config`` names (a site file, or local mode), with
     the steps whose executor names a remote route sent there (:mod:`hpcflow.engine.routing`)."""
-    ssh_hosts: dict[str, Any] = {}
+    from hpcflow.engine.routing import RouteTable, RoutingScheduler, RoutingWorkArea
+
+    site = None
     if config.site_file:
         from hpcflow.site import load_site
 
-        ssh_hosts = dict(load_site(config.site_file).ssh_hosts)
-    found = _home_site(config)
-    from hpcflow.engine.routing import RouteTable, RoutingScheduler, RoutingWorkArea
-
-    routes = RouteTable(config.home, found.settings.work_root, ssh_hosts)
+        site = load_site(config.site_file)
+    found = _home_site(config, site)
+    routes = RouteTable(config.home, found.settings.work_root, site.ssh_hosts if site is not None else {})
     return found._replace(scheduler=RoutingScheduler(found.scheduler, routes),
                           work_area=RoutingWorkArea(found.work_area, routes))
 
 
-def _home_site(config: Settings) -> EngineSite:
+def _home_site(config: Settings, site: Any) -> EngineSite:
+    """The site's own scheduler and work area (``site`` is ``None`` in plain local mode)."""
     home = config.home
-    if not config.site_file:
+    if site is None or not config.site_file:
         # Plain local mode: no site file to validate, so the models (pydantic) stay unloaded.
         return EngineSite(EngineSettings(work_root=home / "work", user=config.user),
                           _local_scheduler(config), "local")
-    from hpcflow.site import load_site
-
-    site = load_site(config.site_file)
     if site.scheduler == "local":
         return EngineSite(_local_settings(site, config), _local_scheduler(config), site.name)
     if site.ssh is not None and site.ssh.engine == "local":

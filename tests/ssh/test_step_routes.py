@@ -93,15 +93,19 @@ print(json.dumps({"status": status, "text": step.outputs.parameters["text"].valu
 '''
 
 
-def _setup(tmp_path: Path, sshd: Sshd, **extra: str) -> tuple[Path, dict[str, str]]:
-    """The project directory with wf.py, a local-mode site file naming the test sshd's
-    known_hosts, and the script's environment."""
+def _setup(tmp_path: Path, sshd: Sshd, home_slurm: bool = False, **extra: str) -> tuple[Path, dict[str, str]]:
+    """The project directory with wf.py, a site file naming the test sshd's known_hosts
+    (local mode, or with ``home_slurm`` this machine's own Slurm), and the script's
+    environment."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "wf.py").write_text(textwrap.dedent(WF))
     site = tmp_path / "workstation.toml"
+    own = ['scheduler = "slurm"', f"work_root = {json.dumps(str(tmp_path / 'home work'))}",
+           "[defaults]", 'partition = "debug"', 'memory = "200M"', 'time = "00:10:00"'] if home_slurm \
+        else ['scheduler = "local"']
     site.write_text("\n".join([
-        'name = "workstation"', 'scheduler = "local"', "exit_record_grace_s = 10",
+        'name = "workstation"', "exit_record_grace_s = 10", *own,
         '[ssh_hosts."127.0.0.1"]', f"known_hosts_file = {json.dumps(str(sshd.known_hosts))}",
         "new_connection_interval_s = 1", "poll_interval_s = 0", ""]))
     source = tmp_path / "cluster env.sh"  # a space in the path, on purpose
@@ -140,7 +144,7 @@ def _attempts(home: Path, wf_id: str) -> dict[str, list[dict[str, object]]]:
         store.close()
 
 
-def _slurm_jobs_of(wf_id: str) -> list[tuple[str, str]]:
+def _slurm_jobs_of(wf_id: str, expect: int = 1) -> list[tuple[str, str]]:
     """(job id, job name) of every Slurm job whose hpcflow tag (at the end of the job
     name) names the workflow, from accounting (which lags the controller a little)."""
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 7200))
@@ -151,7 +155,7 @@ def _slurm_jobs_of(wf_id: str) -> list[tuple[str, str]]:
                                "--format=JobID,JobName%200"], capture_output=True, text=True, check=True)
         rows = [(ln.split("|")[0], ln.split("|", 1)[1]) for ln in proc.stdout.splitlines()
                 if wf_id in ln]
-        if rows:
+        if len(rows) >= expect:
             return rows
         time.sleep(1)
     return rows
@@ -264,23 +268,18 @@ def test_sshd_stopped_mid_run_the_remote_step_waits_and_finishes_after(
     assert sshd.authentications() >= 2  # logged in again after the restart
 
 
-def test_two_routes_to_one_host_share_one_connection_and_one_squeue_per_tick(
-        sshd: Sshd, tmp_path: Path, slurm_up: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def _drive_here(env: dict[str, str], wf_id: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[int]]:
+    """Tick the workflow in this process (so the SSH command counters can be read); returns
+    its final status and how many ``squeue`` ran over SSH in each tick."""
     from hpcflow.client import get_client, reset_clients
     from hpcflow.transport.ssh import SSH_COMMANDS
 
-    project, env = _setup(tmp_path, sshd, PAUSE="3", HPCFLOW_SUBMIT_ONLY="1",
-                          SECOND_ROOT=str(tmp_path / "second root"))
-    proc = _run_script(project, env)
-    assert proc.returncode == 0, explain(proc)
-    wf_id = _wf_id(proc)
     for key in ("HPCFLOW_HOME", "HPCFLOW_SITE"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
     reset_clients()
     client = get_client()
     engine = client.engine()
-    SSH_COMMANDS.clear()
     per_tick: list[int] = []
     deadline = time.monotonic() + 300
     try:
@@ -290,15 +289,48 @@ def test_two_routes_to_one_host_share_one_connection_and_one_squeue_per_tick(
             engine.tick()
             per_tick.append(SSH_COMMANDS["squeue"] - before)
             time.sleep(0.5)
-        status = client.store.workflow_status(wf_id)
-        atts = _attempts(tmp_path / "h", wf_id)
-        routes = {str(atts[name][0]["job_id"]).split(":")[0] for name in ("scale", "scale2")}
+        return client.store.workflow_status(wf_id), per_tick
     finally:
         client.scheduler.routes.close()
         reset_clients()
+
+
+def test_two_routes_to_one_host_share_one_connection_and_one_squeue_per_tick(
+        sshd: Sshd, tmp_path: Path, slurm_up: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, env = _setup(tmp_path, sshd, PAUSE="3", HPCFLOW_SUBMIT_ONLY="1",
+                          SECOND_ROOT=str(tmp_path / "second root"))
+    proc = _run_script(project, env)
+    assert proc.returncode == 0, explain(proc)
+    wf_id = _wf_id(proc)
+    status, per_tick = _drive_here(env, wf_id, monkeypatch)
+    atts = _attempts(tmp_path / "h", wf_id)
+    routes = {str(atts[name][0]["job_id"]).split(":")[0] for name in ("scale", "scale2")}
     assert status == "Succeeded"
     assert len(routes) == 2  # two routes (two remote work roots) ...
     assert max(per_tick) == 1 and sum(per_tick) >= 1  # ... one squeue per tick for both
     assert sshd.authentications() == 1  # ... and one connection
     assert (tmp_path / "second root" / wf_id / "scale2").is_dir()
     assert not (tmp_path / "cluster root" / wf_id / "scale2").exists()
+
+
+def test_an_engine_on_a_login_node_runs_its_own_steps_on_its_slurm_and_routes_one_over_ssh(
+        sshd: Sshd, tmp_path: Path, slurm_up: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpcflow.scheduler.slurm.backend import COMMAND_COUNTS
+    from hpcflow.transport.ssh import SSH_COMMANDS
+
+    project, env = _setup(tmp_path, sshd, home_slurm=True, HPCFLOW_SUBMIT_ONLY="1")
+    proc = _run_script(project, env)
+    assert proc.returncode == 0, explain(proc)
+    wf_id = _wf_id(proc)
+    SSH_COMMANDS.clear()
+    COMMAND_COUNTS.clear()
+    status, _ = _drive_here(env, wf_id, monkeypatch)
+    assert status == "Succeeded"
+    atts = _attempts(tmp_path / "h", wf_id)
+    routed = str(atts["scale"][0]["job_id"])
+    home = [str(atts[name][0]["job_id"]) for name in ("seed", "consume")]
+    assert routed.startswith("ssh-") and all(j.isdigit() for j in home)
+    assert SSH_COMMANDS["sbatch"] == 1 and COMMAND_COUNTS["sbatch"] == 3  # 2 here, 1 over SSH
+    assert sorted(j for j, _ in _slurm_jobs_of(wf_id, 3)) == sorted([*home, routed.split(":", 1)[1]])
+    assert (tmp_path / "home work" / wf_id / "consume").is_dir()
+    assert sorted(p.parent.parent.name for p in (tmp_path / "cluster root" / wf_id).rglob("exit.json")) == ["scale"]

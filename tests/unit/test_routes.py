@@ -55,3 +55,10 @@ def test_the_routing_scheduler_passes_home_jobs_through_and_knows_no_unrecorded_
     lost = routing.poll([task_id("0123456789", "42")])
     assert lost[task_id("0123456789", "42")].state == JobState.UNKNOWN
     assert not (tmp_path / "routes").exists()
+
+
+def test_hpcflow_show_names_the_route_a_unit_ran_on() -> None:
+    from hpcflow.engine.burst import where_ran
+
+    assert where_ran(task_id("0123456789", "77"), "workstation") == "ssh-0123456789"
+    assert where_ran("77", "workstation") == "workstation"
