@@ -36,7 +36,6 @@ from typing import Any
 from hpcflow.engine.routes import Route, read_route_mark, split_task_id, tag_route_id, task_id
 from hpcflow.engine.work_area import LocalWorkArea, RemoteWorkArea, WorkArea
 from hpcflow.errors import (
-    ConfigError,
     HpcflowError,
     SchedulerError,
     SchedulerUnavailable,
@@ -86,14 +85,6 @@ class RouteTable:
             return found
         self._remember(route)
         return self._make(route)
-
-    def by_id(self, route_id: str) -> _Routed:
-        found = self.known(route_id)
-        if found is None:
-            raise ConfigError(f"job route ssh-{route_id}: {self.registry / f'{route_id}.json'} is "
-                              "missing or damaged (a route is recorded there before its first job "
-                              "is submitted)")
-        return found
 
     def known(self, route_id: str) -> _Routed | None:
         """The route of that id if a job was ever submitted to it from this home."""
@@ -224,9 +215,13 @@ class RoutingScheduler:
             self.home.cancel(home)
         by_host: dict[int, tuple[Any, list[str]]] = {}
         for route_id, slurm_ids in remote.items():
-            routed = self.routes.by_id(route_id)
+            routed = self.routes.known(route_id)
+            if routed is None:
+                log.warning("cannot cancel %s: the record of route ssh-%s is gone",
+                            ", ".join(slurm_ids), route_id)
+                continue
             by_host.setdefault(id(routed.host), (routed.scheduler, []))[1].extend(slurm_ids)
-        for scheduler, ids in by_host.values():
+        for scheduler, ids in by_host.values():  # one scancel per host
             scheduler.cancel(ids)
 
     def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:

@@ -21,8 +21,8 @@ def test_routed_job_ids_resolve_in_a_new_engine_from_the_route_record(tmp_path: 
     RouteTable(tmp_path, tmp_path / "work").for_route(route)
     record = json.loads((tmp_path / "routes" / f"{route.id}.json").read_text())
     assert record == route.to_table() and "password" not in record
-    again = RouteTable(tmp_path, tmp_path / "work").by_id(route.id)
-    assert again.route == route and again.area.remote_root == "/scratch/w"
+    again = RouteTable(tmp_path, tmp_path / "work").known(route.id)
+    assert again is not None and again.route == route and again.area.remote_root == "/scratch/w"
     assert split_task_id(task_id(route.id, "123_4")) == (route.id, "123_4")
     assert split_task_id("123_4") == (None, "123_4") and split_task_id("k8s:cloud/x") == (None, "k8s:cloud/x")
     assert tag_route_id(f"hpcflow-wf-abc.ssh-{route.id}") == route.id and tag_route_id("hpcflow-wf-abc") is None
