@@ -88,8 +88,10 @@ if os.environ.get("HPCFLOW_SUBMIT_ONLY"):
     sys.exit(0)
 status = wf.wait()
 step = wf.query_step(name="consume")[0]
+remote_step = wf.query_step(name="scale")[0]
 print(json.dumps({"status": status, "text": step.outputs.parameters["text"].value,
-                  "job": step.outputs.parameters["job"].value}))
+                  "job": step.outputs.parameters["job"].value,
+                  "remote_job": remote_step.outputs.parameters["job"].value}))
 '''
 
 
@@ -178,6 +180,7 @@ def test_one_step_runs_on_remote_slurm_over_ssh_and_the_others_locally(
     assert remote_job.startswith("ssh-") and str(atts["scale"][0]["tag"]).rsplit(".", 1)[1] == remote_job.split(":")[0]
     for local in ("seed", "consume"):
         assert not str(atts[local][0]["job_id"]).startswith("ssh-")
+    assert result["remote_job"] == remote_job.split(":", 1)[1]  # the step ran inside that Slurm job
     jobs = _slurm_jobs_of(wf_id)
     assert [j for j, _ in jobs] == [remote_job.split(":", 1)[1]]  # Slurm ran the remote step only
     assert sshd.authentications() == 1  # one connection, shared by every command
