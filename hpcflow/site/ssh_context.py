@@ -7,6 +7,8 @@ table and ``engine = "local"`` (this machine's engine, the cluster's Slurm over 
 the step's own resources, setup lines and environment. :func:`ssh_context_settings` does
 that mapping as pure data; keys hpcflow does not support are errors that name them, and
 secrets (``password``, ``passphrase``, ``totp_secret``) are refused: keys stay in files.
+``DispatcherExecutor`` uses it for one step's route (:mod:`hpcflow.engine.routes`): the
+same cluster for that step only, while the others run where the engine runs.
 """
 
 from __future__ import annotations
