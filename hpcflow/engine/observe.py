@@ -61,8 +61,11 @@ class Observer(EngineState):
             log.warning("scheduler unavailable, will retry: %s", exc)
             report.scheduler_unavailable = True
             statuses = None  # the exit records still tell which jobs finished
-        if clock is not None and statuses is not None:
-            clock.polled(now, {i: statuses[i].state.value if i in statuses else "gone" for i in ids})
+        if clock is not None:
+            # A controller that did not answer is asked again as late as one that answered
+            # "no change": it must not be hammered while it is down.
+            clock.polled(now, clock.states if statuses is None else
+                         {i: statuses[i].state.value if i in statuses else "gone" for i in ids})
         gone = []
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
