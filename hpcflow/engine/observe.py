@@ -61,11 +61,10 @@ class Observer(EngineState):
             log.warning("scheduler unavailable, will retry: %s", exc)
             report.scheduler_unavailable = True
             statuses = None  # the exit records still tell which jobs finished
-        if clock is not None:
-            # A controller that did not answer is asked again as late as one that answered
-            # "no change": it must not be hammered while it is down.
-            clock.polled(now, clock.states if statuses is None else
-                         {i: statuses[i].state.value if i in statuses else "gone" for i in ids})
+        if clock is not None and statuses is None:
+            clock.unanswered(now)
+        elif clock is not None:
+            clock.polled(now, {i: statuses[i].state.value if i in statuses else "gone" for i in ids})
         gone = []
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
@@ -114,10 +113,20 @@ class Observer(EngineState):
             first = self._gone_since.setdefault(key, now)
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
+            status = self._described(att, status)
             kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
             tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
             self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
             report.finished_units += 1
+
+    def _described(self, att: Attempt, status: JobStatus | None) -> JobStatus | None:
+        """The full status of a lost job when polls carry states alone (--only-job-state)."""
+        if not getattr(self.scheduler, "states_only", False) or not att.job_id:
+            return status
+        try:
+            return self.scheduler.describe([att.job_id]).get(att.job_id, status)  # type: ignore[attr-defined]
+        except HpcflowError:
+            return status
 
     def _expected_ends(self, submitted: list[Attempt]) -> list[float]:
         """When jobs in flight are due to end: submission time plus the typical runtime of

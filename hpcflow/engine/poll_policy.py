@@ -95,6 +95,13 @@ class PollClock:
         return next_poll_due(self.policy, last_poll=self.last_poll, last_change=self.last_change,
                              expected_ends=expected_ends)
 
+    def unanswered(self, now: float) -> None:
+        """The scheduler did not answer: it is asked again as late as one that answered "no
+        change" would be (a controller that is down must not be asked every tick)."""
+        if self.last_poll is None:
+            self.last_change = max(self.last_change, now)
+        self.last_poll = now
+
     def polled(self, now: float, states: Mapping[str, str]) -> None:
         """Record a query's answer (job id -> state); a state unlike the last one is a change."""
         if self.last_poll is None or any(self.states.get(j) != s for j, s in states.items()):

@@ -172,3 +172,27 @@ def test_a_refused_option_falls_back_for_good(fast_ok: bool) -> None:
     assert status["5_2"].state is JobState.PENDING
     assert sched.states_only is False
     assert ["--only-job-state" in c for c in queries(transport)] == [True, False, False, False]
+
+
+def test_describe_gives_exit_codes_even_in_states_only_mode() -> None:
+    transport = FakeSlurm("slurm 23.11.4")
+    sched = SlurmScheduler(transport)
+    sched.poll(["5_0"])
+    sched.poll(["5_0"])
+    assert sched.states_only is True and sched.poll(["5_0"])["5_0"].exit_code is None
+    assert sched.describe(["5_0"])["5_0"].exit_code == 0
+    assert "--only-job-state" not in transport.calls[-1]
+    assert sched.states_only is True  # polls go on asking for states alone
+
+
+def test_a_controller_that_does_not_answer_is_asked_on_the_same_backoff() -> None:
+    clock = PollClock(POLICY)
+    clock.polled(0.0, {"1": "RUNNING"})
+    asked = []
+    for t in range(1, 120):
+        clock.note_jobs(["1", "2"] if t > 3 else ["1"], float(t))  # "2" submitted meanwhile
+        if clock.due(float(t)):
+            clock.unanswered(float(t))
+            asked.append(t)
+    assert len(asked) <= 12, asked  # not every tick (119 of them)
+    assert max(b - a for a, b in zip(asked, asked[1:], strict=False)) >= 16

@@ -219,6 +219,15 @@ class SlurmScheduler:
                 return full
         return rows
 
+    def describe(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        """Full statuses (exit codes, reasons, nodes) whatever ``poll`` asks for: what the
+        engine tells about a job that vanished without an exit record."""
+        saved, self.states_only = self.states_only, False
+        try:
+            return self.poll(task_ids)
+        finally:
+            self.states_only = saved
+
     def slurm_version(self) -> tuple[int, int] | None:
         """(major, minor) of the Slurm client, from ``squeue --version`` (no controller
         request; counted apart from the queries); None if it cannot be read."""
