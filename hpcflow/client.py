@@ -179,7 +179,8 @@ class Client:
 def until_poll(report: Any, shortest: float, longest: float) -> float:
     """Seconds to sleep until the engine's next scheduler query is due (ticks before it
     would not ask the scheduler), within [shortest, longest]."""
-    return min(longest, max(shortest, report.next_poll_at - time.time()))
+    due: float = report.next_poll_at
+    return min(longest, max(shortest, due - time.time()))
 
 
 _clients: dict[tuple[str, str], Client | RemoteClient] = {}

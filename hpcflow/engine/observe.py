@@ -61,10 +61,12 @@ class Observer(EngineState):
             log.warning("scheduler unavailable, will retry: %s", exc)
             report.scheduler_unavailable = True
             statuses = None  # the exit records still tell which jobs finished
-        if clock is not None and statuses is None:
-            clock.unanswered(now)
-        elif clock is not None:
-            clock.polled(now, {i: statuses[i].state.value if i in statuses else "gone" for i in ids})
+        if clock is not None:
+            if statuses is None:
+                clock.unanswered(now)
+            else:
+                answered = statuses
+                clock.polled(now, {i: answered[i].state.value if i in answered else "gone" for i in ids})
         gone = []
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
@@ -124,9 +126,10 @@ class Observer(EngineState):
         if not getattr(self.scheduler, "states_only", False) or not att.job_id:
             return status
         try:
-            return self.scheduler.describe([att.job_id]).get(att.job_id, status)  # type: ignore[attr-defined]
+            full: Mapping[str, JobStatus] = self.scheduler.describe([att.job_id])  # type: ignore[attr-defined]
         except HpcflowError:
             return status
+        return full.get(att.job_id, status)
 
     def _expected_ends(self, submitted: list[Attempt]) -> list[float]:
         """When jobs in flight are due to end: submission time plus the typical runtime of
