@@ -141,6 +141,8 @@ class Client:
             idle = 0.005 if busy else min(0.2 if self.scheduler.name == "local" else 5.0, idle * 1.5)
             if waiter is not None and report is not None and report.inflight:
                 waiter(idle if not busy else 0.05)
+            elif report is not None and report.next_poll_at is not None:
+                time.sleep(until_poll(report, 0.005, 5.0))
             elif not busy:
                 time.sleep(idle)
 
@@ -168,8 +170,17 @@ class Client:
             waiter = getattr(self.scheduler, "wait_for_change", None)
             if waiter is not None and report is not None:
                 waiter(max_sleep)  # wakes as soon as a local job ends
+            elif report is not None and report.next_poll_at is not None:
+                time.sleep(until_poll(report, 0.05, max_sleep))  # the engine knows when to ask
             else:
                 time.sleep(sleep)
+
+
+def until_poll(report: Any, shortest: float, longest: float) -> float:
+    """Seconds to sleep until the engine's next scheduler query is due (ticks before it
+    would not ask the scheduler), within [shortest, longest]."""
+    due: float = report.next_poll_at
+    return min(longest, max(shortest, due - time.time()))
 
 
 _clients: dict[tuple[str, str], Client | RemoteClient] = {}

@@ -120,6 +120,9 @@ def run_forever(client: Any, min_interval: float = 1.0, max_interval: float = 30
                 interval = min_interval
             else:
                 interval = min(max_interval, interval * (2.0 if (idle or unavailable) else 1.3))
+            if report is not None and report.next_poll_at is not None and not unavailable:
+                # The engine knows when its next scheduler query is due (poll_policy).
+                interval = min(max_interval, max(0.1, report.next_poll_at - time.time()))
             slept = 0.0
             while slept < interval and not stopping:
                 time.sleep(0.1)

@@ -4,10 +4,12 @@ before reusing a step in a restarted workflow."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow import codec
-from hpcflow.store.db import Store
+
+if TYPE_CHECKING:  # a job importing the workflow script needs no sqlite3
+    from hpcflow.store.db import Store
 
 
 class _Value:

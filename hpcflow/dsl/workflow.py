@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 from typing import Any
 
 from hpcflow import context, settings
@@ -96,7 +96,7 @@ class Workflow:
             remember_unwaited(self.id, client)
             return self.id
         check_partition_limits(model, client.settings)  # the site's limits, before anything is stored
-        wf_id = f"{self.name}-{secrets.token_hex(3)}"
+        wf_id = f"{self.name}-{os.urandom(3).hex()}"  # as secrets.token_hex
         work_dir = client.settings.work_root / wf_id
         make_dirs(work_dir, client.settings.work_dir_mode)
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),

@@ -17,6 +17,7 @@ from pathlib import Path
 from hpcflow.engine import model as m
 from hpcflow.engine.cache_hook import CacheHook
 from hpcflow.engine.model import Node
+from hpcflow.engine.poll_policy import PollClock, PollPolicy, typical_runtime
 from hpcflow.engine.reset import reset_failed
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
@@ -54,6 +55,12 @@ class Engine(Launcher):
         self._attempt_updates = []
         self._pending_groups = []
         self._never_sent = set()
+        # A scheduler whose queries load a shared controller is asked only when a query is
+        # due (hpcflow.engine.poll_policy); the local one answers from this process.
+        self._poll_clock = (PollClock(PollPolicy(max_s=settings.poll_max_s))
+                            if getattr(scheduler, "rate_limited", False) else None)
+        self._runtimes = {}
+        self._typical = {}
         self.cache = CacheHook(store, settings.cache_default)
 
     # --------------------------------------------------------------------------- tick
@@ -136,8 +143,23 @@ class Engine(Launcher):
         self.runs[wf_id] = run
         for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
             att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],
-                          AttemptStatus(a["status"]), a["job_id"], a["task_index"])
+                          AttemptStatus(a["status"]), a["job_id"], a["task_index"],
+                          a["submitted_at"])
             self.inflight[(wf_id, att.node_path, att.number)] = att
+        if self._poll_clock is not None:
+            self._load_runtimes(run)
+
+    def _load_runtimes(self, run: WorkflowRun) -> None:
+        """The recorded runtimes of the workflow's finished attempts, per step (the latest
+        few hundred: enough for a median)."""
+        for key in [k for k in self._runtimes if k[0] == run.id]:
+            del self._runtimes[key]
+        for path, runtime in self.store.attempt_runtimes(run.id, limit=500):
+            node = run.nodes.get(path)
+            self._runtimes.setdefault((run.id, node.template if node else None), []).append(runtime)
+        for key, seen in self._runtimes.items():
+            if key[0] == run.id:
+                self._typical[key] = typical_runtime(seen)
 
     def _drop_run(self, wf_id: str) -> None:
         self.runs.pop(wf_id, None)

@@ -1,4 +1,4 @@
-"""Observing: one scheduler query per tick, then the exit records of jobs that left it.
+"""Observing: one scheduler query when due, then the exit records of jobs that left it.
 
 The exit record is the truth; queue state only says "still there" or, when no record
 appears within the grace period, why the job vanished.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
+from hpcflow.engine.poll_policy import typical_runtime
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.state import SUBMITTED, Attempt, EngineState, TickReport
 from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable
@@ -22,16 +24,35 @@ from hpcflow.states import AttemptStatus, ErrorKind
 
 log = logging.getLogger("hpcflow.engine")
 
+#: Runtimes remembered per step (the typical one is their median).
+RUNTIMES_KEPT = 50
+
 
 class Observer(EngineState):
     """The engine's observing half: turns queue states and exit records into outcomes."""
 
     def _observe(self, report: TickReport) -> None:
-        """Ask the scheduler once about every job in flight, then read the exit records of
-        the jobs it no longer reports as pending or running (the records are the truth)."""
+        """Ask the scheduler once about every job in flight (when a query is due, see
+        :mod:`hpcflow.engine.poll_policy`), then read the exit records of the jobs it no
+        longer reports as pending or running (the records are the truth)."""
         submitted = [a for a in self.inflight.values() if a.status == SUBMITTED]
         if not submitted:
             return
+        now = time.time()
+        clock = self._poll_clock
+        ends: list[float] = []
+        if clock is not None:
+            clock.note_jobs((a.job_id for a in submitted if a.job_id), now)
+            ends = self._expected_ends(submitted)
+            if not clock.due(now, ends):
+                # No query: only the jobs the last query saw gone are looked at again (their
+                # exit records may appear late on a slow shared filesystem).
+                waiting = [a for a in submitted
+                           if (a.workflow_id, a.node_path, a.number) in self._gone_since]
+                if waiting:
+                    self._settle(report, [(a, None) for a in waiting], None, now)
+                report.next_poll_at = clock.next_due(ends)
+                return
         ids = sorted({a.job_id for a in submitted if a.job_id})
         report.polled = len(ids)
         try:
@@ -40,7 +61,12 @@ class Observer(EngineState):
             log.warning("scheduler unavailable, will retry: %s", exc)
             report.scheduler_unavailable = True
             statuses = None  # the exit records still tell which jobs finished
-        now = time.time()
+        if clock is not None:
+            if statuses is None:
+                clock.unanswered(now)
+            else:
+                answered = statuses
+                clock.polled(now, {i: answered[i].state.value if i in answered else "gone" for i in ids})
         gone = []
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
@@ -48,8 +74,17 @@ class Observer(EngineState):
                 self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
                 continue
             gone.append((att, status))
-        if not gone:
-            return
+        if gone:
+            self._settle(report, gone, statuses, now)
+        if clock is not None:
+            if report.finished_units:
+                clock.note_change(now)
+            report.next_poll_at = clock.next_due(ends)
+
+    def _settle(self, report: TickReport, gone: list[tuple[Attempt, JobStatus | None]],
+                statuses: Mapping[str, JobStatus] | None, now: float) -> None:
+        """Read the exit records of jobs that left the queue; a job gone longer than the
+        grace period without one is lost (decided only right after a query answered)."""
         try:
             self.work_area.fetch([att.dir for att, _ in gone])
         except HpcflowError as exc:
@@ -80,10 +115,46 @@ class Observer(EngineState):
             first = self._gone_since.setdefault(key, now)
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
+            status = self._described(att, status)
             kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
             tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
             self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
             report.finished_units += 1
+
+    def _described(self, att: Attempt, status: JobStatus | None) -> JobStatus | None:
+        """The full status of a lost job when polls carry states alone (--only-job-state)."""
+        if not getattr(self.scheduler, "states_only", False) or not att.job_id:
+            return status
+        try:
+            full: Mapping[str, JobStatus] = self.scheduler.describe([att.job_id])  # type: ignore[attr-defined]
+        except HpcflowError:
+            return status
+        return full.get(att.job_id, status)
+
+    def _expected_ends(self, submitted: list[Attempt]) -> list[float]:
+        """When jobs in flight are due to end: submission time plus the typical runtime of
+        their step's finished attempts (one time per step and submission second)."""
+        ends = set()
+        for att in submitted:
+            if att.submitted_at is None:
+                continue
+            run = self.runs.get(att.workflow_id)
+            node = run.nodes.get(att.node_path) if run is not None else None
+            typical = self._typical.get((att.workflow_id, node.template if node else None))
+            if typical is not None:
+                ends.add(round(att.submitted_at + typical, 1))
+        return sorted(ends)
+
+    def _learn_runtime(self, att: Attempt, finished_at: float) -> None:
+        """Remember how long a successful attempt took from submission, for its step."""
+        if att.submitted_at is None:
+            return
+        run, node = self._node_of(att)
+        key = (att.workflow_id, node.template if node else None)
+        seen = self._runtimes.setdefault(key, [])
+        seen.append(finished_at - att.submitted_at)
+        del seen[:-RUNTIMES_KEPT]
+        self._typical[key] = typical_runtime(seen)
 
     def _apply_exit(self, att: Attempt, record: dict[str, Any]) -> None:
         ok, kind, message = outcome_from_exit(record)
@@ -95,6 +166,7 @@ class Observer(EngineState):
                 self._apply_failure(att, ErrorKind.FATAL, str(exc))
                 return
             self._close_attempt(att, AttemptStatus.SUCCEEDED, None, "")
+            self._learn_runtime(att, time.time())
             if node is not None and node.attempts == att.number and not node.final:
                 run.complete_unit(node, outputs)
                 self.cache.record(run, node)

@@ -46,3 +46,6 @@ class EngineSettings:
     default_partition: str | None = None
     #: Cache the results of every step unless a step or template says ``cache=False``.
     cache_default: bool = False
+    #: The longest gap between two scheduler queries while nothing changes
+    #: (hpcflow.engine.poll_policy; schedulers that answer locally are asked every tick).
+    poll_max_s: float = 30.0

@@ -185,4 +185,5 @@ def settings_from_site(config: Any, home: Path, grace: float | None = None, user
         partitions={name: part.model_dump(exclude={"default"}) for name, part in config.partitions.items()},
         default_partition=config.default_partition(),
         cache_default=config.cache.default,
+        poll_max_s=config.poll_max_s,
     )

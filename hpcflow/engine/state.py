@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.cache_hook import CacheHook
+from hpcflow.engine.poll_policy import PollClock
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.engine.work_area import WorkArea
@@ -34,6 +35,8 @@ class Attempt:
     status: AttemptStatus
     job_id: str | None = None
     task_index: int = 0
+    #: When the scheduler accepted the job (the start of its expected runtime).
+    submitted_at: float | None = None
 
 
 @dataclass
@@ -44,6 +47,9 @@ class TickReport:
     inflight: int = 0
     polled: int = 0
     scheduler_unavailable: bool = False
+    #: When the next scheduler query is due (``None``: every tick may ask); loops that
+    #: tick may sleep until then.
+    next_poll_at: float | None = None
     finished_workflows: list[str] = field(default_factory=list)
 
 
@@ -63,3 +69,9 @@ class EngineState:
     _pending_groups: list[Any]
     #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
     _never_sent: set[str]
+    #: When the next scheduler query is due (``None``: the scheduler is asked every tick).
+    _poll_clock: PollClock | None
+    #: Runtimes (from submission) of successful attempts, and their median, per
+    #: (workflow id, template name): when the jobs of that step are due to end.
+    _runtimes: dict[tuple[str, str | None], list[float]]
+    _typical: dict[tuple[str, str | None], float | None]

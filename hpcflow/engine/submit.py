@@ -136,8 +136,9 @@ class Launcher(Observer):
                 att.job_id = submitted.task_ids[p.task_index]
                 att.status = SUBMITTED
                 att.tag = request.tag
+                att.submitted_at = time.time()
                 updates.append((att, {"job_id": att.job_id, "status": SUBMITTED, "tag": request.tag,
-                                      "task_index": p.task_index, "submitted_at": time.time()}))
+                                      "task_index": p.task_index, "submitted_at": att.submitted_at}))
         for p, message in failed:
             att = self.inflight.get((p.run.id, p.node.path, p.number))
             if att is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections.abc as cabc
 import os
+import sys
 import types
 import typing
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any, get_args, get_origin
 
 from hpcflow.python.opio import NestedDict
 
-try:  # typing_extensions may provide its own Literal/TypedDict flavours
-    import typing_extensions as _te
-except ImportError:  # pragma: no cover
-    _te = None  # type: ignore[assignment]  # typing_extensions is optional
+
+def _typing_extensions() -> Any:
+    """typing_extensions if some module already imported it (its Literal is its own
+    flavour), else None: importing it here would cost every job ~10 ms for nothing."""
+    return sys.modules.get("typing_extensions")
 
 
 def check_type(value: Any, expected: Any) -> bool:
@@ -35,7 +37,7 @@ def check_type(value: Any, expected: Any) -> bool:
     args = get_args(expected)
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         return any(check_type(value, a) for a in args)
-    if origin is typing.Literal or (_te is not None and origin is _te.Literal):
+    if origin is typing.Literal or ((te := _typing_extensions()) is not None and origin is te.Literal):
         return value in args
     if origin is NestedDict:
         return _check_nested(value, args[0] if args else Any)

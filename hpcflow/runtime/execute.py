@@ -1,4 +1,8 @@
-"""Run one unit: stage inputs, execute the OP or script, record outputs and the exit record."""
+"""Run one unit: stage inputs, execute the OP or script, record outputs and the exit record.
+
+Every job of every slice imports this module, so what only some units need (subprocess for
+scripts, traceback for failures, S3, hashing) is imported where it is used.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,8 @@ import dataclasses
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def run_unit(unit_dir: Path) -> bool:
         return False
     started = time.time()
     work = unit_dir / rec.WORK_DIR
-    record: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started}
+    record: dict[str, Any] = {"host": os.uname().nodename, "pid": os.getpid(), "started_at": started}
     exit_writer = rec.ExitRecordWriter(unit_dir)  # holds the record's disk space from now on
     old_cwd = os.getcwd()
     saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
@@ -71,6 +72,8 @@ def run_unit(unit_dir: Path) -> bool:
         rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
+        import traceback
+
         record.update(status="failed", kind=_kind(exc), message=describe(exc, unit_dir),
                       traceback=traceback.format_exc())
         try:
@@ -312,6 +315,8 @@ def _run_script(task: TaskRecord, work: Path) -> dict[str, Any]:
     for key, value in params.items():
         env[f"HPCFLOW_INPUT_{key}"] = to_text(value)
     argv = list(tmpl.command or (["python3"] if suffix == ".py" else ["sh"])) + [str(script_file)]
+    import subprocess
+
     try:
         proc = subprocess.run(argv, cwd=work, env=env, timeout=tmpl.timeout, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -11,7 +11,6 @@ names Dflow's generated script defines: ``op_obj``, ``input`` and ``output``.
 from __future__ import annotations
 
 import linecache
-import textwrap
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +27,8 @@ class HookError(Exception):
 def render(text: str, tmp_root: str) -> str:
     """The code a hook runs: Dflow's ``text.format(tmp_root=...)``, dedented (Dflow users
     indent ``post_script`` to sit inside the generated script's ``if __name__`` block)."""
+    import textwrap  # only a step with hooks pays for it
+
     return textwrap.dedent(text.format(tmp_root=tmp_root))
 
 

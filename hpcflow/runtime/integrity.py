@@ -40,6 +40,8 @@ def leaves(value: Any) -> list[str]:
 
 def record_outputs(artifacts: dict[str, Any]) -> dict[str, dict[str, str]]:
     """``{path: {"sha256": ..., "stat": ...}}`` for every output artifact path."""
+    if not artifacts:
+        return {}
     from hpcflow.storage.hashing import content_hash, stat_digest
 
     records: dict[str, dict[str, str]] = {}

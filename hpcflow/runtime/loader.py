@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
-import pickle
-import platform
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -35,12 +32,17 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
             for part in ref["qualname"].split("."):
                 obj = getattr(obj, part)
         except Exception as exc:
+            import platform
+
             raise OPLoadError(
                 f"cannot import OP {ref['module']}.{ref['qualname']} with {sys.executable} "
                 f"(Python {platform.python_version()}): {type(exc).__name__}: {exc}. "
                 "Install the module where jobs run, or add it to python_packages."
             ) from exc
         return _instance(obj)
+    import pickle
+    import platform
+
     data = _pickle_bytes(ref)
     try:
         obj = pickle.loads(data)
@@ -67,4 +69,6 @@ def _instance(obj: Any) -> Any:
 def _pickle_bytes(ref: dict[str, Any]) -> bytes:
     if "pickle_file" in ref:
         return Path(ref["pickle_file"]).read_bytes()
+    import base64
+
     return base64.b64decode(ref["pickle"])

@@ -403,6 +403,10 @@ class SiteConfig(_Model):
     setup: list[str] = Field(default_factory=list)
     #: How long a job may be gone from the queue before its missing exit record counts.
     exit_record_grace_s: float = Field(60.0, ge=0)
+    #: The longest gap, in seconds, between two queries of the scheduler (squeue) while
+    #: nothing changes; queries come sooner after a submission or a change and when jobs
+    #: are due to end. At least 1 s (the shortest gap); at most an hour.
+    poll_max_s: float = Field(30.0, ge=1.0, le=3600.0)
     defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     partitions: dict[str, Partition] = Field(default_factory=dict)
     containers: Containers = Field(default_factory=lambda: Containers.model_validate({}))

@@ -359,6 +359,15 @@ class Store(ResultCacheRows):
             args += list(status)
         return [dict(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
 
+    def attempt_runtimes(self, wf_id: str, limit: int = 500) -> list[tuple[str, float]]:
+        """(node path, seconds from submission to end) of the latest successful attempts:
+        what the engine expects of the same step's jobs in flight."""
+        rows = self.conn.execute(
+            "SELECT node_path, finished_at - submitted_at FROM attempts WHERE workflow_id = ?"
+            " AND status = 'succeeded' AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?", (wf_id, limit))
+        return [(r[0], float(r[1])) for r in rows]
+
     # --------------------------------------------------------------------------- events
 
     def add_event(self, wf_id: str, node_path: str | None, kind: str, message: str | None) -> None:

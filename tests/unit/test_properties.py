@@ -223,7 +223,7 @@ def _table(keys: list[str]) -> st.SearchStrategy[dict]:
 
 DEFAULT_KEYS = ["cpus", "memory", "gpus", "time", "partition", "account", "qos", "constraint", "extra_sbatch"]
 PARTITION_KEYS = ["max_time", "max_cpus", "max_memory", "gpus", "default"]
-TOP_KEYS = ["scheduler", "work_root", "python", "max_queued_jobs", "setup", "exit_record_grace_s",
+TOP_KEYS = ["scheduler", "work_root", "python", "max_queued_jobs", "setup", "exit_record_grace_s", "poll_max_s",
             "defaults", "partitions", "containers", "storage"]
 SECTIONS = st.one_of(  # one section at a time gets every key of it exercised
     _table(DEFAULT_KEYS).map(lambda t: {"defaults": t}),

@@ -100,6 +100,14 @@ def write(tmp_path: Path, text: str) -> Path:
             "max_queued_jobs: Input should be greater than or equal to 1",
         ),
         (
+            'name="x"\npoll_max_s = 0.5\n',
+            "poll_max_s: Input should be greater than or equal to 1",
+        ),
+        (
+            'name="x"\npoll_max_s = "often"\n',
+            "poll_max_s: Input should be a valid number",
+        ),
+        (
             'name="x"\n[defaults]\npartition = "gpu"\n[partitions.cpu]\ndefault = true\n',
             "defaults.partition 'gpu' is not one of [partitions]: cpu",
         ),
@@ -121,6 +129,14 @@ def test_errors_name_file_and_key(tmp_path: Path, body: str, message: str) -> No
     text = str(info.value)
     assert text.startswith(f"{path}: "), text
     assert message in text, text
+
+
+def test_poll_max_reaches_the_engine(tmp_path: Path) -> None:
+    from hpcflow.engine.site_adapter import settings_from_site
+
+    assert load_site(write(tmp_path, 'name="x"\n')).poll_max_s == 30.0
+    site = load_site(write(tmp_path, 'name="x"\npoll_max_s = 120\n'))
+    assert settings_from_site(site, tmp_path).poll_max_s == 120.0
 
 
 def test_memory_and_time_forms(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Every command goes through an injected :class:`~hpcflow.transport.Transport`, so
 drives a local Slurm client or a login node over SSH. Each public call issues a fixed, small
 number of commands (counted in :data:`COMMAND_COUNTS` for benchmarks): submit = one sbatch
 per MaxArraySize chunk, poll = one squeue (+ one sacct for tasks that left the queue),
-cancel = one scancel, adopt = one squeue + one sacct.
+cancel = one scancel, adopt = one squeue + one sacct. Polls ask for ids and states alone
+(``--only-job-state``) where the Slurm client is new enough (probed once).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class SlurmScheduler:
     """Submits, observes and cancels Slurm jobs for hpcflow."""
 
     name = "slurm"
+    #: Every query loads the shared controller: the engine asks only when a query is due
+    #: (hpcflow.engine.poll_policy).
+    rate_limited = True
 
     def __init__(
         self,
@@ -69,6 +73,9 @@ class SlurmScheduler:
         self.timeout_s = timeout_s
         self.adopt_lookback = adopt_lookback
         self._max_array_size = max_array_size
+        #: Whether polls use ``squeue --only-job-state`` (None: not probed yet).
+        self.states_only: bool | None = None
+        self._states_checked = False
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -165,7 +172,7 @@ class SlurmScheduler:
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
-        queue = {row.task_id: row for row in self._squeue(ids)}
+        queue = {row.task_id: row for row in self._queue_states(ids)}
         status = {tid: _status(row) for tid in ids if (row := _lookup(queue, tid))}
         missing = [tid for tid in ids if tid not in status]
         if missing:
@@ -179,12 +186,57 @@ class SlurmScheduler:
                 )
         return status
 
-    def _squeue(self, job_ids: Sequence[str] | None) -> list[P.QueueRow]:
-        result = self._run(A.squeue_argv(job_ids))
+    def _squeue(self, job_ids: Sequence[str] | None, states_only: bool = False) -> list[P.QueueRow]:
+        result = self._run(A.squeue_argv(job_ids, states_only=states_only))
         if not result.ok and job_ids and P.is_invalid_job_id(result.stderr):
             return []  # none of the ids is known to the controller any more
         self._check(result)
-        return P.parse_squeue(result.stdout)
+        return P.parse_squeue_states(result.stdout) if states_only else P.parse_squeue(result.stdout)
+
+    def _queue_states(self, job_ids: Sequence[str]) -> list[P.QueueRow]:
+        """The queue's rows for ``job_ids``, with ``--only-job-state`` where squeue has it.
+
+        That answer has no exit codes, reasons or nodes (the exit records carry them). The
+        first one is checked against a full query; any refusal or disagreement turns the
+        option off for good, and the full query answers.
+        """
+        if self.states_only is None:
+            self.states_only = A.supports_only_job_state(self.slurm_version())
+        if not self.states_only:
+            return self._squeue(job_ids)
+        try:
+            rows = self._squeue(job_ids, states_only=True)
+        except SchedulerUnavailable:
+            raise
+        except SchedulerError:
+            self.states_only = False
+            return self._squeue(job_ids)
+        if not self._states_checked:
+            full = self._squeue(job_ids)
+            self._states_checked = True
+            if {r.task_id for r in rows} != {r.task_id for r in full}:
+                self.states_only = False
+                return full
+        return rows
+
+    def describe(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        """Full statuses (exit codes, reasons, nodes) whatever ``poll`` asks for: what the
+        engine tells about a job that vanished without an exit record."""
+        saved, self.states_only = self.states_only, False
+        try:
+            return self.poll(task_ids)
+        finally:
+            self.states_only = saved
+
+    def slurm_version(self) -> tuple[int, int] | None:
+        """(major, minor) of the Slurm client, from ``squeue --version`` (no controller
+        request; counted apart from the queries); None if it cannot be read."""
+        COMMAND_COUNTS["squeue --version"] += 1
+        try:
+            result = self.transport.run(A.squeue_version_argv(), timeout=self.timeout_s)
+        except TransportError:
+            return None
+        return P.parse_slurm_version(result.stdout) if result.ok else None
 
     def _sacct(
         self, job_ids: Sequence[str] | None, since: str | None = None

@@ -18,6 +18,8 @@ from hpcflow.scheduler.slurm.states import to_job_state
 #: free-text name and comment last, so a ``|`` inside them cannot shift the other fields.
 #: ``-O`` rather than ``-o`` because only ``-O`` offers the exit status of finished jobs.
 SQUEUE_FORMAT = "JobArrayID:0|,State:0|,Reason:0|,exit_code:0|,NodeList:0|,Name:0|,Comment:0"
+#: The fields ``squeue --only-job-state`` can answer: the array task id and the state.
+SQUEUE_STATE_FORMAT = "JobArrayID:0|,State:0"
 #: sacct fields, free-text JobName last for the same reason.
 SACCT_FIELDS = ("JobID", "State", "ExitCode", "Reason", "NodeList", "JobName")
 #: sinfo fields for the site probe: partition (``debug*`` marks the default), avail, time limit.
@@ -120,6 +122,30 @@ def parse_squeue(stdout: str) -> list[QueueRow]:
                 )
             )
     return rows
+
+
+def parse_squeue_states(stdout: str) -> list[QueueRow]:
+    """Parse ``squeue --only-job-state -O SQUEUE_STATE_FORMAT``: ids and states only."""
+    rows: list[QueueRow] = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        job_id, sep, state = line.partition("|")
+        if not sep or not state.strip():
+            raise SchedulerError(f"unexpected squeue line {line!r}")
+        job_state = to_job_state(state)
+        rows.extend(QueueRow(task_id=t, state=job_state, slurm_state=state.strip())
+                    for t in expand_job_ids(job_id))
+    return rows
+
+
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+
+def parse_slurm_version(stdout: str) -> tuple[int, int] | None:
+    """``slurm 22.05.8`` (or ``slurm-wlm 23.11.4``) -> (22, 5); None if unreadable."""
+    match = _VERSION.search(stdout)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def parse_exit_code(field: str) -> int | None:
