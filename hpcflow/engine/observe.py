@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow.engine import chain
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.run import WorkflowRun
@@ -58,8 +59,11 @@ class Observer(EngineState):
             log.warning("cannot fetch exit records (site disconnected), will retry: %s", exc)
             report.scheduler_unavailable = True
             return
+        gone.sort(key=lambda g: chain.depth(self._node_of(g[0])[1]))  # producers first
         for att, status in gone:
             key = (att.workflow_id, att.node_path, att.number)
+            if chain.waiting_on_producers(*self._node_of(att)):
+                continue  # launched early: its producers' outcome decides first (advance)
             try:
                 record = rec.read_exit(att.dir)
             except CorruptRecord as exc:
