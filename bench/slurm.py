@@ -10,6 +10,8 @@
     wait policy) with ``Engine.tick`` wrapped to count ticks and the Slurm commands of each tick
     (``hpcflow.scheduler.slurm.backend.COMMAND_COUNTS``). Target: time <= 1.25 x floor, and at
     most one squeue per tick.
+(d) chains (``bench/slurm_chain.py``): a raw ``afterok`` chain of 30 jobs, W2 chained with
+    ``afterok``, W2 fused (``Steps(fuse=True)``), ``--repeats`` interleaved; ratios printed.
 (c) one sliced step of ``--slices`` (10,000) trivial slices: the first tick(s) until the array is
     submitted are timed, then ``--ticks`` tracking ticks while the array runs (target: each
     < 0.5 s); then the workflow is cancelled (``Engine.cancel``) and the queue must empty.
@@ -410,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", action="store_true",
                     help="(c): scontrol hold the array after launch, so tracking ticks are measured "
                          "without 32 running tasks competing for the CPU")
+    ap.add_argument("--repeats", type=int, default=3, help="(d): interleaved repeats")
+    ap.add_argument("--chain-interval", type=float, default=1.0,
+                    help="(d): max sleep of Client.wait between ticks")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -429,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio = t_w1 / t_floor
         print(f"\n(a/b) hpcflow W1 {t_w1:.2f}s / floor {t_floor:.2f}s = {ratio:.2f} "
               f"(target <= 1.25: {'ok' if ratio <= 1.25 else 'MISSED'})")
+    if "d" in parts:  # (d) raw afterok chain, (e) W2 chained, (f) W2 fused: bench/slurm_chain.py
+        import slurm_chain
+
+        rc |= slurm_chain.run(args.repeats, args.chain_interval)
     if "c" in parts:
         res = big_fanout(base / "home-c", args.slices, args.ticks, args.gap, args.keep_cap, args.profile, args.hold)
         rc |= 0 if res["queue_empty"] else 1
