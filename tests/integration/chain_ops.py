@@ -27,8 +27,11 @@ def _maybe_fail(log_dir: str, tag: str) -> None:
 
 
 @OP.function
-def step(x: int, log_dir: str, tag: str) -> {"y": int}:
-    """y = x + 1, recorded; fails as the markers say."""
+def step(x: int, log_dir: str, tag: str, sleep: float = 0.0) -> {"y": int}:
+    """y = x + 1, recorded; fails as the markers say; sleeps ``sleep`` seconds first."""
+    import time
+
+    time.sleep(sleep)
     _record(log_dir, tag)
     _maybe_fail(log_dir, tag)
     return {"y": x + 1}
@@ -62,7 +65,8 @@ def runs(log_dir: str | Path, tag: str) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def chain(name: str, n: int, log_dir: str | Path, fuse: bool = False, retry: int = 1) -> object:
+def chain(name: str, n: int, log_dir: str | Path, fuse: bool = False, retry: int = 1,
+          first_sleep: float = 0.0) -> object:
     """A workflow of ``n`` sequential steps ``s0 ... s{n-1}``, each y = x + 1 from the one
     before (``Steps(fuse=fuse)``); the last one's y is ``n``."""
     from hpcflow import Step, Steps, Workflow
@@ -73,6 +77,7 @@ def chain(name: str, n: int, log_dir: str | Path, fuse: bool = False, retry: int
     for i in range(n):
         x = 0 if prev is None else prev.outputs.parameters["y"]
         prev = Step(f"s{i}", PythonOPTemplate(step, retry_on_transient_error=retry),
-                    parameters={"x": x, "log_dir": str(log_dir), "tag": f"s{i}"})
+                    parameters={"x": x, "log_dir": str(log_dir), "tag": f"s{i}",
+                                "sleep": first_sleep if i == 0 else 0.0})
         wf.add(prev)
     return wf
