@@ -182,8 +182,8 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
                 kept[section][name] = value
             else:
                 deferred[section][name] = source
-    for value in (step.with_param, step.with_sequence, step.slices.slices if step.slices else None):
-        if _touches(value, unsettled):
+    for item in (step.with_param, step.with_sequence, step.slices.slices if step.slices else None):
+        if _touches(item, unsettled):
             return None
     sliced = set(step.slices.input_parameter) | set(step.slices.input_artifact) if step.slices else set()
     if sliced & (set(deferred["parameters"]) | set(deferred["artifacts"])):

@@ -120,7 +120,7 @@ def plan_links(engine: Observer, run: WorkflowRun, node: Node,
         for input_name, source in inputs.items():
             producer = run.get(child_path(container, source["step"]))
             assert producer is not None  # checked above
-            units = []
+            units: list[dict[str, Any]] = []
             for unit in _units(run, producer):
                 if unit.phase == m.SUCCEEDED:
                     value = ((unit.outputs or {}).get(section) or {}).get(source["output"])
