@@ -71,11 +71,47 @@ def ahead(run: WorkflowRun, container: Node, tmpl: ContainerTemplateSpec, scope:
         for step in groups[j]:
             child = run.get(child_path(container.path, step.name))
             if child is None:
-                child = _instantiate_early(run, container, tmpl, scope, j, step)
+                fuse = _fusable(run, tmpl, j, step, container)
+                child = _instantiate_early(run, container, tmpl, scope, step,
+                                           [s.name for s in groups[j - 1]], fuse)
                 if child is None:
                     return
             if child.final and child.phase != m.SUCCEEDED:
                 return
+            for unit in _units(run, child):
+                if unit.phase == m.PENDING:
+                    run.launches[unit.path] = unit
+
+
+def ahead_dag(run: WorkflowRun, container: Node, tmpl: ContainerTemplateSpec, scope: Scope) -> None:
+    """The DAG's form of :func:`ahead`: tasks whose dependencies are launched but not
+    final are launched behind them; a chained task whose dependency failed for good is
+    Omitted, as a task instantiated after that failure would be."""
+    for task in tmpl.steps:
+        path = child_path(container.path, task.name)
+        child = run.get(path)
+        if child is not None:
+            if child.data.get("after") is None or child.final:
+                continue
+            deps = [run.get(child_path(container.path, d)) for d in child.data["after"]]
+            bad = next((d for d in deps if d is not None and d.final and d.phase != m.SUCCEEDED), None)
+            for unit in _units(run, child):
+                if bad is not None:
+                    if unit.phase == m.RUNNING and unit.attempts:
+                        run.withdrawn[unit.path] = (unit, unit.attempts, f"{bad.name} {bad.phase.lower()}")
+                    if not unit.final:
+                        run.set_phase(unit, m.OMITTED, f"not run: dependency {bad.name} failed")
+                else:
+                    check(run, unit)
+            if bad is not None and not child.final:
+                run.set_phase(child, m.OMITTED, f"not run: dependency {bad.name} failed")
+            continue
+        deps = [run.get(child_path(container.path, d)) for d in task.dependencies]
+        if not task.dependencies or any(d is None for d in deps) \
+                or all(d is not None and d.final for d in deps):
+            continue  # not ready, or ready the ordinary way
+        child = _instantiate_early(run, container, tmpl, scope, task, list(task.dependencies), None)
+        if child is not None and not child.final:
             for unit in _units(run, child):
                 if unit.phase == m.PENDING:
                     run.launches[unit.path] = unit
@@ -163,12 +199,13 @@ def settle(run: WorkflowRun, unit: Node) -> None:
 
 
 def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplateSpec,
-                       scope: Scope, j: int, step: StepSpec) -> Node | None:
-    """Instantiate ``step`` of group ``j`` now, with deferred inputs, or return None."""
+                       scope: Scope, step: StepSpec, waits_for: list[str],
+                       fuse: str | None) -> Node | None:
+    """Instantiate ``step``, which must follow the steps ``waits_for``, now, with deferred
+    inputs, or return None."""
     target = run.templates.get(step.template)
     if not isinstance(target, OPTemplateSpec) or not _plain(step, target, run.chaining.cache_default):
         return None
-    previous = tmpl.groups[j - 1]
     siblings = {s.name: run.get(child_path(container.path, s.name)) for s in tmpl.steps}
     unsettled = {n for n, node in siblings.items() if node is not None and not node.final}
     deferred: dict[str, dict[str, Any]] = {"parameters": {}, "artifacts": {}}
@@ -188,11 +225,10 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
     sliced = set(step.slices.input_parameter) | set(step.slices.input_artifact) if step.slices else set()
     if sliced & (set(deferred["parameters"]) | set(deferred["artifacts"])):
         return None
-    after = [s.name for s in previous] + [src["step"] for sec in deferred.values() for src in sec.values()]
+    after = list(waits_for) + [src["step"] for sec in deferred.values() for src in sec.values()]
     after_nodes = [siblings.get(n) for n in dict.fromkeys(after)]
     if not all(p is not None and _chainable(run, p) for p in after_nodes):
         return None
-    fuse = _fusable(run, tmpl, j, step, target, siblings)
     if not run.chaining.jobs and fuse is None:
         return None
     early = dataclasses.replace(step, parameters=kept["parameters"], artifacts=kept["artifacts"])
@@ -259,14 +295,16 @@ def _chainable(run: WorkflowRun, node: Node) -> bool:
 
 
 def _fusable(run: WorkflowRun, tmpl: ContainerTemplateSpec, j: int, step: StepSpec,
-             target: OPTemplateSpec, siblings: dict[str, Node | None]) -> str | None:
+             container: Node) -> str | None:
     """The previous step's name when ``step`` can run in its job (``Steps(fuse=True)``)."""
     if not run.chaining.fuse or not tmpl.fuse or len(tmpl.groups[j]) != 1 or len(tmpl.groups[j - 1]) != 1:
         return None
     prev = tmpl.groups[j - 1][0]
-    node = siblings.get(prev.name)
+    node = run.get(child_path(container.path, prev.name))
     prev_tmpl = run.templates.get(prev.template)
-    if node is None or node.type != m.POD or not isinstance(prev_tmpl, OPTemplateSpec):
+    target = run.templates.get(step.template)
+    if node is None or node.type != m.POD or not isinstance(prev_tmpl, OPTemplateSpec) \
+            or not isinstance(target, OPTemplateSpec):
         return None
     if step.slices or step.with_param is not None or step.with_sequence is not None:
         return None

@@ -204,6 +204,8 @@ class WorkflowRun:
             if self.advance(child) not in m.FINAL:
                 done = False
         if not done:
+            if self.chaining.jobs:  # tasks behind running ones may be launched now
+                chain.ahead_dag(self, node, tmpl, scope)
             return m.RUNNING
         for task in tmpl.steps:
             child = self.get(child_path(node.path, task.name))

@@ -189,3 +189,28 @@ def test_a_fused_script_runs_in_one_slurm_job(slurm_home: Path, log: Path, tmp_p
                           time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started - 1))],
                          capture_output=True, text=True).stdout
     assert sum(1 for line in out.splitlines() if "s-fused-script" in line) <= 1
+
+
+def test_dag_tasks_are_queued_behind_running_ones(slurm_home: Path, log: Path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    from hpcflow import DAG, Task
+
+    dag = DAG("diamond")
+    a = Task("a", PythonOPTemplate(ops.step), parameters={"x": 1, "log_dir": str(log), "tag": "a"})
+    b = Task("b", PythonOPTemplate(ops.step), parameters={"x": a.outputs.parameters["y"],
+                                                          "log_dir": str(log), "tag": "b"})
+    c = Task("c", PythonOPTemplate(ops.step), parameters={"x": b.outputs.parameters["y"],
+                                                          "log_dir": str(log), "tag": "c"})
+    d = Task("d", PythonOPTemplate(ops.total), parameters={
+        "ys": [b.outputs.parameters["y"], c.outputs.parameters["y"]], "log_dir": str(log), "tag": "d"})
+    for t in (a, b, c, d):
+        dag.add(t)
+    wf = Workflow("s-dag", dag=dag)
+    wf_id = submit_undriven(wf, monkeypatch)
+    client = get_client()
+    backend.reset_command_counts()
+    client.engine({wf_id}).tick()
+    assert backend.COMMAND_COUNTS["sbatch"] == 3  # a, b behind a, c behind b; d waits (a list)
+    assert client.wait(wf_id, timeout=300, interval=1.0) == "Succeeded"
+    assert wf.query_step(name="d")[0].outputs.parameters["total"].value == 3 + 4
+    assert [ops.runs(log, t) for t in "abcd"] == [1, 1, 1, 1]

@@ -195,3 +195,39 @@ def test_a_fused_sequence_stops_at_the_first_failure(tmp_path: Path):
     assert main(["--sequence", str(first), str(second)]) == 1
     assert rec.read_exit(first)["status"] == "failed"
     assert rec.read_exit(second) is None  # never started
+
+
+def _diamond() -> Workflow:
+    from hpcflow import DAG, Task
+
+    dag = DAG("d")
+    a = Task("a", PythonOPTemplate(ops.step), parameters={"x": 1, "log_dir": "/l", "tag": "a"})
+    b = Task("b", PythonOPTemplate(ops.step), parameters={"x": a.outputs.parameters["y"], "log_dir": "/l",
+                                                          "tag": "b"})
+    c = Task("c", PythonOPTemplate(ops.step), parameters={"x": a.outputs.parameters["y"], "log_dir": "/l",
+                                                          "tag": "c"})
+    d = Task("d", PythonOPTemplate(ops.total), parameters={
+        "ys": [b.outputs.parameters["y"], c.outputs.parameters["y"]], "log_dir": "/l", "tag": "d"})
+    for t in (a, b, c, d):
+        dag.add(t)
+    return Workflow("d", dag=dag)
+
+
+def test_dag_tasks_behind_running_ones_are_launched_early(tmp_path: Path):
+    run = _run(tmp_path, _diamond())
+    run.advance()
+    # d's input is a list of two references, not one whole-value reference: it waits.
+    assert list(run.launches) == ["a", "b", "c"]
+    assert run.nodes["b"].data["after"] == ["a"] and "d" not in run.nodes
+
+
+def test_a_dag_task_whose_chained_dependency_fails_is_omitted(tmp_path: Path):
+    run = _run(tmp_path, _diamond())
+    run.advance()
+    for name in ("a", "b", "c"):
+        run.nodes[name].phase, run.nodes[name].attempts = m.RUNNING, 1
+    run.nodes["b"].data["chained_to"] = {"a": 1}
+    run.nodes["a"].phase = m.FAILED
+    run.advance()
+    assert run.nodes["b"].phase == m.OMITTED and "b" in run.withdrawn
+    assert "dependency a failed" in run.nodes["b"].message
