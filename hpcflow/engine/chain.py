@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 _DIRECT = re.compile(r"\{\{\s*(?:steps|tasks)\.([^.\s{}\[\]]+)\.outputs\."
                      r"(parameters|artifacts)\.([^.\s{}\[\]]+)\s*\}\}")
 _LIVE = (m.PENDING, m.RUNNING, m.SUCCEEDED)
+_ITEM = re.compile(r"\{\{\s*item\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def settle(run: WorkflowRun, unit: Node) -> None:
             for name in deferred.get(section, {}):
                 value = scope.resolve_artifact(given[name]) if section == "artifacts" \
                     else scope.resolve(given[name])
-                inputs.setdefault(section, {})[name] = value
+                index = deferred[section][name].get("index")
+                inputs.setdefault(section, {})[name] = value if index is None else value[index]
     except ExpressionError:
         return  # the runtime read them already; the node keeps its deferred sources
     unit.inputs = inputs
@@ -222,8 +224,8 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
     for item in (step.with_param, step.with_sequence, step.slices.slices if step.slices else None):
         if _touches(item, unsettled):
             return None
-    sliced = set(step.slices.input_parameter) | set(step.slices.input_artifact) if step.slices else set()
-    if sliced & (set(deferred["parameters"]) | set(deferred["artifacts"])):
+    per_slice = _per_slice(run, step, scope, siblings, deferred)
+    if per_slice is None:
         return None
     after = list(waits_for) + [src["step"] for sec in deferred.values() for src in sec.values()]
     after_nodes = [siblings.get(n) for n in dict.fromkeys(after)]
@@ -233,14 +235,48 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
         return None
     early = dataclasses.replace(step, parameters=kept["parameters"], artifacts=kept["artifacts"])
     node = run.instantiate(container, early, scope)
-    data = {"after": list(dict.fromkeys(after)), "chain": 1 + max(depth(p) for p in after_nodes)}
+    data: dict[str, Any] = {"after": list(dict.fromkeys(after)),
+                            "chain": 1 + max(depth(p) for p in after_nodes)}
     if any(deferred.values()):
         data["deferred"] = {k: v for k, v in deferred.items() if v}
     if fuse is not None:
         data["fuse"] = fuse
     for unit in _units(run, node):
         unit.data.update(data)
+        if per_slice and "deferred" in data:  # slice i reads output i of the producing fan-out
+            own = {sec: dict(v) for sec, v in data["deferred"].items()}
+            for name in per_slice:
+                own["parameters"][name] = {**own["parameters"][name], "index": unit.item}
+            unit.data["deferred"] = own
     return node
+
+
+def _per_slice(run: WorkflowRun, step: StepSpec, scope: Scope, siblings: dict[str, Node | None],
+               deferred: dict[str, dict[str, Any]]) -> set[str] | None:
+    """The deferred inputs this sliced step cuts into slices (``set()``: none), or None when
+    it cannot be launched early: only parameters stacked by a fan-out, sliced by
+    ``{{item}}`` over a known ``with_param`` of indexes into it."""
+    if step.slices is None:
+        return set()
+    cut = set(step.slices.input_parameter) | set(step.slices.input_artifact)
+    names = cut & (set(deferred["parameters"]) | set(deferred["artifacts"]))
+    if not names:
+        return set()
+    if names & set(deferred["artifacts"]) or not isinstance(step.slices.slices, TemplateValue) \
+            or not _ITEM.fullmatch(step.slices.slices.text):
+        return None
+    try:
+        items = run._items(step, scope)
+    except ExpressionError:
+        return None
+    for name in names:
+        producer = siblings.get(deferred["parameters"][name]["step"])
+        if producer is None or producer.type != m.FANOUT or items is None:
+            return None
+        width = len(run.children.get(producer.path, []))
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < width for i in items):
+            return None
+    return names
 
 
 def _plain(step: StepSpec, target: OPTemplateSpec, cache_default: bool) -> bool:

@@ -121,7 +121,9 @@ def plan_links(engine: Observer, run: WorkflowRun, node: Node,
             producer = run.get(child_path(container, source["step"]))
             assert producer is not None  # checked above
             units: list[dict[str, Any]] = []
-            for unit in _units(run, producer):
+            index = source.get("index")  # one slice of a fan-out's stacked output
+            chosen = _units(run, producer)
+            for unit in chosen if index is None else chosen[index:index + 1]:
                 if unit.phase == m.SUCCEEDED:
                     value = ((unit.outputs or {}).get(section) or {}).get(source["output"])
                     hashes = run.hashes.for_inputs({input_name: value}) if section == "artifacts" else {}
@@ -130,7 +132,7 @@ def plan_links(engine: Observer, run: WorkflowRun, node: Node,
                     units.append({"dir": str(dir_of(unit))})
             links.deferred.setdefault(section, {})[input_name] = {
                 "step": source["step"], "output": source["output"],
-                "stack": producer.type == m.FANOUT, "units": units}
+                "stack": producer.type == m.FANOUT and index is None, "units": units}
     fuse = node.data.get("fuse")
     if fuse and links.chained_to:
         fused = here.get(child_path(container, fuse))

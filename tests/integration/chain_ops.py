@@ -81,3 +81,25 @@ def chain(name: str, n: int, log_dir: str | Path, fuse: bool = False, retry: int
                                 "sleep": first_sleep if i == 0 else 0.0})
         wf.add(prev)
     return wf
+
+
+def fan_fan_reduce(name: str, n: int, log_dir: str | Path) -> object:
+    """A fan-out ``a`` of ``n`` slices (y = i + 1), a fan-out ``b`` sliced over a's stacked y
+    (y = i + 2) and a reduce ``total`` of b's y."""
+    from hpcflow import Step, Workflow, argo_range
+    from hpcflow.python import PythonOPTemplate, Slices
+
+    def sliced() -> Slices:
+        return Slices("{{item}}", input_parameter=["x"], output_parameter=["y"])
+
+    wf = Workflow(name)
+    a = Step("a", PythonOPTemplate(step, slices=sliced()),
+             parameters={"x": list(range(n)), "log_dir": str(log_dir), "tag": "a"}, with_param=argo_range(n))
+    b = Step("b", PythonOPTemplate(step, slices=sliced()),
+             parameters={"x": a.outputs.parameters["y"], "log_dir": str(log_dir), "tag": "b"},
+             with_param=argo_range(n))
+    wf.add(a)
+    wf.add(b)
+    wf.add(Step("total", PythonOPTemplate(total), parameters={
+        "ys": b.outputs.parameters["y"], "log_dir": str(log_dir), "tag": "total"}))
+    return wf

@@ -214,3 +214,18 @@ def test_dag_tasks_are_queued_behind_running_ones(slurm_home: Path, log: Path,
     assert client.wait(wf_id, timeout=300, interval=1.0) == "Succeeded"
     assert wf.query_step(name="d")[0].outputs.parameters["total"].value == 3 + 4
     assert [ops.runs(log, t) for t in "abcd"] == [1, 1, 1, 1]
+
+
+def test_a_fan_out_over_a_running_fan_out_and_its_reduce_queue_at_once(slurm_home: Path, log: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    wf = ops.fan_fan_reduce("s-fanfan", 6, log)
+    wf_id = submit_undriven(wf, monkeypatch)
+    client = get_client()
+    backend.reset_command_counts()
+    client.engine({wf_id}).tick()
+    assert backend.COMMAND_COUNTS["sbatch"] == 3  # array a, array b behind it, the reduce
+    jobs = {a["node_path"]: a["job_id"] for a in client.store.attempts(wf_id)}
+    assert len({jobs[f"b({i})"].split("_")[0] for i in range(6)}) == 1  # b is one array
+    assert client.wait(wf_id, timeout=300, interval=1.0) == "Succeeded"
+    assert wf.query_step(name="total")[0].outputs.parameters["total"].value == sum(i + 2 for i in range(6))
+    assert (ops.runs(log, "a"), ops.runs(log, "b"), ops.runs(log, "total")) == (6, 6, 1)

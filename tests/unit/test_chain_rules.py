@@ -231,3 +231,17 @@ def test_a_dag_task_whose_chained_dependency_fails_is_omitted(tmp_path: Path):
     run.advance()
     assert run.nodes["b"].phase == m.OMITTED and "b" in run.withdrawn
     assert "dependency a failed" in run.nodes["b"].message
+
+
+def test_a_fan_out_sliced_over_a_running_fan_out_reads_one_output_per_slice(tmp_path: Path):
+    run = _run(tmp_path, ops.fan_fan_reduce("ff", 3, "/l"))
+    run.advance()
+    assert [p for p in run.launches] == ["a(0)", "a(1)", "a(2)", "b(0)", "b(1)", "b(2)", "total"]
+    assert run.nodes["b(2)"].data["deferred"]["parameters"]["x"] == {"step": "a", "output": "y", "index": 2}
+    assert run.nodes["total"].data["deferred"]["parameters"]["ys"] == {"step": "b", "output": "y"}
+    for i in range(3):  # a succeeds: b's slices get their own element of a's outputs
+        a = run.nodes[f"a({i})"]
+        a.phase, a.outputs = m.SUCCEEDED, {"parameters": {"y": i + 1}, "artifacts": {}}
+    run.advance()
+    assert [run.nodes[f"b({i})"].inputs["parameters"]["x"] for i in range(3)] == [1, 2, 3]
+    assert "deferred" not in run.nodes["b(1)"].data
