@@ -31,11 +31,12 @@ from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
-from hpcflow.scheduler.base import JobRequest
+from hpcflow.scheduler.base import JobRequest, JobState, JobStatus
 from hpcflow.states import AttemptStatus, ErrorKind
 
 if TYPE_CHECKING:
     from hpcflow.engine.observe import Observer
+    from hpcflow.engine.state import Attempt
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -82,6 +83,22 @@ def withdraw(engine: Observer) -> None:
     for att, why in closing:
         engine._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED,
                               f"withdrawn, planned again: {why}")
+
+
+def replan_if_dependency_killed(engine: Observer, att: Attempt, status: JobStatus | None) -> bool:
+    """A chained job that Slurm removed because a dependency failed (though its producers'
+    records say they succeeded: a task of theirs ended non-zero after writing them) never
+    ran: its unit is planned again, not failed."""
+    run, node = engine._node_of(att)
+    if node is None or not node.data.get("chained_to") or status is None \
+            or status.state != JobState.CANCELLED or "dependency" not in status.reason.lower():
+        return False
+    engine._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED,
+                          f"removed by the scheduler ({status.reason}); planned again")
+    if node.attempts == att.number and not node.final:
+        node.data.pop("chained_to", None)
+        run.set_phase(node, m.PENDING, f"re-planned: its job was removed ({status.reason})")
+    return True
 
 
 # ---------------------------------------------------------------------------- plan

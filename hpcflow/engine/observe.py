@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpcflow.engine import chain
+from hpcflow.engine import chain, chain_jobs
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.run import WorkflowRun
@@ -76,6 +76,8 @@ class Observer(EngineState):
                 continue
             if statuses is None:
                 continue  # never declare a job lost while the controller does not answer
+            if chain_jobs.replan_if_dependency_killed(self, att, status):
+                continue
             if not att.dir.is_dir():  # no record can appear any more: no grace period
                 self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
                                     "was deleted before the job wrote its exit record")

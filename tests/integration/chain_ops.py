@@ -38,6 +38,16 @@ def step(x: int, log_dir: str, tag: str, sleep: float = 0.0) -> {"y": int}:
 
 
 @OP.function
+def step_then_exit_nonzero(x: int, log_dir: str, tag: str) -> {"y": int}:
+    """Succeeds (its exit record says so), then the job's process exits with status 3."""
+    import atexit
+
+    _record(log_dir, tag)
+    atexit.register(os._exit, 3)
+    return {"y": x + 1}
+
+
+@OP.function
 def make_file(x: int, log_dir: str, tag: str) -> {"out": Artifact(Path)}:
     _record(log_dir, tag)
     _maybe_fail(log_dir, tag)

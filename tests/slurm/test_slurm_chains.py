@@ -229,3 +229,20 @@ def test_a_fan_out_over_a_running_fan_out_and_its_reduce_queue_at_once(slurm_hom
     assert client.wait(wf_id, timeout=300, interval=1.0) == "Succeeded"
     assert wf.query_step(name="total")[0].outputs.parameters["total"].value == sum(i + 2 for i in range(6))
     assert (ops.runs(log, "a"), ops.runs(log, "b"), ops.runs(log, "total")) == (6, 6, 1)
+
+
+def test_a_dependant_removed_by_slurm_after_its_producer_succeeded_is_planned_again(
+        slurm_home: Path, log: Path):
+    wf = Workflow("s-removed")
+    a = Step("a", PythonOPTemplate(ops.step_then_exit_nonzero),
+             parameters={"x": 1, "log_dir": str(log), "tag": "a"})
+    wf.add(a)
+    wf.add(Step("b", PythonOPTemplate(ops.step), parameters={
+        "x": a.outputs.parameters["y"], "log_dir": str(log), "tag": "b"}))
+    wf.submit()
+    assert wf.wait(timeout=300) == "Succeeded"
+    assert wf.query_step(name="b")[0].outputs.parameters["y"].value == 3
+    steps = by_step(wf.id)
+    assert steps["a"] == ["succeeded"]
+    assert steps["b"] == ["cancelled", "succeeded"]  # DependencyNeverSatisfied: never ran
+    assert nodes(wf.id)["b"]["retries"] == 0 and ops.runs(log, "b") == 1
