@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 _DIRECT = re.compile(r"\{\{\s*(?:steps|tasks)\.([^.\s{}\[\]]+)\.outputs\."
                      r"(parameters|artifacts)\.([^.\s{}\[\]]+)\s*\}\}")
 _LIVE = (m.PENDING, m.RUNNING, m.SUCCEEDED)
+#: A step waiting for more units than this is launched when they end, as before: its
+#: links (one entry per unit, in its node and its task record) would cost more than the
+#: queue wait they save.
+MAX_WAITED_UNITS = 20_000
 _ITEM = re.compile(r"\{\{\s*item\s*\}\}")
 
 
@@ -230,6 +234,8 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
     after = list(waits_for) + [src["step"] for sec in deferred.values() for src in sec.values()]
     after_nodes = [siblings.get(n) for n in dict.fromkeys(after)]
     if not all(p is not None and _chainable(run, p) for p in after_nodes):
+        return None
+    if sum(len(_units(run, p)) for p in after_nodes if p is not None) > MAX_WAITED_UNITS:
         return None
     if not run.chaining.jobs and fuse is None:
         return None
