@@ -246,3 +246,27 @@ def test_a_dependant_removed_by_slurm_after_its_producer_succeeded_is_planned_ag
     assert steps["a"] == ["succeeded"]
     assert steps["b"] == ["cancelled", "succeeded"]  # DependencyNeverSatisfied: never ran
     assert nodes(wf.id)["b"]["retries"] == 0 and ops.runs(log, "b") == 1
+
+
+@pytest.mark.parametrize("fuse", [False, True], ids=["chained", "fused"])
+def test_a_chain_survives_an_engine_crash_right_after_sbatch(slurm_home: Path, log: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, fuse: bool):
+    from hpcflow.engine.engine import Engine
+    from tests.helpers import Crash, CrashAfterSubmit
+
+    wf = ops.chain("s-crash", 4, log, fuse=fuse)
+    wf_id = submit_undriven(wf, monkeypatch)
+    client = get_client()
+    with pytest.raises(Crash):  # the first job went through; nothing recorded its id
+        Engine(client.store, CrashAfterSubmit(client.scheduler), client.settings, only={wf_id}).tick()
+    assert all(a["status"] == "submitting" and a["job_id"] is None for a in client.store.attempts(wf_id))
+    engine = Engine(client.store, client.scheduler, client.settings, only={wf_id})
+    deadline = time.time() + 300
+    while client.store.workflow_status(wf_id) not in ("Succeeded", "Failed") and time.time() < deadline:
+        engine.tick()
+        time.sleep(0.5)
+    assert client.store.workflow_status(wf_id) == "Succeeded"
+    assert wf.query_step(name="s3")[0].outputs.parameters["y"].value == 4
+    assert [ops.runs(log, f"s{i}") for i in range(4)] == [1, 1, 1, 1]  # adopted, never run twice
+    jobs = {a["job_id"] for a in client.store.attempts(wf_id)}
+    assert len(jobs) == (1 if fuse else 4)
