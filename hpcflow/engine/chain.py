@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from hpcflow.engine import model as m
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.scope import Scope
+from hpcflow.engine.slicing import slice_width
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.model import ContainerTemplateSpec, OPTemplateSpec, StepSpec, TemplateValue, Value
 from hpcflow.spec.validate import value_refs
@@ -43,6 +44,8 @@ _LIVE = (m.PENDING, m.RUNNING, m.SUCCEEDED)
 #: links (one entry per unit, in its node and its task record) would cost more than the
 #: queue wait they save.
 MAX_WAITED_UNITS = 20_000
+#: The same bound over every unit of the step (a fan-out's slices each wait for them all).
+MAX_LINKS = 100_000
 _ITEM = re.compile(r"\{\{\s*item\s*\}\}")
 
 
@@ -235,7 +238,8 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
     after_nodes = [siblings.get(n) for n in dict.fromkeys(after)]
     if not all(p is not None and _chainable(run, p) for p in after_nodes):
         return None
-    if sum(len(_units(run, p)) for p in after_nodes if p is not None) > MAX_WAITED_UNITS:
+    waited = sum(len(_units(run, p)) for p in after_nodes if p is not None)
+    if waited > MAX_WAITED_UNITS or waited * _width(run, step, target, scope) > MAX_LINKS:
         return None
     if not run.chaining.jobs and fuse is None:
         return None
@@ -283,6 +287,20 @@ def _per_slice(run: WorkflowRun, step: StepSpec, scope: Scope, siblings: dict[st
         if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < width for i in items):
             return None
     return names
+
+
+def _width(run: WorkflowRun, step: StepSpec, target: OPTemplateSpec, scope: Scope) -> int:
+    """How many units ``step`` will have (a large number when that cannot be told now)."""
+    try:
+        items = run._items(step, scope)
+        if items is not None:
+            return max(1, len(items))
+        if step.slices is None:
+            return 1
+        static = run._resolve_inputs(step, target, scope, only_static=True)
+        return max(1, slice_width(step.slices, static))
+    except ExpressionError:
+        return MAX_LINKS + 1
 
 
 def _plain(step: StepSpec, target: OPTemplateSpec, cache_default: bool) -> bool:

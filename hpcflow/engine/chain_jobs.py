@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,18 +106,18 @@ def replan_if_dependency_killed(engine: Observer, att: Attempt, status: JobStatu
 
 
 def plan_links(engine: Observer, run: WorkflowRun, node: Node,
-               planned: list[PlannedAttempt]) -> Links | None:
+               planned: Mapping[tuple[str, str], PlannedAttempt]) -> Links | None:
     """None for an ordinary unit; ``WAIT`` while a producer has no attempt; else the links
-    (also recorded in ``node.data``)."""
+    (also recorded in ``node.data``). ``planned``: this tick's attempts by (workflow, path)."""
     after = node.data.get("after")
     if not after:
         return None
     container = _container_path(run, node)
-    here = {p.node.path: p for p in planned if p.run is run}
 
     def dir_of(unit: Node) -> Path | None:
-        if unit.path in here:
-            return here[unit.path].dir
+        p = planned.get((run.id, unit.path))
+        if p is not None:
+            return p.dir
         att = engine.inflight.get((run.id, unit.path, unit.attempts))
         return att.dir if att is not None else None
 
@@ -152,7 +153,7 @@ def plan_links(engine: Observer, run: WorkflowRun, node: Node,
                 "stack": producer.type == m.FANOUT and index is None, "units": units}
     fuse = node.data.get("fuse")
     if fuse and links.chained_to:
-        fused = here.get(child_path(container, fuse))
+        fused = planned.get((run.id, child_path(container, fuse)))
         if fused is not None and set(links.chained_to) <= {fused.node.path}:
             links.fused_with = fused.node.path
     if links.chained_to and links.fused_with is None and not run.chaining.jobs:

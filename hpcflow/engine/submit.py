@@ -32,6 +32,7 @@ class Launcher(Observer):
 
     def _plan(self) -> list[PlannedAttempt]:
         planned: list[PlannedAttempt] = []
+        by_path: dict[tuple[str, str], PlannedAttempt] = {}  # for chained units' links
         chain_jobs.withdraw(self)  # chained attempts whose producers failed: not failures
         cap = self.settings.max_queued_jobs
         room = None if cap is None else max(0, cap - len(self.inflight))
@@ -41,7 +42,7 @@ class Launcher(Observer):
                     continue
                 if room is not None and len(planned) >= room:
                     break
-                links = chain_jobs.plan_links(self, run, node, planned)
+                links = chain_jobs.plan_links(self, run, node, by_path)
                 if links is chain_jobs.WAIT:
                     continue  # launched early, but a producer has no attempt yet
                 if not self.cache.consult(run, node):
@@ -56,6 +57,7 @@ class Launcher(Observer):
                     continue
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)
+                by_path[(run.id, node.path)] = p
             run.launches.clear()
         return planned
 

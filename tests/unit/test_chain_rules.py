@@ -245,3 +245,13 @@ def test_a_fan_out_sliced_over_a_running_fan_out_reads_one_output_per_slice(tmp_
     run.advance()
     assert [run.nodes[f"b({i})"].inputs["parameters"]["x"] for i in range(3)] == [1, 2, 3]
     assert "deferred" not in run.nodes["b(1)"].data
+
+
+def test_a_fan_out_waiting_for_too_many_units_is_not_launched_early(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    from hpcflow.engine import chain
+
+    monkeypatch.setattr(chain, "MAX_LINKS", 8)  # b's 3 slices would each wait for a's 3
+    run = _run(tmp_path, ops.fan_fan_reduce("ff", 3, "/l"))
+    run.advance()
+    assert list(run.launches) == ["a(0)", "a(1)", "a(2)"] and "b" not in run.nodes
