@@ -108,3 +108,19 @@ def test_a_fused_workflow_runs_as_a_script(tmp_path: Path, log: Path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["Succeeded", "4"]
     assert [ops.runs(log, f"s{i}") for i in range(4)] == [1, 1, 1, 1]
+
+
+def test_hpcflow_retry_after_a_fused_step_failed_for_good(hpcflow_home: Path, log: Path):
+    (log / "fatal-s2").touch()
+    wf = ops.chain("fused-retry-cli", 5, log, fuse=True)
+    wf.submit()
+    assert wf.wait(timeout=120) == "Failed"
+    (log / "fatal-s2").unlink()  # the user fixes the cause, then retries from the shell
+    hpcflow = Path(sys.executable).parent / "hpcflow"
+    env = dict(os.environ, HPCFLOW_HOME=str(hpcflow_home), PYTHONPATH=str(REPO))
+    proc = subprocess.run([str(hpcflow), "retry", wf.id], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert get_client().store.workflow_status(wf.id) == "Succeeded"
+    assert wf.query_step(name="s4")[0].outputs.parameters["y"].value == 5
+    assert [ops.runs(log, f"s{i}") for i in range(5)] == [1, 1, 2, 1, 1]  # s0, s1 kept
