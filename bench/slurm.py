@@ -12,6 +12,8 @@
     ``Engine.tick`` wrapped to count ticks and the Slurm commands of each tick
     (``hpcflow.scheduler.slurm.backend.COMMAND_COUNTS``). Targets: time <= 1.25 x floor
     (median of ``--repeats`` interleaved runs), <= 20 squeue calls.
+(d) chains (``bench/slurm_chain.py``): a raw ``afterok`` chain of 30 jobs, W2 chained with
+    ``afterok``, W2 fused (``Steps(fuse=True)``), ``--repeats`` interleaved; ratios printed.
 (c) one sliced step of ``--slices`` (10,000) trivial slices: the first tick(s) until the array is
     submitted are timed, then ``--ticks`` tracking ticks while the array runs (target: each
     < 0.5 s); then the workflow is cancelled (``Engine.cancel``) and the queue must empty.
@@ -468,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ticks", type=int, default=5, help="tracking ticks measured in (c)")
     ap.add_argument("--gap", type=float, default=1.0, help="seconds between tracking ticks in (c)")
     ap.add_argument("--repeats", type=int, default=1,
-                    help="run (a) and (b) this many times, interleaved; prints the medians")
+                    help="run (a) and (b), and (d), this many times, interleaved; prints the medians")
     ap.add_argument("--floor-python", default=sys.executable,
                     help="the interpreter of the floor's tasks (default: the one hpcflow's tasks "
                          "run, this one; a pyenv shim `python3` adds ~70 ms of bash per task)")
@@ -479,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", action="store_true",
                     help="(c): scontrol hold the array after launch, so tracking ticks are measured "
                          "without 32 running tasks competing for the CPU")
+    ap.add_argument("--chain-interval", type=float, default=1.0,
+                    help="(d): max sleep of Client.wait between ticks")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -513,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{'ok' if ratio <= 1.25 else 'MISSED'}); squeue calls median "
               f"{statistics.median(squeues):.0f} (target <= 20: "
               f"{'ok' if statistics.median(squeues) <= 20 else 'MISSED'})")
+    if "d" in parts:  # (d) raw afterok chain, (e) W2 chained, (f) W2 fused: bench/slurm_chain.py
+        import slurm_chain
+
+        rc |= slurm_chain.run(args.repeats, args.chain_interval)
     if "c" in parts:
         res = big_fanout(base / "home-c", args.slices, args.ticks, args.gap, args.keep_cap, args.profile, args.hold)
         rc |= 0 if res["queue_empty"] else 1

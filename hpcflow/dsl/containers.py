@@ -40,14 +40,20 @@ class _Container:
 
 
 class Steps(_Container):
-    """Groups of steps run in order; the steps of one group run in parallel."""
+    """Groups of steps run in order; the steps of one group run in parallel.
+
+    ``fuse=True`` (hpcflow's own option) runs consecutive single-step groups of OPs with the
+    same resources inside one job, one after the other: the chain queues once. Each step
+    keeps its own attempt, retries and exit record.
+    """
 
     kind = "steps"
 
     def __init__(self, name: str | None = None, inputs: Inputs | None = None,
                  outputs: Outputs | None = None, steps: list[Any] | None = None,
-                 **kwargs: Any) -> None:
+                 fuse: bool = False, **kwargs: Any) -> None:
         super().__init__(name, inputs, outputs, **kwargs)
+        self.fuse = bool(fuse)
         self.groups: list[list[Step]] = []
         for s in steps or []:
             self.add(s)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hpcflow.engine import model as m
 from hpcflow.engine.cache_hook import CacheHook
+from hpcflow.engine.chain import ChainOptions
 from hpcflow.engine.model import Node
 from hpcflow.engine.poll_policy import PollClock, PollPolicy, typical_runtime
 from hpcflow.engine.reset import reset_failed
@@ -25,7 +26,7 @@ from hpcflow.engine.state import ACTIVE_ATTEMPT, Attempt, TickReport
 from hpcflow.engine.submit import Launcher
 from hpcflow.engine.work_area import LocalWorkArea, WorkArea
 from hpcflow.errors import HpcflowError
-from hpcflow.scheduler.base import Scheduler
+from hpcflow.scheduler.base import Scheduler, runs_in_unit_dirs, supports_dependencies
 from hpcflow.states import AttemptStatus, ErrorKind, WorkflowStatus
 from hpcflow.store.db import Store
 
@@ -140,6 +141,9 @@ class Engine(Launcher):
             return
         nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id)]
         run = WorkflowRun(row, nodes)
+        run.chaining = ChainOptions(jobs=supports_dependencies(self.scheduler),
+                                    fuse=runs_in_unit_dirs(self.scheduler),
+                                    cache_default=self.settings.cache_default)
         self.runs[wf_id] = run
         for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
             att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],

@@ -44,8 +44,10 @@ def safe_path(node_path: str) -> str:
     return os.path.join(*parts)
 
 
-def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None) -> PlannedAttempt:
-    """Create the attempt directory and write ``task.json``; nothing is submitted yet."""
+def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None,
+                    deferred: Mapping[str, Any] | None = None) -> PlannedAttempt:
+    """Create the attempt directory and write ``task.json``; nothing is submitted yet.
+    ``deferred``: inputs the runtime reads from producers still running (chain_jobs)."""
     number = node.attempts + 1
     unit_dir = Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
     unit_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,7 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
         input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
         storage=storage if s3 else None,  # endpoint and bucket only: the site model has no secrets
         artifact_prefix=f"{run.id}/{safe_path(node.path)}/attempt-{number}" if s3 else None,
+        deferred=dict(deferred or {}),
     )
     # A plain write: the directory is new and nothing reads it before the job is submitted.
     with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:

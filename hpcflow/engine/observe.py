@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hpcflow.engine import chain, chain_jobs
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.poll_policy import typical_runtime
@@ -93,8 +94,11 @@ class Observer(EngineState):
             log.warning("cannot fetch exit records (site disconnected), will retry: %s", exc)
             report.scheduler_unavailable = True
             return
+        gone.sort(key=lambda g: chain.depth(self._node_of(g[0])[1]))  # producers first
         for att, status in gone:
             key = (att.workflow_id, att.node_path, att.number)
+            if chain.waiting_on_producers(*self._node_of(att)):
+                continue  # launched early: its producers' outcome decides first (advance)
             try:
                 record = rec.read_exit(att.dir)
             except CorruptRecord as exc:
@@ -107,6 +111,8 @@ class Observer(EngineState):
                 continue
             if statuses is None:
                 continue  # never declare a job lost while the controller does not answer
+            if chain_jobs.replan_if_dependency_killed(self, att, status):
+                continue
             if not att.dir.is_dir():  # no record can appear any more: no grace period
                 self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
                                     "was deleted before the job wrote its exit record")

@@ -11,7 +11,9 @@ import dataclasses
 import json
 from typing import Any
 
+from hpcflow.engine import chain
 from hpcflow.engine import model as m
+from hpcflow.engine.chain import ChainOptions
 from hpcflow.engine.hashes import HashIndex
 from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
@@ -54,6 +56,10 @@ class WorkflowRun:
         self.dirty: dict[str, Node] = {}
         self.events: list[tuple[str | None, str, str]] = []
         self.launches: dict[str, Node] = {}
+        #: Early launches (hpcflow.engine.chain): what the engine allows, and the chained
+        #: attempts to withdraw (node, attempt number, why) because a producer failed.
+        self.chaining = ChainOptions()
+        self.withdrawn: dict[str, tuple[Node, int, str]] = {}
         self.workflow_parameters = {
             k: Scope(Node("", None, "", None, m.STEPS), self.get, {}).resolve(v)
             for k, v in self.spec.parameters.items()
@@ -126,6 +132,8 @@ class WorkflowRun:
 
     def advance(self, node: Node | None = None) -> str:
         node = node or self.ensure_root()
+        if node.data.get("deferred"):  # launched early: its inputs are known once producers succeed
+            chain.settle(self, node)
         if node.final:
             return node.phase
         if node.started_at is None:
@@ -148,7 +156,8 @@ class WorkflowRun:
         tmpl = self.container_template(node)
         self._mark_running(node)
         scope = self._scope(node)
-        for group in tmpl.groups:
+        early = self.chaining.jobs or (tmpl.fuse and self.chaining.fuse)
+        for index, group in enumerate(tmpl.groups):
             kids = []
             for step in group:
                 child = self.get(child_path(node.path, step.name))
@@ -157,10 +166,14 @@ class WorkflowRun:
                 kids.append((step, child))
             phases = [self.advance(child) for _, child in kids]
             if any(p not in m.FINAL for p in phases):
+                if early:  # the next groups may be launched now, behind this one
+                    chain.ahead(self, node, tmpl, scope, index)
                 return m.RUNNING
             for step, child in kids:
                 if child.phase == m.FAILED and not step.continue_on_failed:
                     self.set_phase(node, m.FAILED, f"step {child.name} failed: {child.message}")
+                    if early:
+                        chain.abandon(self, node, tmpl, index, f"step {child.name} failed")
                     return m.FAILED
         return self._finish_container(node, tmpl, scope)
 
@@ -191,6 +204,8 @@ class WorkflowRun:
             if self.advance(child) not in m.FINAL:
                 done = False
         if not done:
+            if self.chaining.jobs:  # tasks behind running ones may be launched now
+                chain.ahead_dag(self, node, tmpl, scope)
             return m.RUNNING
         for task in tmpl.steps:
             child = self.get(child_path(node.path, task.name))

@@ -7,13 +7,15 @@ of them is submitted again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow.engine import chain_jobs
 from hpcflow.engine import model as m
-from hpcflow.engine.launch import PlannedAttempt, group_requests, prepare_attempt
+from hpcflow.engine.launch import PlannedAttempt, prepare_attempt
 from hpcflow.engine.observe import Observer
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.state import SUBMITTED, SUBMITTING, Attempt
@@ -30,6 +32,8 @@ class Launcher(Observer):
 
     def _plan(self) -> list[PlannedAttempt]:
         planned: list[PlannedAttempt] = []
+        by_path: dict[tuple[str, str], PlannedAttempt] = {}  # for chained units' links
+        chain_jobs.withdraw(self)  # chained attempts whose producers failed: not failures
         cap = self.settings.max_queued_jobs
         room = None if cap is None else max(0, cap - len(self.inflight))
         for run in self.runs.values():
@@ -38,10 +42,14 @@ class Launcher(Observer):
                     continue
                 if room is not None and len(planned) >= room:
                     break
+                links = chain_jobs.plan_links(self, run, node, by_path)
+                if links is chain_jobs.WAIT:
+                    continue  # launched early, but a producer has no attempt yet
                 if not self.cache.consult(run, node):
                     continue  # a cache hit, or another workflow computes the same result
                 try:
-                    p = prepare_attempt(run, node, self.settings.storage)
+                    p = prepare_attempt(run, node, self.settings.storage,
+                                        deferred=links.deferred if links else None)
                 except OSError as exc:  # a full or unwritable work root fails this unit only
                     where = Path(run.work_dir)
                     run.fail_unit(node, ErrorKind.FATAL, f"cannot prepare attempt "
@@ -49,13 +57,14 @@ class Launcher(Observer):
                     continue
                 run.set_phase(node, m.RUNNING, f"attempt {p.number}")
                 planned.append(p)
+                by_path[(run.id, node.path)] = p
             run.launches.clear()
         return planned
 
     def _commit(self, planned: list[PlannedAttempt]) -> None:
         # Earlier attempts still waiting for a job id are collected before this tick's own.
         resubmit = self._resubmissions()
-        self._pending_groups = (group_requests(planned, self.settings) if planned else []) + resubmit
+        self._pending_groups = (chain_jobs.build_requests(planned, self.settings) if planned else []) + resubmit
         with self.store.transaction():
             self._write_attempt_updates()
             for p in planned:
@@ -108,6 +117,12 @@ class Launcher(Observer):
             if isinstance(request, HpcflowError):
                 failed += [(p, f"could not build the job: {request}") for p in items]
                 continue
+            depends_on = chain_jobs.dependencies(self, items)
+            if depends_on is None:  # a producer's job has no id yet: submitted on a later tick
+                self._never_sent.add(request.tag)
+                continue
+            if depends_on:
+                request = dataclasses.replace(request, depends_on=depends_on)
             try:
                 code = code_roots(items[0].run.spec, items[0].run.launch)
                 submitted = self.scheduler.submit(self.work_area.job_request(request, code))
@@ -203,7 +218,7 @@ class Launcher(Observer):
             if node is None:
                 continue
             replans.append(PlannedAttempt(run, node, att.number, att.dir))
-        groups = group_requests(replans, self.settings) if replans else []
+        groups = chain_jobs.build_requests(replans, self.settings) if replans else []
         for p in replans:  # the new tag is committed before the job is submitted
             att = self.inflight[(p.run.id, p.node.path, p.number)]
             att.tag, att.task_index = p.tag, p.task_index

@@ -48,6 +48,10 @@ def run_unit(unit_dir: Path) -> bool:
     saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
     try:
         task = _read_task(unit_dir / rec.TASK_FILE)
+        if task.deferred:  # chained or fused: the producers' outputs are read now
+            from hpcflow.runtime.deferred import resolve
+
+            task = resolve(task)
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
         if dflow_options().alias:  # submitted under `hpcflow exec`: the job resolves dflow too

@@ -12,11 +12,15 @@ from hpcflow.runtime.execute import run_unit
 def main(argv: list[str]) -> int:
     pool = 1
     args = list(argv)
+    if args[:1] == ["--sequence"]:  # fused steps: each reads the one before; stop at a failure
+        units = [Path(a) for a in args[1:]]
+        return 0 if all(run_unit(u) for u in units) else 1
     if args[:1] == ["--pool"]:
         pool = int(args[1])
         args = args[2:]
     if not args:
-        print("usage: python -m hpcflow.runtime [--pool N] UNIT_DIR [UNIT_DIR ...]", file=sys.stderr)
+        print("usage: python -m hpcflow.runtime [--pool N | --sequence] UNIT_DIR [UNIT_DIR ...]",
+              file=sys.stderr)
         return 2
     units = [Path(a) for a in args]
     if pool == -1:

@@ -81,6 +81,9 @@ class JobRequest:
     #: The step executor's ``remote`` table (a Slurm cluster over SSH, see
     #: :mod:`hpcflow.engine.routes`); ``None``: the engine's own scheduler runs the job.
     route: Mapping[str, Any] | None = None
+    #: Task ids (or whole array ids) that must all succeed before this job may start
+    #: (Slurm ``--dependency=afterok``); only for a scheduler with ``supports_dependencies``.
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,20 @@ class JobStatus:
     exit_code: int | None = None
     reason: str = ""
     node: str | None = None
+
+
+def supports_dependencies(scheduler: object) -> bool:
+    """Whether ``scheduler`` queues a job behind others (``JobRequest.depends_on``) and
+    removes it when they fail. A backend says so with a ``supports_dependencies = True``
+    attribute; the engine submits a dependant early only then (the others never see one)."""
+    return getattr(scheduler, "supports_dependencies", False) is True
+
+
+def runs_in_unit_dirs(scheduler: object) -> bool:
+    """Whether ``scheduler``'s tasks run the runtime on the attempt directories themselves
+    (local, Slurm), so one task may run fused units that read each other's outputs there
+    (``runs_in_unit_dirs = True``); Kubernetes pods run copies in scratch and do not."""
+    return getattr(scheduler, "runs_in_unit_dirs", False) is True
 
 
 class Scheduler(Protocol):

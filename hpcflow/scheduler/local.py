@@ -50,6 +50,8 @@ class LocalScheduler:
     """Runs jobs as local processes; implements the Scheduler protocol."""
 
     name = "local"
+    #: Tasks run the runtime on the attempt directories (fused steps read each other's).
+    runs_in_unit_dirs = True
 
     def __init__(self, max_workers: int | None = None, use_zygote: bool = True,
                  registry: Path | None = None) -> None:

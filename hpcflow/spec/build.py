@@ -195,6 +195,8 @@ class SpecBuilder:
         }
         if isinstance(t, Steps):
             spec["groups"] = [[self.compile_step(s) for s in group] for group in t.groups]
+            if t.fuse:
+                spec["fuse"] = True
         else:
             spec["tasks"] = [self.compile_step(s) for s in t.tasks]
         return spec

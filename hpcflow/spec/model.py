@@ -20,9 +20,10 @@ from typing import Any, Literal, Union
 
 from hpcflow.errors import SpecError
 
-SPEC_VERSION = 2
-#: Versions this hpcflow reads (1: before the typed model; the same JSON, fewer fields).
-READABLE_VERSIONS = (1, 2)
+SPEC_VERSION = 3
+#: Versions this hpcflow reads (1: before the typed model; the same JSON, fewer fields;
+#: 3 adds ``fuse`` on Steps templates, absent when false).
+READABLE_VERSIONS = (1, 2, 3)
 
 # ----------------------------------------------------------------------------- values
 
@@ -393,6 +394,8 @@ class ContainerTemplateSpec:
     #: Steps: the groups in order; DAG: one group holding every task.
     groups: tuple[tuple[StepSpec, ...], ...] = ()
     parallelism: int | None = None
+    #: Steps only: run consecutive compatible OP steps inside one job (``Steps(fuse=True)``).
+    fuse: bool = False
 
     @property
     def steps(self) -> tuple[StepSpec, ...]:
@@ -404,6 +407,8 @@ class ContainerTemplateSpec:
                                "outputs": self.outputs.to_json(), "parallelism": self.parallelism}
         if self.kind == "steps":
             out["groups"] = [[s.to_json() for s in g] for g in self.groups]
+            if self.fuse:
+                out["fuse"] = True
         else:
             out["tasks"] = [s.to_json() for s in self.steps]
         return out
@@ -415,7 +420,8 @@ class ContainerTemplateSpec:
         else:
             groups = (tuple(StepSpec.from_json(s) for s in data.get("tasks", [])),)
         return cls(data["kind"], data["name"], InputsSpec.from_json(data.get("inputs", {})),
-                   OutputsSpec.from_json(data.get("outputs", {})), groups, data.get("parallelism"))
+                   OutputsSpec.from_json(data.get("outputs", {})), groups, data.get("parallelism"),
+                   bool(data.get("fuse")))
 
 
 TemplateSpec = Union[OPTemplateSpec, ContainerTemplateSpec]
@@ -492,6 +498,10 @@ class TaskRecord:
     #: The site's S3 store (endpoint and bucket, never credentials) and this unit's prefix.
     storage: Mapping[str, Any] | None = None
     artifact_prefix: str | None = None
+    #: Inputs the engine could not know when it wrote the record: ``{"parameters" |
+    #: "artifacts": {name: source}}``, resolved by ``hpcflow.runtime.deferred`` when the
+    #: unit starts (a source names the producers' attempt directories).
+    deferred: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         template = self.template.to_json()
@@ -506,6 +516,8 @@ class TaskRecord:
         if self.storage is not None:
             out["storage"] = dict(self.storage)
             out["artifact_prefix"] = self.artifact_prefix
+        if self.deferred:
+            out["deferred"] = {k: dict(v) for k, v in self.deferred.items()}
         return out
 
     @classmethod
@@ -515,4 +527,5 @@ class TaskRecord:
                    parameters=dict(data.get("parameters") or {}), artifacts=dict(data.get("artifacts") or {}),
                    slice_index=data.get("slice_index"), op=data.get("op"),
                    input_hashes=dict(data.get("input_hashes") or {}), storage=data.get("storage"),
-                   artifact_prefix=data.get("artifact_prefix"))
+                   artifact_prefix=data.get("artifact_prefix"),
+                   deferred=dict(data.get("deferred") or {}))

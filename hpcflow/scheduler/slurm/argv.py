@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from hpcflow.scheduler.slurm.parse import (
@@ -30,18 +31,35 @@ def sbatch_argv(
     array: str | None = None,
     offset: int = 0,
     extra_options: Sequence[str] = (),
+    depends_on: Sequence[str] = (),
 ) -> list[str]:
     """``sbatch --parsable`` of ``script``; ``offset`` tells the script where its chunk starts.
 
     ``--chdir`` goes in argv rather than an ``#SBATCH`` line because a path may contain
-    anything, while ``#SBATCH`` lines carry only validated values.
+    anything, while ``#SBATCH`` lines carry only validated values. ``depends_on`` queues the
+    job behind those job or task ids (``afterok``); ``--kill-on-invalid-dep=yes`` makes
+    Slurm remove it when one of them fails, rather than leave it pending forever.
     """
     argv = ["sbatch", "--parsable", f"--chdir={workdir}"]
     if array is not None:
         argv.append(f"--array={array}")
+    if depends_on:
+        argv.append(dependency_option(depends_on))
+        argv.append("--kill-on-invalid-dep=yes")
     argv.extend(extra_options)
     argv.extend([script, str(offset)])
     return argv
+
+
+def dependency_option(job_ids: Sequence[str]) -> str:
+    """``--dependency=afterok:1:2_3``; ids are checked, since they come from a store."""
+    for job in job_ids:
+        if not _JOB_ID.fullmatch(job):
+            raise ValueError(f"not a Slurm job or task id: {job!r}")
+    return "--dependency=afterok:" + ":".join(dict.fromkeys(job_ids))
+
+
+_JOB_ID = re.compile(r"[0-9]+(_[0-9]+)?")
 
 
 def unique_job_ids(task_ids: Sequence[str]) -> list[str]:

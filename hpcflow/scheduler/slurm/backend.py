@@ -56,6 +56,10 @@ class SlurmScheduler:
     #: Every query loads the shared controller: the engine asks only when a query is due
     #: (hpcflow.engine.poll_policy).
     rate_limited = True
+    #: Jobs can wait for others (``--dependency=afterok``): see ``JobRequest.depends_on``.
+    supports_dependencies = True
+    #: Tasks run the runtime on the attempt directories (fused steps read each other's).
+    runs_in_unit_dirs = True
 
     def __init__(
         self,
@@ -144,6 +148,7 @@ class SlurmScheduler:
                 array=A.array_spec(size, job.parallelism) if is_array else None,
                 offset=offset,
                 extra_options=job.resources.extra_options,
+                depends_on=job.depends_on,
             )
             try:
                 job_id = self._sbatch(argv)
