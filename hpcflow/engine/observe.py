@@ -122,17 +122,21 @@ class Observer(EngineState):
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
             status = self._described(att, status)
+            if chain_jobs.replan_if_dependency_killed(self, att, status):
+                continue
             kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
             tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
             self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
             report.finished_units += 1
 
     def _described(self, att: Attempt, status: JobStatus | None) -> JobStatus | None:
-        """The full status of a lost job when polls carry states alone (--only-job-state)."""
-        if not getattr(self.scheduler, "states_only", False) or not att.job_id:
+        """The full status of a lost job (exit code, reason, node; from accounting once it
+        left the queue), asked only when the engine is about to say why it was lost: polls
+        carry queue states alone."""
+        if not hasattr(self.scheduler, "describe") or not att.job_id:
             return status
         try:
-            full: Mapping[str, JobStatus] = self.scheduler.describe([att.job_id])  # type: ignore[attr-defined]
+            full: Mapping[str, JobStatus] = self.scheduler.describe([att.job_id])
         except HpcflowError:
             return status
         return full.get(att.job_id, status)

@@ -193,6 +193,23 @@ class RoutingScheduler:
                 out[task_id(route_id, slurm_id)] = answer[slurm_id]
         return out
 
+    def describe(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        """Full statuses of lost jobs (accounting included), each from its own cluster."""
+        home, remote = _split(task_ids)
+        out: dict[str, JobStatus] = {}
+        if home:
+            out.update(getattr(self.home, "describe", self.home.poll)(home))
+        for route_id, slurm_ids in remote.items():
+            routed = self.routes.known(route_id)
+            if routed is None:
+                continue
+            try:
+                answer = getattr(routed.scheduler, "describe", routed.scheduler.poll)(slurm_ids)
+            except SchedulerUnavailable:
+                continue  # the poll's own status stands
+            out.update({task_id(route_id, s): answer[s] for s in slurm_ids if s in answer})
+        return out
+
     def _poll_host(self, host: _Host, scheduler: Any, slurm_ids: list[str]) -> dict[str, JobStatus]:
         """One squeue for every job on the host, at most every ``poll_interval_s``; the host
         unreachable: every job pending (never judged lost while nobody can look)."""

@@ -83,7 +83,8 @@ class SshTransport:
         """Run ``argv`` on the login node; every item arrives there as one word, unchanged."""
         argv = tuple(str(a) for a in argv)
         command = remote_command(argv, env=env, cwd=cwd)
-        SSH_COMMANDS[Path(argv[0]).name] += 1
+        # `squeue --version` is counted apart: the client's version, no controller query.
+        SSH_COMMANDS[Path(argv[0]).name + (" --version" if argv[1:] == ("--version",) else "")] += 1
         rc, out, err = self.exec_bytes(command, input.encode() if input is not None else None,
                                        timeout if timeout is not None else self.ssh.command_timeout_s)
         return CommandResult(argv, rc, out.decode(errors="replace"), err.decode(errors="replace"))

@@ -150,7 +150,11 @@ def test_vanished_job_without_accounting_is_unknown(tmp_path: Path) -> None:
         )
     )
     sched = SlurmScheduler(NoAccountingTransport(conf))
-    status = sched.poll(["999999990", "999999991_3"])
+    ids = ["999999990", "999999991_3"]
+    status = sched.poll(ids)  # one squeue: gone from the queue is all a poll says
+    assert {s.state for s in status.values()} == {JobState.UNKNOWN}
+    assert "not in the queue" in status["999999990"].reason
+    status = sched.describe(ids)  # what the engine asks before calling a job lost
     assert {s.state for s in status.values()} == {JobState.UNKNOWN}
     assert "accounting is disabled" in status["999999990"].reason
 

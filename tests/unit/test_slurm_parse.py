@@ -191,16 +191,22 @@ def test_poll_controller_down_raises_unavailable() -> None:
         SlurmScheduler(transport).poll(["29_3"])
 
 
-def test_poll_one_squeue_then_sacct_only_for_missing() -> None:
+def test_poll_is_one_squeue_and_describe_asks_sacct_only_for_missing() -> None:
     transport = Scripted(
         squeue=(0, fixture("squeue-finished.txt"), ""),
         sacct=(1, "", fixture("sacct-accounting-disabled.stderr")),
     )
-    status = SlurmScheduler(transport).poll(["29_3", "29_0", "31_2", "40_1"])
+    ids = ["29_3", "29_0", "31_2", "40_1"]
+    status = SlurmScheduler(transport).poll(ids)
     queries = [c for c in transport.calls if c[1:] != ["--version"]]  # the client's version: no RPC
+    assert [c[0] for c in queries] == ["squeue"]  # one status command per poll
+    assert status["29_3"].state is JobState.FAILED and status["29_3"].exit_code == 7
+    assert status["31_2"].state is JobState.UNKNOWN and "not in the queue" in status["31_2"].reason
+    transport.calls.clear()
+    status = SlurmScheduler(transport).describe(ids)
+    queries = [c for c in transport.calls if c[1:] != ["--version"]]
     assert [c[0] for c in queries] == ["squeue", "sacct"]
     assert queries[1][-2:] == ["-j", "31,40"]
-    assert status["29_3"].state is JobState.FAILED and status["29_3"].exit_code == 7
     assert status["31_2"].state is JobState.UNKNOWN
     assert "accounting is disabled" in status["31_2"].reason
 

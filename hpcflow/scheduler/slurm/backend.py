@@ -3,7 +3,7 @@
 Every command goes through an injected :class:`~hpcflow.transport.Transport`, so the same code
 drives a local Slurm client or a login node over SSH. Each public call issues a fixed, small
 number of commands (counted in :data:`COMMAND_COUNTS` for benchmarks): submit = one sbatch
-per MaxArraySize chunk, poll = one squeue (+ one sacct for tasks that left the queue),
+per MaxArraySize chunk, poll = one squeue, describe (lost jobs only) = one squeue + one sacct,
 cancel = one scancel, adopt = one squeue + one sacct. Polls ask for ids and states alone
 (``--only-job-state``) where the Slurm client is new enough (probed once).
 """
@@ -168,12 +168,22 @@ class SlurmScheduler:
         return P.parse_sbatch(result.stdout)
 
     def poll(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
-        """One squeue for all ids; one sacct only for ids the queue no longer holds.
+        """One squeue for all ids, nothing else: one status command per poll.
 
-        squeue ``-t all`` still shows tasks that ended within MinJobAge (with exit status), so
-        sacct is asked only about older ones. Without accounting those are UNKNOWN, never
-        FAILED: the exit record decides.
+        squeue ``-t all`` still shows tasks that ended within MinJobAge; ids the queue no
+        longer holds are UNKNOWN ("not in the queue"), never FAILED: the exit record decides,
+        and :meth:`describe` asks accounting about the few that leave no record.
         """
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return {}
+        queue = {row.task_id: row for row in self._queue_states(ids)}
+        gone = JobStatus(JobState.UNKNOWN, None, "not in the queue")
+        return {tid: _status(row) if (row := _lookup(queue, tid)) else gone for tid in ids}
+
+    def _full_status(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        """squeue for all ids, then one sacct only for ids the queue no longer holds.
+        Without accounting those are UNKNOWN, never FAILED."""
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
@@ -229,7 +239,7 @@ class SlurmScheduler:
         engine tells about a job that vanished without an exit record."""
         saved, self.states_only = self.states_only, False
         try:
-            return self.poll(task_ids)
+            return self._full_status(task_ids)
         finally:
             self.states_only = saved
 
