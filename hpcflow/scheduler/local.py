@@ -241,9 +241,9 @@ class _Zygote:
     def __init__(self) -> None:
         # Started from "/" with only hpcflow on its path: a forked job must see the paths
         # its own request names, never the working directory or PYTHONPATH of whoever ticks.
-        from hpcflow.containers.pythonpath import default_hpcflow_root
+        import hpcflow  # its root as containers.pythonpath says, without the container backends
 
-        env = dict(os.environ, PYTHONPATH=str(default_hpcflow_root()))
+        env = dict(os.environ, PYTHONPATH=str(Path(hpcflow.__file__).resolve().parent.parent))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, start_new_session=True, cwd="/", env=env,

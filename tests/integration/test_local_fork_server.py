@@ -158,3 +158,33 @@ def test_no_fork_server_is_started_when_it_is_turned_off(tmp_path: Path):
     servers, _, script_pid = _lines(out, "SERVERS")[0]
     assert servers == "0", out
     assert (marks / "second").read_text() == script_pid  # the job was the script's own child
+
+
+def _processes_with(variable: str) -> list[int]:
+    """Processes whose environment holds ``variable`` (an exact ``NAME=value`` item)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if variable.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_neither_the_fork_server_nor_its_spare_child_outlives_the_script(tmp_path: Path):
+    # The server keeps one child forked ahead of the next job; when the script exits, the
+    # server and that idle child must both go (the idle child sees its pipe close).
+    proc, marks = _start_two_steps(tmp_path, HOLD="0.3")
+    try:
+        proc.wait(timeout=120)  # not communicate(): a leaked child would hold its stdout open
+        deadline = time.monotonic() + 10
+        while (left := _processes_with(f"MARKS={marks}")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for pid in _processes_with(f"MARKS={marks}"):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+    out = proc.communicate()[0]
+    assert proc.returncode == 0, out
+    assert left == [], out
