@@ -253,6 +253,9 @@ class _Zygote:
         self._buffer = b""
         self._exits: dict[int, int] = {}
         self._started: dict[int, int] = {}
+        #: Jobs that reported their own exit: the server's report of it, which follows, is
+        #: the same news.
+        self._self_reported: set[int] = set()
         #: Its reply stream ended: it died (or is dying) and will report nothing more.
         self._closed = False
 
@@ -272,34 +275,47 @@ class _Zygote:
         return self._started.pop(req_id)
 
     def wait(self, timeout: float) -> None:
-        if self._closed:
-            time.sleep(timeout)
-        else:
-            self._read(timeout)
+        """Until a job starts or ends (or ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while not self._closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._read(remaining):
+                return
+        time.sleep(max(0.0, deadline - time.monotonic()))
 
     def collect(self) -> dict[int, int]:
         self._read(0.0)
         exits, self._exits = self._exits, {}
         return exits
 
-    def _read(self, timeout: float) -> None:
+    def _read(self, timeout: float) -> bool:
+        """Read what the server and its jobs reported; whether any of it was news."""
         if self._closed:
-            return
+            return False
         ready, _, _ = select.select([self._out], [], [], timeout)
         if not ready:
-            return
+            return False
         chunk = os.read(self._out, 65536)
         if not chunk:
             self._closed = True
-            return
+            return True
         self._buffer += chunk
+        news = False
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
             msg = json.loads(line)
-            if "status" in msg:
-                self._exits[msg["pid"]] = msg["status"]
-            else:
+            if "status" not in msg:
                 self._started[msg["id"]] = msg["pid"]
+            elif msg.get("from") == "job":
+                self._self_reported.add(msg["pid"])
+                self._exits[msg["pid"]] = msg["status"]
+            elif msg["pid"] in self._self_reported:
+                self._self_reported.discard(msg["pid"])
+                continue
+            else:
+                self._exits[msg["pid"]] = msg["status"]
+            news = True
+        return news
 
 
 _early: list[_Zygote] = []

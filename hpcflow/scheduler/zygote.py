@@ -11,7 +11,9 @@ request is handed to a process that already exists instead of waiting for a fork
 reacts to that (a fork right after handing out the spare would compete with the job).
 
 Protocol (JSON lines): requests on stdin ``{"id", "args", "cwd", "env", "log"}``; replies
-on stdout ``{"id", "pid"}`` when started and ``{"pid", "status"}`` when a child exits.
+on stdout ``{"id", "pid"}`` when started and ``{"pid", "status"}`` when a child exits (from
+the job just before it exits, marked ``"from": "job"``, and from the server when it has
+reaped it: the reader takes the first and ignores the second).
 """
 
 from __future__ import annotations
@@ -70,7 +72,13 @@ def _become_job() -> None:
 
 
 def _run_job(req: dict[str, Any]) -> NoReturn:
-    """Take the request's directory, log and environment, run the runtime's main, exit."""
+    """Take the request's directory, log and environment, run the runtime's main, exit.
+
+    The exit is reported by the job itself as soon as its records are written (its own
+    copy of the server's reply stream): the server's report comes only after the process
+    has been torn down and reaped, ~0.5-1 ms later.
+    """
+    replies = os.dup(1)  # not inherited by programs the job runs
     try:
         os.chdir(req["cwd"])
         fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -90,8 +98,16 @@ def _run_job(req: dict[str, Any]) -> NoReturn:
 
         traceback.print_exc()
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a full filesystem under the log: the exit record still says why
+        pass
+    try:
+        msg = {"pid": os.getpid(), "status": code, "from": "job"}
+        os.write(replies, (json.dumps(msg) + "\n").encode())
+    except OSError:  # the server is gone: the engine reads the exit record all the same
+        pass
     os._exit(code)
 
 
@@ -201,8 +217,12 @@ class _Server:
         return ended
 
     def reply(self, msg: dict[str, Any]) -> None:
-        self.out.write(json.dumps(msg) + "\n")
-        self.out.flush()
+        try:
+            self.out.write(json.dumps(msg) + "\n")
+            self.out.flush()
+        except BrokenPipeError:  # the scheduler went away: stop; running jobs carry on
+            self.retire_spare()
+            os._exit(0)
 
 
 def serve() -> None:

@@ -188,3 +188,33 @@ def test_neither_the_fork_server_nor_its_spare_child_outlives_the_script(tmp_pat
     out = proc.communicate()[0]
     assert proc.returncode == 0, out
     assert left == [], out
+
+
+DIES = """
+import os
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def dies(x: int) -> {"y": int}:
+    os._exit(7)  # no exit record, and no report from the job itself: the server's counts
+
+wf = Workflow("dies")
+wf.add(Step("d", PythonOPTemplate(dies), parameters={"x": 1}))
+wf.submit()
+print("RESULT", wf.wait(timeout=60))
+print("PHASE", wf.query_step(name="d")[0].phase)
+"""
+
+
+def test_a_job_that_dies_without_an_exit_record_fails_its_step(tmp_path: Path):
+    # Jobs report their own exit just before they end; one that never gets there is
+    # reported by the fork server when it reaps it, and the step fails (it must not hang).
+    (tmp_path / "wf.py").write_text(DIES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPCFLOW_")}
+    env["HPCFLOW_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen([sys.executable, "wf.py"], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = _finish(proc, 90)
+    assert _lines(out, "RESULT") == [["Failed"]], out
+    assert _lines(out, "PHASE") == [["Failed"]], out
