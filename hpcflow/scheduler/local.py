@@ -275,7 +275,10 @@ class _Zygote:
         return self._started.pop(req_id)
 
     def wait(self, timeout: float) -> None:
-        """Until a job starts or ends (or ``timeout``)."""
+        """Until a job starts or ends (or ``timeout``); at once if an exit read earlier (a
+        short job can end before ``fork`` has its reply) has not been collected yet."""
+        if self._exits:
+            return
         deadline = time.monotonic() + timeout
         while not self._closed:
             remaining = deadline - time.monotonic()
