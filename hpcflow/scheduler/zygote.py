@@ -34,20 +34,6 @@ WARM_MODULES = (
     "cloudpickle", "tempfile", "socket",
 )
 
-#: The DSL is loaded only after this long without a request or an exit to report, one
-#: module at a time: a busy engine (a loop of short steps) is never kept waiting for it.
-IDLE_WARM_S = 0.05
-
-
-def dsl_modules() -> list[str]:
-    """What ``from hpcflow import Workflow, Step, ...`` loads: a job whose OP module imports
-    the DSL (a module that also builds workflows) loads it again otherwise (~5 ms with
-    bytecode, ~15 ms without, per job)."""
-    import hpcflow
-
-    exports = getattr(hpcflow, "_EXPORTS", {})
-    return sorted(set(exports.values())) + ["hpcflow.python.template"]
-
 
 def _warm(name: str) -> None:
     import importlib
@@ -226,27 +212,21 @@ class _Server:
 
 
 def serve() -> None:
-    """Import the runtime, then serve fork requests; when idle, import the DSL.
+    """Import the runtime, then serve fork requests.
 
     Every job needs the runtime, so a request waits for it (a child forked earlier would
-    only import it again on a core the server itself needs). Few jobs need the DSL (an OP
-    shipped from the workflow's script does not), so it loads in idle moments only; the
-    spare is replaced once it has loaded, so that the next job finds it too.
+    only import it again on a core the server itself needs). The DSL is not loaded: an OP
+    shipped from the workflow's script does not need it, and loading it in idle moments
+    took CPU from the submitting process just when it needed it most.
     """
     for name in WARM_MODULES:
         _warm(name)
-    warm = dsl_modules()
     server = _Server()
     server.make_spare()
     stdin = sys.stdin.fileno()
     buffer = b""
     while True:
-        ready, _, _ = select.select([stdin, server.r_sig], [], [], IDLE_WARM_S if warm else 1.0)
-        if not ready and warm:
-            _warm(warm.pop(0))
-            if not warm:  # a spare forked before the DSL had loaded is replaced
-                server.retire_spare()
-                server.make_spare()
+        ready, _, _ = select.select([stdin, server.r_sig], [], [], 1.0)
         if server.r_sig in ready:
             os.read(server.r_sig, 4096)
         if server.reap() and server.spare is None:
