@@ -150,9 +150,10 @@ class LocalScheduler:
         """Sleep until a job may have ended (or ``timeout``): the fork server reports each
         exit, so local mode reacts at once (a dead fork server reports nothing: sleep)."""
         zygote = self._zygote
-        if zygote is not None and zygote.alive() and any(
-                t.zygote is zygote and t.state == JobState.RUNNING for t in self._tasks.values()):
-            zygote.wait(timeout)
+        running = {t.pid for t in self._tasks.values()
+                   if t.zygote is zygote and t.state == JobState.RUNNING and t.pid is not None}
+        if zygote is not None and zygote.alive() and running:
+            zygote.wait(timeout, running)
         else:
             time.sleep(timeout)
 
@@ -274,10 +275,11 @@ class _Zygote:
                 raise RuntimeError("the local fork server died")
         return self._started.pop(req_id)
 
-    def wait(self, timeout: float) -> None:
-        """Until a job starts or ends (or ``timeout``); at once if an exit read earlier (a
-        short job can end before ``fork`` has its reply) has not been collected yet."""
-        if self._exits:
+    def wait(self, timeout: float, pids: set[int]) -> None:
+        """Until a job starts or ends (or ``timeout``); at once if the exit of one of ``pids``
+        was read earlier and not collected yet (a short job can end before ``fork`` has
+        read its reply)."""
+        if not pids.isdisjoint(self._exits):
             return
         deadline = time.monotonic() + timeout
         while not self._closed:
