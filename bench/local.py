@@ -5,7 +5,12 @@ a fresh ``HPCFLOW_HOME``); the reported time is the one the workload prints (sub
 final status, in-process), the median over ``--repeats`` runs.
 
     python bench/local.py [--repeats 3] [--dflow-python /tmp/dflow-venv/bin/python]
-                          [--require-baseline] [--workloads W1,W2,W3]
+                          [--require-baseline] [--workloads W1,W2,W3] [--no-compile]
+
+Before timing, hpcflow's modules are compiled to bytecode (``compileall``), as ``pip install``
+does for a regular install and did for Dflow's: an editable install run with
+``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile every module from source in every
+process (the driver, the fork server, each job). ``--no-compile`` skips it.
 
 Dflow's debug mode needs ``pydflow`` in its own venv:
 ``python3 -m venv /tmp/dflow-venv && /tmp/dflow-venv/bin/pip install pydflow``.
@@ -14,6 +19,7 @@ Dflow's debug mode needs ``pydflow`` in its own venv:
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -82,7 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workloads", default="W1,W2,W3")
     ap.add_argument("--timeout", type=float, default=900.0, help="per run, seconds")
     ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="do not compile hpcflow's modules to bytecode before timing")
     args = ap.parse_args(argv)
+    bytecode = "as found"
+    if not args.no_compile:
+        import hpcflow
+
+        package = Path(hpcflow.__file__).resolve().parent
+        bytecode = "compiled" if compileall.compile_dir(package, quiet=1) else "compile FAILED"
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
 
     have_dflow = Path(args.dflow_python).exists() and subprocess.run(
@@ -97,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         print("NOTE: " + msg + "; printing hpcflow numbers only.")
 
     print(f"local benchmark: {args.repeats} repeat(s), median; {os.cpu_count()} cores; "
-          f"hpcflow python {sys.executable}" + (f"; dflow python {args.dflow_python}" if have_dflow else ""),
+          f"hpcflow python {sys.executable} (bytecode {bytecode}; PYTHONDONTWRITEBYTECODE="
+          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})"
+          + (f"; dflow python {args.dflow_python}" if have_dflow else ""),
           flush=True)
     rows = []
     failed = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from hpcflow import context, settings
@@ -73,6 +74,7 @@ class Workflow:
 
     def submit(self, reuse_step: list[StepInfo] | None = None, **ignored: Any) -> str:
         """Record the workflow in the store and return its id (it runs when driven)."""
+        _start_fork_server_early(self.site)  # before the imports below: they take ~25 ms
         from hpcflow.client import remember_unwaited
         from hpcflow.engine.job_env import capture_launch, modules_in_spec
         from hpcflow.python import upload_packages
@@ -172,3 +174,16 @@ class Workflow:
             with client.lock:
                 client.engine(only={wf_id}).cancel(wf_id)
         forget_unwaited(wf_id)
+
+
+def _start_fork_server_early(site: str | None) -> None:
+    """Plain local mode, first submission of this process: boot the fork server before
+    the engine is imported (its start-up then overlaps ours; see ``local.py``)."""
+    config = settings.current()
+    if site or config.site_file or config.submit_only or not config.fork_server:
+        return
+    if "hpcflow.client" in sys.modules:  # a client may exist: its scheduler warms up itself
+        return
+    from hpcflow.scheduler.local import start_fork_server_early
+
+    start_fork_server_early()

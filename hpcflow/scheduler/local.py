@@ -37,6 +37,8 @@ class _Task:
     time_limit_s: int | None
     group: str
     popen: subprocess.Popen[bytes] | None = None
+    #: The fork server that started it (it reports the exit code), if one did.
+    zygote: _Zygote | None = None
     pid: int | None = None
     started: float | None = None
     state: JobState = JobState.PENDING
@@ -144,27 +146,41 @@ class LocalScheduler:
     def warm_up(self) -> None:
         """Start the fork server now, so it has imported the runtime by the first job."""
         if self._use_zygote and (self._zygote is None or not self._zygote.alive()):
-            self._zygote = _Zygote()
+            self._zygote = _early_zygote() or _Zygote()
 
     def wait_for_change(self, timeout: float) -> None:
-        """Sleep until a job may have ended (or ``timeout``): lets local mode react at once."""
-        if self._zygote is not None and any(t.popen is None and t.state == JobState.RUNNING
-                                            for t in self._tasks.values()):
-            self._zygote.wait(timeout)
+        """Sleep until a job may have ended (or ``timeout``): the fork server reports each
+        exit, so local mode reacts at once (a dead fork server reports nothing: sleep)."""
+        zygote = self._zygote
+        running = {t.pid for t in self._tasks.values()
+                   if t.zygote is zygote and t.state == JobState.RUNNING and t.pid is not None}
+        if zygote is not None and zygote.alive() and running:
+            zygote.wait(timeout, running)
         else:
             time.sleep(timeout)
-
-    def _exit_codes(self) -> dict[int, int]:
-        return self._zygote.collect() if self._zygote is not None else {}
 
     def _pump(self) -> None:
         """Reap finished tasks, enforce time limits, start queued tasks in free slots."""
         now = time.time()
-        exited = self._exit_codes()
+        exits: dict[int, dict[int, int]] = {}  # per fork server, what it reported this pass
         for task in self._tasks.values():
             if task.state != JobState.RUNNING or task.pid is None:
                 continue
-            code = task.popen.poll() if task.popen is not None else exited.pop(task.pid, None)
+            if task.popen is not None:
+                code = task.popen.poll()
+            elif task.zygote is not None:
+                reported = exits.get(id(task.zygote))
+                if reported is None:
+                    reported = exits[id(task.zygote)] = task.zygote.collect()
+                code = reported.pop(task.pid, None)
+                if code is None and not task.zygote.alive() and not _process_alive(task):
+                    # Its fork server died, so no exit code will come: the exit record
+                    # (which the engine reads next) says how it ended.
+                    task.state = JobState.UNKNOWN
+                    task.reason = "its local fork server died before reporting how it ended"
+                    continue
+            else:
+                code = None
             if code is not None:
                 task.exit_code = code
                 task.state = JobState.TIMEOUT if task.term_sent else (
@@ -195,7 +211,8 @@ class LocalScheduler:
         runtime_args = _runtime_args(task.argv)
         if runtime_args is not None and self._use_zygote:
             if self._zygote is None or not self._zygote.alive():
-                self._zygote = _Zygote()
+                self._zygote = _early_zygote() or _Zygote()
+            task.zygote = self._zygote
             task.pid = self._zygote.fork(runtime_args, task.workdir, task.env, task.log)
         else:
             with open(task.log, "ab") as log:
@@ -227,9 +244,9 @@ class _Zygote:
     def __init__(self) -> None:
         # Started from "/" with only hpcflow on its path: a forked job must see the paths
         # its own request names, never the working directory or PYTHONPATH of whoever ticks.
-        from hpcflow.containers.pythonpath import default_hpcflow_root
+        import hpcflow  # its root as containers.pythonpath says, without the container backends
 
-        env = dict(os.environ, PYTHONPATH=str(default_hpcflow_root()))
+        env = dict(os.environ, PYTHONPATH=str(Path(hpcflow.__file__).resolve().parent.parent))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, start_new_session=True, cwd="/", env=env,
@@ -239,9 +256,14 @@ class _Zygote:
         self._buffer = b""
         self._exits: dict[int, int] = {}
         self._started: dict[int, int] = {}
+        #: Jobs that reported their own exit: the server's report of it, which follows, is
+        #: the same news.
+        self._self_reported: set[int] = set()
+        #: Its reply stream ended: it died (or is dying) and will report nothing more.
+        self._closed = False
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self._closed and self.proc.poll() is None
 
     def fork(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> int:
         req_id = next(self._ids)
@@ -255,27 +277,75 @@ class _Zygote:
                 raise RuntimeError("the local fork server died")
         return self._started.pop(req_id)
 
-    def wait(self, timeout: float) -> None:
-        self._read(timeout)
+    def wait(self, timeout: float, pids: set[int]) -> None:
+        """Until a job starts or ends (or ``timeout``); at once if the exit of one of ``pids``
+        was read earlier and not collected yet (a short job can end before ``fork`` has
+        read its reply)."""
+        if not pids.isdisjoint(self._exits):
+            return
+        deadline = time.monotonic() + timeout
+        while not self._closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._read(remaining):
+                return
+        time.sleep(max(0.0, deadline - time.monotonic()))
 
     def collect(self) -> dict[int, int]:
         self._read(0.0)
         exits, self._exits = self._exits, {}
         return exits
 
-    def _read(self, timeout: float) -> None:
+    def _read(self, timeout: float) -> bool:
+        """Read what the server and its jobs reported; whether any of it was news."""
+        if self._closed:
+            return False
         ready, _, _ = select.select([self._out], [], [], timeout)
         if not ready:
-            return
+            return False
         chunk = os.read(self._out, 65536)
+        if not chunk:
+            self._closed = True
+            return True
         self._buffer += chunk
+        news = False
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
             msg = json.loads(line)
-            if "status" in msg:
-                self._exits[msg["pid"]] = msg["status"]
-            else:
+            if "status" not in msg:
                 self._started[msg["id"]] = msg["pid"]
+            elif msg.get("from") == "job":
+                self._self_reported.add(msg["pid"])
+                self._exits[msg["pid"]] = msg["status"]
+            elif msg["pid"] in self._self_reported:
+                self._self_reported.discard(msg["pid"])
+                continue
+            else:
+                self._exits[msg["pid"]] = msg["status"]
+            news = True
+        return news
+
+
+_early: list[_Zygote] = []
+
+
+def start_fork_server_early() -> None:
+    """Boot a fork server before the engine, the store and the site are even loaded.
+
+    A first ``submit()`` in plain local mode calls this first thing: the server's ~80 ms of
+    interpreter start-up and imports then overlap the submitting process's own, instead
+    of starting after them. The next local scheduler of this process to need a fork
+    server takes it (one that has died is dropped).
+    """
+    if not any(z.alive() for z in _early):
+        _early[:] = [_Zygote()]
+
+
+def _early_zygote() -> _Zygote | None:
+    while _early:
+        zygote = _early.pop()
+        if zygote.alive():
+            return zygote
+    return None
 
 
 def _proc_start_time(pid: int) -> str:
@@ -284,6 +354,11 @@ def _proc_start_time(pid: int) -> str:
             return fh.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return "?"
+
+
+def _process_alive(task: _Task) -> bool:
+    """Whether the task's process still runs (its pid, started when the pid file says)."""
+    return _live_pid(task.task_id) is not None
 
 
 def _live_pid(task_id: str) -> int | None:

@@ -53,3 +53,34 @@ def test_other_locks_die_with_their_holder(tmp_path: Path):
     lock = TickLock(lock_path)
     assert lock.acquire(timeout=1.0)
     lock.release()
+
+
+def test_the_lock_file_names_its_current_holder(tmp_path: Path):
+    # The holder's pid is written only when the file does not say so already (a loop of
+    # ticks then writes nothing): a previous holder's longer pid must still be replaced.
+    path = tmp_path / "engine.lock"
+    path.write_text("4194304999\n")  # a dead holder's pid, longer than ours
+    lock = TickLock(path)
+    for _ in range(3):
+        assert lock.acquire()
+        assert path.read_text() == f"{os.getpid()}\n"
+        lock.release()
+    other = subprocess.run([sys.executable, "-c", ENGINE_ONCE, str(path)], capture_output=True,
+                           text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    assert path.read_text() == f"{other.stdout.strip()}\n"  # the other process's, whole
+    assert lock.acquire()
+    assert path.read_text() == f"{os.getpid()}\n"
+    lock.release()
+
+
+ENGINE_ONCE = """
+import os, sys
+from pathlib import Path
+from hpcflow.engine.lock import TickLock
+
+lock = TickLock(Path(sys.argv[1]))
+assert lock.acquire()
+lock.release()
+print(os.getpid())
+"""
