@@ -234,3 +234,16 @@ def test_submit_limit_defers(tmp_path: Path) -> None:
         SlurmScheduler(transport).submit(job)
     assert not isinstance(info.value, SubmissionDeferred)
     assert "Invalid partition" in str(info.value)
+
+
+def test_a_pending_range_is_one_row_and_one_status() -> None:
+    """A held 100,000-task array is one squeue line; its tasks share one row and one status
+    (100,000 objects per poll would cost the tracking tick most of its time)."""
+    line = "123_[0-99999]|PENDING|JobHeldUser|0|(null)|hpcflow.x~t|hpcflow:t\n"
+    index = P.squeue_index(line)
+    assert len(index) == 100_000 and index["123_0"] is index["123_99999"]
+    assert index["123_7"].reason == "JobHeldUser" and index["123_7"].task_id == "123_[0-99999]"
+    assert [r.task_id for r in P.parse_squeue(line)[:2]] == ["123_0", "123_1"]  # expanded
+    status = SlurmScheduler(Scripted(squeue=(0, line, ""))).poll(["123_3", "123_4", "124"])
+    assert status["123_3"] is status["123_4"] and status["123_3"].state is JobState.PENDING
+    assert status["124"].state is JobState.UNKNOWN

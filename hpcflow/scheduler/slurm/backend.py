@@ -177,9 +177,20 @@ class SlurmScheduler:
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
-        queue = {row.task_id: row for row in self._queue_states(ids)}
+        queue = self._queue_states(ids)
         gone = JobStatus(JobState.UNKNOWN, None, "not in the queue")
-        return {tid: _status(row) if (row := _lookup(queue, tid)) else gone for tid in ids}
+        shared: dict[int, JobStatus] = {}  # one status per row: a pending range shares one
+        out: dict[str, JobStatus] = {}
+        for tid in ids:
+            row = _lookup(queue, tid)
+            if row is None:
+                out[tid] = gone
+                continue
+            status = shared.get(id(row))
+            if status is None:
+                status = shared[id(row)] = _status(row)
+            out[tid] = status
+        return out
 
     def _full_status(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
         """squeue for all ids, then one sacct only for ids the queue no longer holds.
@@ -187,7 +198,7 @@ class SlurmScheduler:
         ids = list(dict.fromkeys(task_ids))
         if not ids:
             return {}
-        queue = {row.task_id: row for row in self._queue_states(ids)}
+        queue = self._queue_states(ids)
         status = {tid: _status(row) for tid in ids if (row := _lookup(queue, tid))}
         missing = [tid for tid in ids if tid not in status]
         if missing:
@@ -201,14 +212,15 @@ class SlurmScheduler:
                 )
         return status
 
-    def _squeue(self, job_ids: Sequence[str] | None, states_only: bool = False) -> list[P.QueueRow]:
+    def _squeue(self, job_ids: Sequence[str] | None, states_only: bool = False) -> dict[str, P.QueueRow]:
+        """This user's queue by task id (the tasks of a pending range share one row)."""
         result = self._run(A.squeue_argv(job_ids, states_only=states_only))
         if not result.ok and job_ids and P.is_invalid_job_id(result.stderr):
-            return []  # none of the ids is known to the controller any more
+            return {}  # none of the ids is known to the controller any more
         self._check(result)
-        return P.parse_squeue_states(result.stdout) if states_only else P.parse_squeue(result.stdout)
+        return P.squeue_states_index(result.stdout) if states_only else P.squeue_index(result.stdout)
 
-    def _queue_states(self, job_ids: Sequence[str]) -> list[P.QueueRow]:
+    def _queue_states(self, job_ids: Sequence[str]) -> dict[str, P.QueueRow]:
         """The queue's rows for ``job_ids``, with ``--only-job-state`` where squeue has it.
 
         That answer has no exit codes, reasons or nodes (the exit records carry them). The
@@ -229,7 +241,7 @@ class SlurmScheduler:
         if not self._states_checked:
             full = self._squeue(job_ids)
             self._states_checked = True
-            if {r.task_id for r in rows} != {r.task_id for r in full}:
+            if rows.keys() != full.keys():
                 self.states_only = False
                 return full
         return rows
@@ -288,10 +300,10 @@ class SlurmScheduler:
         if not wanted:
             return {}
         found: dict[str, set[str]] = {}
-        for row in self._squeue(None):
+        for task, row in self._squeue(None).items():
             tag = tag_of(row.name, row.comment)
             if tag in wanted:
-                found.setdefault(tag, set()).add(row.task_id)
+                found.setdefault(tag, set()).add(task)
         since = (datetime.now() - self.adopt_lookback).strftime("%Y-%m-%dT%H:%M:%S")
         acct, _ = self._sacct(None, since=since)
         for row in acct.values():

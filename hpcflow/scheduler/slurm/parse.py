@@ -7,7 +7,7 @@ builders, so parser and query cannot drift apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hpcflow.errors import SchedulerError
 from hpcflow.scheduler.base import JobState
@@ -95,9 +95,11 @@ def parse_wait_status(field: str) -> int | None:
     return 128 + signal if signal else (status >> 8) & 0xFF
 
 
-def parse_squeue(stdout: str) -> list[QueueRow]:
-    """Parse ``squeue --noheader -O SQUEUE_FORMAT``; pending array ranges become one row each."""
-    rows: list[QueueRow] = []
+def squeue_index(stdout: str) -> dict[str, QueueRow]:
+    """``squeue --noheader -O SQUEUE_FORMAT`` by task id. The tasks of a pending range
+    (``123_[0-99999]``) share the line's one row, whose ``task_id`` is the range: a held
+    100,000-task array costs one object, not 100,000."""
+    index: dict[str, QueueRow] = {}
     for line in stdout.splitlines():
         if not line.strip():
             continue
@@ -108,35 +110,45 @@ def parse_squeue(stdout: str) -> list[QueueRow]:
         # Our comments never contain "|"; a foreign job's name may, so split from the right.
         name, _, comment = rest.rpartition("|")
         job_state = to_job_state(state)
-        for task_id in expand_job_ids(job_id):
-            rows.append(
-                QueueRow(
-                    task_id=task_id,
-                    state=job_state,
-                    slurm_state=state.strip(),
-                    reason=_clean(reason, "None"),
-                    node=_clean(node) or None,
-                    name=name,
-                    comment=_clean(comment),
-                    exit_code=None if job_state.is_active else parse_wait_status(status),
-                )
-            )
-    return rows
+        row = QueueRow(
+            task_id=job_id.strip(),
+            state=job_state,
+            slurm_state=state.strip(),
+            reason=_clean(reason, "None"),
+            node=_clean(node) or None,
+            name=name,
+            comment=_clean(comment),
+            exit_code=None if job_state.is_active else parse_wait_status(status),
+        )
+        index.update(dict.fromkeys(expand_job_ids(job_id), row))
+    return index
 
 
-def parse_squeue_states(stdout: str) -> list[QueueRow]:
-    """Parse ``squeue --only-job-state -O SQUEUE_STATE_FORMAT``: ids and states only."""
-    rows: list[QueueRow] = []
+def squeue_states_index(stdout: str) -> dict[str, QueueRow]:
+    """``squeue --only-job-state -O SQUEUE_STATE_FORMAT`` by task id (ids and states only;
+    a range's tasks share one row, as in :func:`squeue_index`)."""
+    index: dict[str, QueueRow] = {}
     for line in stdout.splitlines():
         if not line.strip():
             continue
         job_id, sep, state = line.partition("|")
         if not sep or not state.strip():
             raise SchedulerError(f"unexpected squeue line {line!r}")
-        job_state = to_job_state(state)
-        rows.extend(QueueRow(task_id=t, state=job_state, slurm_state=state.strip())
-                    for t in expand_job_ids(job_id))
-    return rows
+        row = QueueRow(task_id=job_id.strip(), state=to_job_state(state), slurm_state=state.strip())
+        index.update(dict.fromkeys(expand_job_ids(job_id), row))
+    return index
+
+
+def parse_squeue(stdout: str) -> list[QueueRow]:
+    """One row per task (pending ranges expanded), each with its own task id."""
+    return [row if row.task_id == tid else replace(row, task_id=tid)
+            for tid, row in squeue_index(stdout).items()]
+
+
+def parse_squeue_states(stdout: str) -> list[QueueRow]:
+    """One row per task of ``squeue --only-job-state`` (ids and states only)."""
+    return [row if row.task_id == tid else replace(row, task_id=tid)
+            for tid, row in squeue_states_index(stdout).items()]
 
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
