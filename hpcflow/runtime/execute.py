@@ -6,7 +6,6 @@ scripts, traceback for failures, S3, hashing) is imported where it is used.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow import frozen
 from hpcflow.errors import CorruptRecord
 from hpcflow.runtime import integrity
 from hpcflow.runtime import records as rec
@@ -61,7 +61,7 @@ def run_unit(unit_dir: Path) -> bool:
         runner = _run_python if task.template.kind == "python" else _run_script
         store = _object_store(task)
         if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
-            task = dataclasses.replace(task, artifacts=_fetch_inputs(task, store, _scratch(unit_dir)))
+            task = frozen.replace(task, artifacts=_fetch_inputs(task, store, _scratch(unit_dir)))
         else:  # shared filesystem: inputs must be what their producers recorded
             integrity.verify_inputs(task)
         outputs = runner(task, work)
