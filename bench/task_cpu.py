@@ -120,10 +120,11 @@ def main() -> int:
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--by-value", action="store_true",
                         help="OPs defined in the workflow script (pickled by value), not imported")
-    parser.add_argument("--no-compile", action="store_true", help="do not byte-compile hpcflow first")
+    parser.add_argument("--no-compile", action="store_true", help="do not byte-compile hpcflow and bench/ first")
     args = parser.parse_args()
     if not args.no_compile:  # as pip install does; this project's shells set PYTHONDONTWRITEBYTECODE
-        compileall.compile_dir(ROOT / "hpcflow", quiet=1)
+        for directory in ("hpcflow", "bench"):
+            compileall.compile_dir(ROOT / directory, quiet=1)
     with tempfile.TemporaryDirectory(prefix="hpcflow-task-cpu-") as name:
         tmp = Path(name)
         unit = make_unit(tmp, BY_VALUE if args.by_value else BY_REFERENCE)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -183,6 +182,8 @@ class _Alarm:
 
     def __enter__(self) -> None:
         if self.seconds:
+            import signal  # only a step with a timeout pays for the module's enums
+
             signal.signal(signal.SIGALRM, self._fire)
             signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
 
@@ -191,6 +192,8 @@ class _Alarm:
 
     def __exit__(self, *exc: Any) -> None:
         if self.seconds:
+            import signal
+
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
 

@@ -26,6 +26,8 @@ NOT_ON_THE_JOB_PATH = {
     "tempfile", "shutil", "random",  # records' atomic writes (hpcflow.runtime.tmpfiles)
     "linecache", "tokenize",  # hooks (only a step with hooks compiles them)
     "hpcflow.spec.expr",  # the DSL's references, imported by a module of OPs
+    "signal",  # only a step with a timeout sets an alarm
+    "copy", "weakref",  # the DSL's StepOutputs (copied when a workflow is queried)
     "cloudpickle", "pickle", "platform", "subprocess", "traceback", "sqlite3",
 }
 
