@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from hpcflow.frozen import frozen, replace
 
 #: Every environment variable hpcflow reads, with what it sets.
 ENVIRONMENT = {
@@ -39,7 +40,7 @@ ENVIRONMENT = {
 USER_SITE = Path("~/.config/hpcflow/site.toml")
 
 
-@dataclass(frozen=True)
+@frozen
 class Settings:
     """How this process talks to hpcflow: which store, which site, how scripts behave."""
 
@@ -96,7 +97,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "") not in ("", "0")
 
 
-@dataclass(frozen=True)
+@frozen
 class NodeOptions:
     """What the runtime takes from the compute node's environment."""
 
@@ -119,7 +120,7 @@ def node_options(environ: Mapping[str, str] | None = None) -> NodeOptions:
                        fsync=_flag(env, "HPCFLOW_FSYNC"))
 
 
-@dataclass(frozen=True)
+@frozen
 class DflowOptions:
     """The Dflow alias's settings (read on ``import hpcflow``, before any Settings exist)."""
 

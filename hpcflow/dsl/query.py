@@ -3,7 +3,6 @@ before reusing a step in a restarted workflow."""
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from hpcflow import codec
@@ -24,6 +23,8 @@ class StepOutputs:
     """``step.outputs.parameters["x"].value`` and ``step.outputs.artifacts["y"]``."""
 
     def __init__(self, raw: dict[str, Any] | None) -> None:
+        import copy  # (and weakref) not at import: a job importing a module of OPs never queries
+
         self.raw = copy.deepcopy(raw or {"parameters": {}, "artifacts": {}})
 
     @property

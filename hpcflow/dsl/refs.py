@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hpcflow.spec.expr import PLACEHOLDER
-
 
 def _quote(name: str) -> str:
     return json.dumps(name).replace('"', "'") if "'" not in name else json.dumps(name)
@@ -230,6 +228,8 @@ def _cond_expr(text: Any) -> str:
         return "true" if text else "false"
     if not isinstance(text, str):
         raise TypeError(f"if_expression: _if must be an expression or a string, not {text!r}")
+    from hpcflow.spec.expr import PLACEHOLDER  # the parser: a job importing OPs never needs it
+
     return "(" + PLACEHOLDER.sub(lambda m: _placeholder_expr(m.group(1)), text) + ")"
 
 

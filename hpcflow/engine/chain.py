@@ -20,11 +20,11 @@ the engine reads ``run.withdrawn`` (``hpcflow.engine.chain_jobs``).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hpcflow import frozen
 from hpcflow.engine import model as m
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.routes import step_route
@@ -244,7 +244,7 @@ def _instantiate_early(run: WorkflowRun, container: Node, tmpl: ContainerTemplat
         return None
     if not run.chaining.jobs and fuse is None:
         return None
-    early = dataclasses.replace(step, parameters=kept["parameters"], artifacts=kept["artifacts"])
+    early = frozen.replace(step, parameters=kept["parameters"], artifacts=kept["artifacts"])
     node = run.instantiate(container, early, scope)
     data: dict[str, Any] = {"after": list(dict.fromkeys(after)),
                             "chain": 1 + max(depth(p) for p in after_nodes)}

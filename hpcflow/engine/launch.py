@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 import re
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcflow import frozen
 from hpcflow.engine import limits
 from hpcflow.engine.job_env import LaunchRecord, job_environment
 from hpcflow.engine.model import Node
@@ -55,7 +55,7 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
     step = run.step_spec(node)
     executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
     if executor_envs:  # the step's executor sets environment variables too
-        tmpl = dataclasses.replace(tmpl, envs={**tmpl.envs, **executor_envs})
+        tmpl = frozen.replace(tmpl, envs={**tmpl.envs, **executor_envs})
     artifacts = (node.inputs or {}).get("artifacts", {})
     s3 = storage is not None and storage.get("kind") == "s3"
     task = TaskRecord(

@@ -7,10 +7,10 @@ that need an attempt are collected in ``launches``; the engine starts them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
+from hpcflow import frozen
 from hpcflow.engine import chain
 from hpcflow.engine import model as m
 from hpcflow.engine.chain import ChainOptions
@@ -298,7 +298,7 @@ class WorkflowRun:
                     inputs = take_slice(inputs, slices, item_scope.resolve(slices.slices))
                 child: dict[str, Any] = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
                              template=step.template)
-                self._make_instance(child, step if key_uses_item else dataclasses.replace(step, key=None),
+                self._make_instance(child, step if key_uses_item else frozen.replace(step, key=None),
                                     tmpl, item_scope, inputs, item, i)
             return fan
         except ExpressionError as exc:

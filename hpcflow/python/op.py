@@ -8,7 +8,7 @@ A function OP is a typed function turned into an OP class by ``@OP.function``.
 from __future__ import annotations
 
 import functools
-import inspect
+import types
 import typing
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping
@@ -47,7 +47,41 @@ class _OPMeta(ABCMeta):
 
 
 def _has_required_args(func: Callable[..., Any]) -> bool:
-    return any(p.default is inspect.Parameter.empty for p in inspect.signature(func).parameters.values())
+    return any(default is _EMPTY for _, default in _parameters(func))
+
+
+#: No default value, no return annotation (``inspect``'s ``empty``, which would make every
+#: job that imports a module of function OPs import ``inspect``).
+_EMPTY: Any = type("_Empty", (), {"__repr__": lambda self: "<empty>"})()
+
+_VARARGS = 0x04 | 0x08  # CO_VARARGS | CO_VARKEYWORDS
+
+
+def _parameters(func: Callable[..., Any]) -> list[tuple[str, Any]]:
+    """(name, default or ``_EMPTY``) of each parameter of ``func``, read from its code for a
+    plain function (``inspect.signature`` otherwise: wrapped functions, callables).
+
+    Raises:
+        OPSignatureError: ``func`` takes ``*args`` or ``**kwargs``.
+    """
+    code = getattr(func, "__code__", None)
+    if (not isinstance(func, types.FunctionType) or code is None or hasattr(func, "__wrapped__")
+            or hasattr(func, "__signature__")):
+        import inspect
+
+        params = inspect.signature(func).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            raise OPSignatureError(f"function OP {func.__name__}: *args/**kwargs are not allowed")
+        return [(p.name, _EMPTY if p.default is p.empty else p.default) for p in params]
+    if code.co_flags & _VARARGS:
+        raise OPSignatureError(f"function OP {func.__name__}: *args/**kwargs are not allowed")
+    positional = code.co_argcount
+    names = code.co_varnames[:positional + code.co_kwonlyargcount]
+    defaults = func.__defaults__ or ()
+    first_default = positional - len(defaults)
+    kw_defaults = func.__kwdefaults__ or {}
+    return [(name, (defaults[i - first_default] if i >= first_default else _EMPTY) if i < positional
+             else kw_defaults.get(name, _EMPTY)) for i, name in enumerate(names)]
 
 
 class OP(metaclass=_OPMeta):
@@ -219,14 +253,10 @@ def make_function_op(func: Callable[..., Any], **options: Any) -> type[OP]:
         hints = get_type_hints(func, include_extras=True)
     except Exception:  # annotations that are not types (e.g. dict literals) fail here
         hints = dict(getattr(func, "__annotations__", {}))
-    sig = inspect.signature(func)
     input_sign = OPIOSign()
-    for pname, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise OPSignatureError(f"function OP {func.__name__}: *args/**kwargs are not allowed")
-        tp = hints.get(pname, Any)
-        input_sign[pname] = _as_io(tp, param.default)
-    ret = func.__annotations__.get("return", inspect.Signature.empty)
+    for pname, default in _parameters(func):
+        input_sign[pname] = _as_io(hints.get(pname, Any), default)
+    ret = func.__annotations__.get("return", _EMPTY)
     output_sign, return_style = _output_sign_from_return(func, hints.get("return", ret))
 
     def execute(self: OP, op_in: OPIO) -> OPIO:
@@ -251,17 +281,17 @@ def make_function_op(func: Callable[..., Any], **options: Any) -> type[OP]:
 SINGLE_OUTPUT = "dflow_output"
 
 
-def _as_io(tp: Any, default: Any = inspect.Parameter.empty) -> Parameter | Artifact:
+def _as_io(tp: Any, default: Any = _EMPTY) -> Parameter | Artifact:
     if isinstance(tp, (Parameter, Artifact)):
         return tp
-    if default is inspect.Parameter.empty:
+    if default is _EMPTY:
         return Parameter(tp)
     return Parameter(tp, default=default)
 
 
 def _output_sign_from_return(func: Callable[..., Any], ret: Any) -> tuple[OPIOSign, str]:
     """Return the output signature and how to read the return value (dict/namedtuple/single)."""
-    if ret is inspect.Signature.empty or ret is None or ret is type(None):
+    if ret is _EMPTY or ret is None or ret is type(None):
         return OPIOSign(), "none"
     if isinstance(ret, dict):
         return OPIOSign({k: _as_io(v) for k, v in ret.items()}), "dict"

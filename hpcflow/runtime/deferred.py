@@ -16,10 +16,10 @@ into one list. The values are those the engine would have written, codec-encoded
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
+from hpcflow import frozen
 from hpcflow.errors import CorruptRecord
 from hpcflow.python.op import FatalError, TransientError
 from hpcflow.runtime import records as rec
@@ -46,7 +46,7 @@ def resolve(task: TaskRecord) -> TaskRecord:
         params[name] = _value(task, "parameters", name, source, hashes)
     for name, source in (task.deferred.get("artifacts") or {}).items():
         arts[name] = _value(task, "artifacts", name, source, hashes)
-    return dataclasses.replace(task, parameters=params, artifacts=arts, input_hashes=hashes,
+    return frozen.replace(task, parameters=params, artifacts=arts, input_hashes=hashes,
                                deferred={})
 
 

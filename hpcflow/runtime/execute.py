@@ -6,15 +6,14 @@ scripts, traceback for failures, S3, hashing) is imported where it is used.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow import frozen
 from hpcflow.errors import CorruptRecord
 from hpcflow.runtime import integrity
 from hpcflow.runtime import records as rec
@@ -61,7 +60,7 @@ def run_unit(unit_dir: Path) -> bool:
         runner = _run_python if task.template.kind == "python" else _run_script
         store = _object_store(task)
         if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
-            task = dataclasses.replace(task, artifacts=_fetch_inputs(task, store, _scratch(unit_dir)))
+            task = frozen.replace(task, artifacts=_fetch_inputs(task, store, _scratch(unit_dir)))
         else:  # shared filesystem: inputs must be what their producers recorded
             integrity.verify_inputs(task)
         outputs = runner(task, work)
@@ -183,6 +182,8 @@ class _Alarm:
 
     def __enter__(self) -> None:
         if self.seconds:
+            import signal  # only a step with a timeout pays for the module's enums
+
             signal.signal(signal.SIGALRM, self._fire)
             signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
 
@@ -191,6 +192,8 @@ class _Alarm:
 
     def __exit__(self, *exc: Any) -> None:
         if self.seconds:
+            import signal
+
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
 

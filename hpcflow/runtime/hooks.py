@@ -10,7 +10,6 @@ names Dflow's generated script defines: ``op_obj``, ``input`` and ``output``.
 
 from __future__ import annotations
 
-import linecache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,6 +33,8 @@ def render(text: str, tmp_root: str) -> str:
 
 def compile_hook(text: str, which: str, step: str, tmp_root: str) -> Any:
     """Compile one hook; tracebacks show its lines under ``<pre_script of step S>``."""
+    import linecache  # (and tokenize) only a step with hooks pays for it
+
     source = render(text, tmp_root)
     filename = f"<{which} of step {step}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

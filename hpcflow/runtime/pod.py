@@ -16,7 +16,6 @@ index) or that the engine withdrew (sent back to its home site) is not run again
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hpcflow import frozen
 from hpcflow.runtime import records as rec
 from hpcflow.runtime import staging
 from hpcflow.spec.model import TaskRecord
@@ -86,7 +86,7 @@ def stage_unit(store: Any, key: str, local: Path, files: dict[str, str], file_di
                 raise FileNotFoundError(f"shipped file {files[shipped]} is missing")
             target.write_bytes(content)
         op["pickle_file"] = str(target)
-        task = dataclasses.replace(task, op=op)
+        task = frozen.replace(task, op=op)
     local.mkdir(parents=True)
     rec.write_json_atomic(local / rec.TASK_FILE, task.to_json())
 

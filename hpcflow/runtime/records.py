@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import CorruptRecord
+from hpcflow.runtime.tmpfiles import mkstemp
 from hpcflow.settings import node_options
 
 TASK_FILE = "task.json"
@@ -28,7 +28,7 @@ KIND_LOAD = "load"
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary sibling, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False)
@@ -63,7 +63,7 @@ class ExitRecordWriter:
         self._fd: int | None = None
         self._tmp: str | None = None
         try:
-            self._fd, self._tmp = tempfile.mkstemp(prefix=f".{EXIT_FILE}.", dir=unit_dir)
+            self._fd, self._tmp = mkstemp(prefix=f".{EXIT_FILE}.", dir=unit_dir)
             os.write(self._fd, b" " * EXIT_RESERVE)
         except OSError:  # already full: write() falls back to a plain atomic write
             pass

@@ -1,6 +1,7 @@
 """The workflow spec: the typed contract between the DSL, the engine and the node.
 
-A compiled workflow is a tree of frozen dataclasses: :class:`WorkflowSpec` holds named
+A compiled workflow is a tree of frozen records (:mod:`hpcflow.frozen`, cheap to import
+for the jobs that read their task record): :class:`WorkflowSpec` holds named
 templates (:class:`OPTemplateSpec` for what runs in a job, :class:`ContainerTemplateSpec`
 for Steps and DAGs), which hold :class:`StepSpec` calls of other templates. Every value a
 step passes is a :data:`Value`: a literal, a ``{{...}}`` template string to evaluate, a
@@ -15,10 +16,10 @@ load unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from hpcflow.errors import SpecError
+from hpcflow.frozen import field, frozen
 
 SPEC_VERSION = 3
 #: Versions this hpcflow reads (1: before the typed model; the same JSON, fewer fields;
@@ -28,31 +29,31 @@ READABLE_VERSIONS = (1, 2, 3)
 # ----------------------------------------------------------------------------- values
 
 
-@dataclass(frozen=True)
+@frozen
 class LiteralValue:
     """A value known when the workflow was built (codec-encoded JSON)."""
 
     value: Any
 
 
-@dataclass(frozen=True)
+@frozen
 class TemplateValue:
     """A string with ``{{...}}`` placeholders, evaluated when the step is instantiated."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@frozen
 class ListValue:
     items: tuple[Value, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class DictValue:
     items: Mapping[str, Value]
 
 
-@dataclass(frozen=True)
+@frozen
 class StoredArtifactValue:
     """An artifact already in storage (what ``upload_artifact`` returns)."""
 
@@ -102,20 +103,20 @@ def _opt_json(value: Value | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------- inputs, outputs
 
 
-@dataclass(frozen=True)
+@frozen
 class InputParameterSpec:
     type: str | None = None
     default: Value | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class InputArtifactSpec:
     optional: bool = False
     #: Where a shell or script template reads it (relative to its working directory).
     path: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class InputsSpec:
     parameters: Mapping[str, InputParameterSpec] = field(default_factory=dict)
     artifacts: Mapping[str, InputArtifactSpec] = field(default_factory=dict)
@@ -139,7 +140,7 @@ class InputsSpec:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class OutputParameterSpec:
     #: Shell/script templates: read the value from this file (trimmed).
     value_from_path: str | None = None
@@ -158,7 +159,7 @@ class OutputParameterSpec:
         return out
 
 
-@dataclass(frozen=True)
+@frozen
 class OutputArtifactSpec:
     #: Shell/script templates: the file or directory to publish.
     path: str | None = None
@@ -175,7 +176,7 @@ class OutputArtifactSpec:
         return out
 
 
-@dataclass(frozen=True)
+@frozen
 class OutputsSpec:
     parameters: Mapping[str, OutputParameterSpec] = field(default_factory=dict)
     artifacts: Mapping[str, OutputArtifactSpec] = field(default_factory=dict)
@@ -198,7 +199,7 @@ class OutputsSpec:
 # ------------------------------------------------------------------ policies, slices
 
 
-@dataclass(frozen=True)
+@frozen
 class RetryPolicy:
     """A template's retry settings (the engine's ``decide`` spends them)."""
 
@@ -207,7 +208,7 @@ class RetryPolicy:
     timeout_is_transient: bool = False  # timeout_as_transient_error
 
 
-@dataclass(frozen=True)
+@frozen
 class SlicesSpec:
     """Dflow's Slices: which inputs are cut into slices and which outputs are stacked."""
 
@@ -245,7 +246,7 @@ OPKind = Literal["python", "shell", "script"]
 ContainerKind = Literal["steps", "dag"]
 
 
-@dataclass(frozen=True)
+@frozen
 class OPTemplateSpec:
     """What runs in one job: a Python OP, a shell script or a Python script."""
 
@@ -315,7 +316,7 @@ _OP_FIELDS = frozenset({
 })
 
 
-@dataclass(frozen=True)
+@frozen
 class StepSpec:
     """One call of a template inside a Steps group or a DAG."""
 
@@ -383,7 +384,7 @@ _STEP_FIELDS = frozenset({
 })
 
 
-@dataclass(frozen=True)
+@frozen
 class ContainerTemplateSpec:
     """A Steps template (sequential groups of parallel steps) or a DAG (tasks)."""
 
@@ -435,7 +436,7 @@ def template_from_json(data: Mapping[str, Any]) -> TemplateSpec:
     raise SpecError(f"template {data.get('name')!r} has unknown kind {data.get('kind')!r}")
 
 
-@dataclass(frozen=True)
+@frozen
 class WorkflowSpec:
     """A whole compiled workflow: what the store keeps and the engine interprets."""
 
@@ -479,7 +480,7 @@ class WorkflowSpec:
 # ------------------------------------------------------------------------- task record
 
 
-@dataclass(frozen=True)
+@frozen
 class TaskRecord:
     """What one unit's job reads (``task.json``): the OP template it runs, with the step's
     executor environment merged in, and the unit's resolved inputs."""

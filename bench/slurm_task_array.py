@@ -1,0 +1,76 @@
+"""Does a task's CPU set a 200-task array's wall time? Arrays timed alone on the cluster.
+
+    flock /work/bench.lock .venv/bin/python bench/slurm_task_array.py [--repeats 2]
+
+Two 200-task arrays with the floor's job options (``bench/slurm.py`` FLOOR_SCRIPT, which
+are hpcflow's): ``python -c pass``, and ``python -m hpcflow.runtime UNIT`` on copies of a
+W1 slice (``bench/task_cpu.py`` makes it), each timed from sbatch until squeue has no
+task left. No engine runs meanwhile, so a difference is the tasks' own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import task_cpu  # noqa: E402
+from slurm import FLOOR_SCRIPT  # noqa: E402
+
+N = 200
+
+
+def array_script(work: Path, argv: list[str]) -> Path:
+    """The floor's script, running ``argv`` with ``{i}`` replaced by the array index."""
+    script = FLOOR_SCRIPT.format(name="task-array", logs="slurm-%A_%a", work=work, python="", code="")
+    body = script.rsplit("exec", 1)[0] + "exec " + " ".join(argv) + "\n"
+    path = work / "array.sh"
+    path.write_text(body.replace("{i}", "${SLURM_ARRAY_TASK_ID}"))
+    return path
+
+
+def timed_array(work: Path, script: Path) -> float:
+    t0 = time.perf_counter()
+    job = subprocess.run(["sbatch", "--parsable", f"--chdir={work}", f"--array=0-{N - 1}", str(script)],
+                         capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+        time.sleep(0.2)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    for directory in ("hpcflow", "bench"):  # as bench/slurm.py does
+        compileall.compile_dir(task_cpu.ROOT / directory, quiet=1)
+    base = Path(tempfile.mkdtemp(prefix="bench-task-array-", dir="/tmp"))
+    (base / "make").mkdir()
+    unit = task_cpu.make_unit(base / "make", task_cpu.BY_REFERENCE)
+    path = ":".join([str(task_cpu.ROOT), str(task_cpu.ROOT / "bench")])
+    for r in range(args.repeats):
+        for kind in ("pass", "runtime"):
+            work = base / f"{kind}-{r}"
+            work.mkdir()
+            if kind == "runtime":
+                for i in range(N):
+                    task_cpu.fresh_copy(unit, work / f"u{i}")
+                argv = [f"env PYTHONPATH={path}", sys.executable, "-m", "hpcflow.runtime", str(work / "u{i}")]
+            else:
+                argv = [f"env PYTHONPATH={path}", sys.executable, "-c", "pass"]
+            elapsed = timed_array(work, array_script(work, argv))
+            done = sum('"succeeded"' in p.read_text() for p in work.glob("u*/exit.json"))
+            note = f", {done} units succeeded" if kind == "runtime" else ""
+            print(f"round {r + 1}: {N}-task array of {kind:8s} {elapsed:6.2f} s{note}", flush=True)
+    shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

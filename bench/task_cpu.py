@@ -1,0 +1,153 @@
+"""CPU of one array task: ``python -m hpcflow.runtime UNIT`` against the bare interpreter.
+
+On a cluster whose array tasks compete for cores, every 10 ms of CPU per task costs ~1.5 s
+of W1 wall time (bench/README.md), so this is the number the job path is trimmed against.
+
+    flock /work/bench.lock .venv/bin/python bench/task_cpu.py [--runs 30] [--importtime]
+
+It runs a 4-slice W1 locally to get a real unit directory (its OPs imported from
+bench/workloads.py as bench/slurm.py's W1 has them, or with ``--by-value`` defined in the
+script and pickled by value), then runs copies of one slice's unit one at a time and
+reports children's user+sys CPU (mean of the faster half). ``--importtime`` prints the
+heaviest import self-times of one task instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The OPs as bench/slurm.py's W1 has them: imported from bench/workloads.py (by reference).
+BY_REFERENCE = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "bench")!r})
+from workloads import inc, reduce_sum
+"""
+
+#: The same OPs defined in the submitting script: shipped by value (cloudpickle).
+BY_VALUE = """
+from typing import List
+from hpcflow.python import OP
+
+@OP.function
+def inc(x: int) -> {"y": int}:
+    return {"y": x + 1}
+
+@OP.function
+def reduce_sum(ys: List[int]) -> {"total": int}:
+    return {"total": sum(ys)}
+"""
+
+WORKFLOW = '''
+from hpcflow import Step, Workflow, argo_range
+from hpcflow.python import PythonOPTemplate, Slices
+
+wf = Workflow("task-cpu")
+fan = Step("fan", PythonOPTemplate(inc, image="python:3.11", slices=Slices(
+    "{{item}}", input_parameter=["x"], output_parameter=["y"])),
+    parameters={"x": list(range(4))}, with_param=argo_range(4))
+wf.add(fan)
+wf.add(Step("reduce", PythonOPTemplate(reduce_sum, image="python:3.11"),
+            parameters={"ys": fan.outputs.parameters["y"]}))
+wf.submit()
+wf.wait()
+assert wf.query_status() == "Succeeded", wf.query_status()
+'''
+
+
+def make_unit(tmp: Path, ops: str) -> Path:
+    """A slice of a local 4-slice W1 (its task record: the copies run it again)."""
+    (tmp / "wf.py").write_text(ops + WORKFLOW)
+    env = dict(os.environ, HPCFLOW_HOME=str(tmp / "home"), HPCFLOW_SITE="")
+    env.pop("HPCFLOW_SUBMIT_ONLY", None)
+    subprocess.run([sys.executable, "wf.py"], cwd=tmp, env=env, check=True)
+    return next((tmp / "home" / "work").glob("task-cpu-*/fan(0)/attempt-1"))
+
+
+def fresh_copy(unit: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    shutil.copy(unit / "task.json", dest / "task.json")
+    return dest
+
+
+#: What a job's PYTHONPATH holds here: hpcflow's root and the OPs' directory (job_env.py).
+JOB_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]))
+
+
+def child_cpu(argv: list[str], cwd: Path) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, cwd=cwd, env=JOB_ENV, check=False, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def faster_half_ms(samples: list[float]) -> float:
+    best = sorted(samples)[: max(1, len(samples) // 2)]
+    return 1000 * sum(best) / len(best)
+
+
+def import_times(argv: list[str], cwd: Path, top: int = 25) -> None:
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], cwd=cwd, env=JOB_ENV,
+                          check=False, capture_output=True, text=True)
+    log = Path(argv[-1]) / "log.txt"  # what the unit imports once its output is redirected
+    lines = proc.stderr.splitlines() + (log.read_text().splitlines() if log.exists() else [])
+    rows = []
+    for line in lines:
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative, name = (p.strip() for p in line[len("import time:"):].split("|"))
+        rows.append((int(self_us), int(cumulative), name))
+    total = sum(r[0] for r in rows)
+    print(f"{len(rows)} modules imported, self times {total / 1000:.1f} ms in all")
+    for self_us, cumulative, name in sorted(rows, reverse=True)[:top]:
+        print(f"{self_us / 1000:7.2f} ms self {cumulative / 1000:7.2f} ms cumulative  {name}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--by-value", action="store_true",
+                        help="OPs defined in the workflow script (pickled by value), not imported")
+    parser.add_argument("--no-compile", action="store_true", help="do not byte-compile hpcflow and bench/ first")
+    args = parser.parse_args()
+    if not args.no_compile:  # as pip install does; this project's shells set PYTHONDONTWRITEBYTECODE
+        for directory in ("hpcflow", "bench"):
+            compileall.compile_dir(ROOT / directory, quiet=1)
+    with tempfile.TemporaryDirectory(prefix="hpcflow-task-cpu-") as name:
+        tmp = Path(name)
+        unit = make_unit(tmp, BY_VALUE if args.by_value else BY_REFERENCE)
+        copy = tmp / "copy"
+        task = [sys.executable, "-m", "hpcflow.runtime", str(copy)]
+        if args.importtime:
+            fresh_copy(unit, copy)
+            import_times(task, tmp)
+            return 0
+        floor, hpcflow = [], []
+        for _ in range(args.runs):  # interleaved, so both see the same machine
+            floor.append(child_cpu([sys.executable, "-c", "pass"], tmp))
+            fresh_copy(unit, copy)
+            hpcflow.append(child_cpu(task, tmp))
+            if '"succeeded"' not in (copy / "exit.json").read_text():
+                print((copy / "exit.json").read_text(), file=sys.stderr)
+                return 1
+        f, h = faster_half_ms(floor), faster_half_ms(hpcflow)
+        print(f"CPU per task, mean of the faster half of {args.runs} runs:")
+        print(f"  python -c pass                 {f:6.1f} ms")
+        print(f"  python -m hpcflow.runtime UNIT {h:6.1f} ms  ({h - f:+.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
