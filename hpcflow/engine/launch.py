@@ -1,10 +1,9 @@
-"""Turn units that need an attempt into attempt directories, task files and job requests."""
+"""Turn units that need an attempt into task records, one task list per job, and job requests."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import os
 import re
 import sys
@@ -20,7 +19,8 @@ from hpcflow.engine.model import Node
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
-from hpcflow.runtime import records as rec
+from hpcflow.runtime.fserrors import describe
+from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
 from hpcflow.scheduler.base import JobRequest, Resources
 from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 
@@ -35,6 +35,8 @@ class PlannedAttempt:
     dir: Path
     tag: str = ""
     task_index: int = 0
+    #: The unit's task record (JSON); built again from the node when missing (resubmission).
+    task: dict[str, Any] | None = None
 
 
 def safe_path(node_path: str) -> str:
@@ -43,11 +45,23 @@ def safe_path(node_path: str) -> str:
     return os.path.join(*parts)
 
 
+def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> Path:
+    return Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
+
+
 def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None) -> PlannedAttempt:
-    """Create the attempt directory and write ``task.json``; nothing is submitted yet."""
+    """Number the attempt and build its task record; nothing is written for the unit itself
+    (its directory is created by the runtime when it starts; the record goes into the job's
+    task list, :func:`group_requests`). A ``__main__`` OP's pickle is shipped once here."""
     number = node.attempts + 1
-    unit_dir = Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
-    unit_dir.mkdir(parents=True, exist_ok=True)
+    task = task_record(run, node, number, storage)
+    node.attempts = number
+    return PlannedAttempt(run, node, number, unit_dir_of(run, node, number), task=task)
+
+
+def task_record(run: WorkflowRun, node: Node, number: int,
+                storage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the unit's job reads (``TaskRecord`` JSON): its template and resolved inputs."""
     tmpl = run.op_template(node)
     step = run.step_spec(node)
     executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
@@ -55,20 +69,15 @@ def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None
         tmpl = dataclasses.replace(tmpl, envs={**tmpl.envs, **executor_envs})
     artifacts = (node.inputs or {}).get("artifacts", {})
     s3 = storage is not None and storage.get("kind") == "s3"
-    task = TaskRecord(
+    return TaskRecord(
         workflow=run.id, step=node.path or run.name, template=tmpl,
         parameters=(node.inputs or {}).get("parameters", {}), artifacts=artifacts,
         slice_index=node.slice_index,
         op=_op_file_ref(run, node.template or "", tmpl.op) if tmpl.op is not None else None,
         input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
-        storage=storage if s3 else None,  # endpoint and bucket only: the site model has no secrets
+        storage=dict(storage) if s3 and storage is not None else None,  # no secrets in it
         artifact_prefix=f"{run.id}/{safe_path(node.path)}/attempt-{number}" if s3 else None,
-    )
-    # A plain write: the directory is new and nothing reads it before the job is submitted.
-    with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:
-        json.dump(task.to_json(), fh, ensure_ascii=False)
-    node.attempts = number
-    return PlannedAttempt(run, node, number, unit_dir)
+    ).to_json()
 
 
 def _op_file_ref(run: WorkflowRun, template: str, ref: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,22 +115,25 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         pool = (slices.pool_size if slices else None) or 1
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         tag = f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}"
+        workdir = Path(run.work_dir) / "jobs" / tag
+        task_list = workdir / TASK_LIST
         tasks = []
         try:
+            write_task_list(task_list, [[(str(p.dir), _task_of(p, settings)) for p in chunk]
+                                        for chunk in chunks], log=str(workdir / UNITS_LOG))
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool,
+                argv = runtime_argv(settings, tmpl, task_list, index, pool,
                                     job_interpreter(settings, run), run.launch)
                 tasks.append(tuple(argv))
         except HpcflowError as exc:
             requests.append((exc, items))
             continue
-        if len(items) == 1:
-            workdir = items[0].dir
-        else:
-            workdir = Path(run.work_dir) / "jobs" / tag
-            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a full or unwritable work root fails these units only
+            requests.append((HpcflowError(f"cannot write the task list {task_list}: "
+                                          f"{describe(exc, task_list)}"), items))
+            continue
         request = JobRequest(
             tag=tag,
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
@@ -136,20 +148,28 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             units=tuple(tuple(str(p.dir) for p in chunk) for chunk in chunks),
             pool=pool,
             step=node.name.split("(")[0],
+            task_list=task_list,
         )
         requests.append((request, items))
     return requests
 
 
-def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, unit_dirs: list[str], pool: int,
-                 interpreter: str, launch: LaunchRecord | None = None) -> list[str]:
-    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any
-    (where the launch record's import roots are bound so the image's Python finds the
-    user's modules)."""
+def _task_of(p: PlannedAttempt, settings: EngineSettings) -> dict[str, Any]:
+    if p.task is None:  # a resubmission under a new tag: the same inputs, built again
+        p.task = task_record(p.run, p.node, p.number, settings.storage)
+    return p.task
+
+
+def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, task_list: Path, index: int,
+                 pool: int, interpreter: str, launch: LaunchRecord | None = None) -> list[str]:
+    """``python -m hpcflow.runtime --tasks LIST --index N`` (the units of array task N),
+    wrapped in the step's container if any (where the launch record's import roots are
+    bound so the image's Python finds the user's modules). Every task of an array differs
+    only in the last item, so a backend can keep one argv for the whole array."""
     argv = [interpreter, "-m", "hpcflow.runtime"]
-    if pool > 1 and len(unit_dirs) > 1:
+    if pool > 1:
         argv += ["--pool", str(pool)]
-    argv += unit_dirs
+    argv += ["--tasks", str(task_list), "--index", str(index)]
     if tmpl.image and settings.containers.runtime != "none":
         from hpcflow.engine.containerize import wrap_in_container
 

@@ -152,8 +152,8 @@ class Launcher(Observer):
         """Stage every group's attempt directories for the jobs (one upload for all); if the
         site is disconnected, nothing is submitted and the attempts wait (never sent, so the
         next tick submits them again without a lookup)."""
-        units = [p.dir for request, items in groups if not isinstance(request, HpcflowError)
-                 for p in items]
+        units = [request.task_list for request, _ in groups  # one task list per job
+                 if not isinstance(request, HpcflowError) and request.task_list is not None]
         if not units:
             return groups
         code = [root for request, items in groups if not isinstance(request, HpcflowError)

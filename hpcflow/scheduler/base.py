@@ -78,6 +78,9 @@ class JobRequest:
     pool: int = 1
     #: The step's name (``scan``), for burst rules and labels.
     step: str = ""
+    #: The job's task list (``hpcflow.runtime.tasklist``): the task records of ``units``,
+    #: for backends that ship them elsewhere (Kubernetes, an SSH work area).
+    task_list: Path | None = None
 
 
 @dataclass(frozen=True)
