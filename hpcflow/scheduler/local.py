@@ -306,6 +306,12 @@ def _pid_entry(task_id: str) -> tuple[int, str] | None:
     return None
 
 
+def recorded_pid(task_id: str) -> int | None:
+    """The pid a local task was started with (whether or not it still runs)."""
+    entry = _pid_entry(task_id)
+    return entry[0] if entry is not None else None
+
+
 def _live_pid(task_id: str) -> int | None:
     """The pid of a task started by another process, if that process is still alive."""
     entry = _pid_entry(task_id)

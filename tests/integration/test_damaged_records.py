@@ -3,6 +3,7 @@ naming the file, and the tick that finds it goes on (local mode; tests/chaos doe
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +23,13 @@ def damage(unit: Path, how: str) -> str:
     if how == "deleted":
         shutil.rmtree(unit)
         return f"the attempt directory {unit} was deleted"
-    path = unit / (rec.EXIT_FILE if how == "exit" else rec.OUTPUTS_FILE)
+    if how == "outputs":  # outputs in a file of their own (large ones; older attempts)
+        record = rec.read_exit(unit) or {}
+        outputs = json.dumps(record.pop("outputs"))
+        (unit / rec.OUTPUTS_FILE).write_text(outputs[:7])
+        rec.write_json_atomic(unit / rec.EXIT_FILE, record)
+        return f"{unit / rec.OUTPUTS_FILE} is corrupt"
+    path = unit / rec.EXIT_FILE
     path.write_text(path.read_text()[:7])
     return f"{path} is corrupt"
 
