@@ -210,3 +210,22 @@ class AcceptedThenUnreachable:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.real, attr)
+
+
+def entries_per_slice(attempts: list[dict[str, Any]]) -> dict[str, int]:
+    """Files and directories on the work root that belong to each slice: its directory
+    (named after the slice) and everything below it."""
+    out = {}
+    for att in attempts:
+        if "(" not in att["node_path"]:
+            continue
+        slice_dir = Path(att["dir"]).parent
+        out[att["node_path"]] = 1 + sum(1 for _ in slice_dir.rglob("*")) if slice_dir.exists() else 0
+    return out
+
+
+def job_dirs(attempts: list[dict[str, Any]], work_dir: Path) -> dict[str, list[str]]:
+    """The names in each job's directory (``jobs/<tag>``): what a job keeps per array."""
+    tags = {a["tag"] for a in attempts}
+    return {t: sorted(p.name for p in (work_dir / "jobs" / t).iterdir()) for t in tags
+            if (work_dir / "jobs" / t).is_dir()}
