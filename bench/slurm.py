@@ -1,6 +1,6 @@
 """Slurm benchmark on a real cluster (the single-node test cluster, ``site-configs/slurm-test.toml``).
 
-    python bench/slurm.py [--parts a,b,c] [--slices 10000] [--ticks 5] [--profile]
+    python bench/slurm.py [--parts a,b,c,d] [--slices 10000] [--big-slices 100000] [--ticks 5] [--profile]
 
 (a) floor: raw ``sbatch --array=0-199`` of a trivial python3 command plus a reduce job with
     ``--dependency=afterok``, timed from the first sbatch until the reduce job is COMPLETED
@@ -13,6 +13,10 @@
 (c) one sliced step of ``--slices`` (10,000) trivial slices: the first tick(s) until the array is
     submitted are timed, then ``--ticks`` tracking ticks while the array runs (target: each
     < 0.5 s); then the workflow is cancelled (``Engine.cancel``) and the queue must empty.
+
+(d) one sliced step of ``--big-slices`` (100,000) slices, held after submission, and a
+    200-slice step run to the end (``bench/scale.py``): submit time, tracking ticks in
+    process and as a fresh ``hpcflow tick``, peak RSS, store size, files per slice, cancel.
 
 Runs one part after the other (the machine has 2 cores). ``--profile`` prints cProfile's top
 functions of (b)'s ticks and (c)'s ticks.
@@ -406,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=None,
                     help="max sleep of Client.wait between ticks in (b) (default: its own, 10s)")
     ap.add_argument("--keep-cap", action="store_true", help="(c): keep the site's max_queued_jobs")
+    ap.add_argument("--big-slices", type=int, default=100_000, help="slices of (d)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--hold", action="store_true",
                     help="(c): scontrol hold the array after launch, so tracking ticks are measured "
@@ -432,6 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     if "c" in parts:
         res = big_fanout(base / "home-c", args.slices, args.ticks, args.gap, args.keep_cap, args.profile, args.hold)
         rc |= 0 if res["queue_empty"] else 1
+    if "d" in parts:
+        sys.path.insert(0, str(HERE))
+        import scale
+
+        res = scale.hundred_thousand(base / "home-d", SITE, args.big_slices, args.ticks, args.gap,
+                                     fresh_client, submit_undriven, sh, wait_queue_empty)
+        rc |= 0 if res["queue_empty"] else 1
+        scale.run_to_the_end(lambda: fresh_client(base / "home-d2"))
+        wait_queue_empty()
     shutil.rmtree(base, ignore_errors=True)
     return rc
 

@@ -121,12 +121,16 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         try:
             write_task_list(task_list, [[(str(p.dir), _task_of(p, settings)) for p in chunk]
                                         for chunk in chunks], log=str(workdir / UNITS_LOG))
+            first = runtime_argv(settings, tmpl, task_list, 0, pool, job_interpreter(settings, run),
+                                 run.launch)
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                argv = runtime_argv(settings, tmpl, task_list, index, pool,
-                                    job_interpreter(settings, run), run.launch)
-                tasks.append(tuple(argv))
+                if first[-1] == "0":  # the index is the last item: no container wrapping per task
+                    tasks.append((*first[:-1], str(index)))
+                else:
+                    tasks.append(tuple(runtime_argv(settings, tmpl, task_list, index, pool,
+                                                    job_interpreter(settings, run), run.launch)))
         except HpcflowError as exc:
             requests.append((exc, items))
             continue
