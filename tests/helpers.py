@@ -20,7 +20,7 @@ from typing import Any
 import hpcflow
 from hpcflow import codec
 from hpcflow.engine.hashes import HashIndex
-from hpcflow.engine.launch import prepare_attempt
+from hpcflow.engine.launch import prepare_attempt, task_record
 from hpcflow.engine.model import POD, Node
 from hpcflow.runtime import records as rec
 from hpcflow.spec.build import SpecBuilder
@@ -73,10 +73,11 @@ def make_unit(
         slice_index=slice_index,
     )
     planned = prepare_attempt(run, node)  # type: ignore[arg-type]
+    task = task_record(run, node, planned.number)  # type: ignore[arg-type]
     # A unit directory with its own task.json: the layout the runtime reads when it is given
     # bare directories (attempts prepared before task lists; Kubernetes pods).
     planned.dir.mkdir(parents=True, exist_ok=True)
-    (planned.dir / rec.TASK_FILE).write_text(json.dumps(planned.task), encoding="utf-8")
+    (planned.dir / rec.TASK_FILE).write_text(json.dumps(task), encoding="utf-8")
     return planned.dir
 
 

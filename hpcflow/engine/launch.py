@@ -27,7 +27,7 @@ from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedAttempt:
     run: WorkflowRun
     node: Node
@@ -35,8 +35,6 @@ class PlannedAttempt:
     dir: Path
     tag: str = ""
     task_index: int = 0
-    #: The unit's task record (JSON); built again from the node when missing (resubmission).
-    task: dict[str, Any] | None = None
 
 
 def safe_path(node_path: str) -> str:
@@ -46,38 +44,61 @@ def safe_path(node_path: str) -> str:
 
 
 def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> Path:
-    return Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
+    return Path(os.path.join(run.work_dir, safe_path(node.path), f"attempt-{number}"))
 
 
 def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None) -> PlannedAttempt:
-    """Number the attempt and build its task record; nothing is written for the unit itself
-    (its directory is created by the runtime when it starts; the record goes into the job's
-    task list, :func:`group_requests`). A ``__main__`` OP's pickle is shipped once here."""
+    """Number the attempt; nothing is written for the unit itself (its directory is created
+    by the runtime when it starts; its task record goes into the job's task list, built
+    there one unit at a time, :func:`group_requests`). A ``__main__`` OP's pickle is
+    shipped here, once per template."""
     number = node.attempts + 1
-    task = task_record(run, node, number, storage)
+    _task_template(run, node)  # the template's JSON and shipped OP, once per fan-out
     node.attempts = number
-    return PlannedAttempt(run, node, number, unit_dir_of(run, node, number), task=task)
+    return PlannedAttempt(run, node, number, unit_dir_of(run, node, number))
 
 
 def task_record(run: WorkflowRun, node: Node, number: int,
                 storage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the unit's job reads (``TaskRecord`` JSON): its template and resolved inputs."""
-    tmpl = run.op_template(node)
-    step = run.step_spec(node)
-    executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
-    if executor_envs:  # the step's executor sets environment variables too
-        tmpl = dataclasses.replace(tmpl, envs={**tmpl.envs, **executor_envs})
+    tmpl, template_json, op = _task_template(run, node)
     artifacts = (node.inputs or {}).get("artifacts", {})
     s3 = storage is not None and storage.get("kind") == "s3"
     return TaskRecord(
         workflow=run.id, step=node.path or run.name, template=tmpl,
         parameters=(node.inputs or {}).get("parameters", {}), artifacts=artifacts,
         slice_index=node.slice_index,
-        op=_op_file_ref(run, node.template or "", tmpl.op) if tmpl.op is not None else None,
+        op=op,
         input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
         storage=dict(storage) if s3 and storage is not None else None,  # no secrets in it
         artifact_prefix=f"{run.id}/{safe_path(node.path)}/attempt-{number}" if s3 else None,
-    ).to_json()
+    ).to_json(template_json=template_json)
+
+
+#: The task template of (OP template, step) pairs seen last: the slices of a fan-out share
+#: one, and its JSON is most of a task record (built once, not 100,000 times; never mutated).
+_TEMPLATES: dict[tuple[int, int], tuple[Any, Any, OPTemplateSpec, dict[str, Any], Any]] = {}
+
+
+def _task_template(run: WorkflowRun, node: Node) -> tuple[OPTemplateSpec, dict[str, Any], Any]:
+    """The unit's template with the step's executor environment merged in, its JSON, and
+    the OP reference (a ``__main__`` OP's pickle shipped once)."""
+    tmpl = run.op_template(node)
+    step = run.step_spec(node)
+    key = (id(tmpl), id(step))
+    hit = _TEMPLATES.get(key)
+    if hit is not None and hit[0] is tmpl and hit[1] is step:  # the same objects, still alive
+        return hit[2], hit[3], hit[4]
+    merged = tmpl
+    executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
+    if executor_envs:  # the step's executor sets environment variables too
+        merged = dataclasses.replace(tmpl, envs={**tmpl.envs, **executor_envs})
+    template_json = TaskRecord.template_json(merged)
+    op = _op_file_ref(run, node.template or "", merged.op) if merged.op is not None else None
+    if len(_TEMPLATES) > 64:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = (tmpl, step, merged, template_json, op)
+    return merged, template_json, op
 
 
 def _op_file_ref(run: WorkflowRun, template: str, ref: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,8 +140,10 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         task_list = workdir / TASK_LIST
         tasks = []
         try:
-            write_task_list(task_list, [[(str(p.dir), _task_of(p, settings)) for p in chunk]
-                                        for chunk in chunks], log=str(workdir / UNITS_LOG))
+            # Records are made one unit at a time as the list is written: 100,000 of them
+            # never sit in memory together.
+            write_task_list(task_list, ([(str(p.dir), task_record(p.run, p.node, p.number, settings.storage))
+                                         for p in chunk] for chunk in chunks), log=str(workdir / UNITS_LOG))
             first = runtime_argv(settings, tmpl, task_list, 0, pool, job_interpreter(settings, run),
                                  run.launch)
             for index, chunk in enumerate(chunks):
@@ -156,12 +179,6 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         )
         requests.append((request, items))
     return requests
-
-
-def _task_of(p: PlannedAttempt, settings: EngineSettings) -> dict[str, Any]:
-    if p.task is None:  # a resubmission under a new tag: the same inputs, built again
-        p.task = task_record(p.run, p.node, p.number, settings.storage)
-    return p.task
 
 
 def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, task_list: Path, index: int,

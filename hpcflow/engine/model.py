@@ -16,7 +16,7 @@ FINAL = FINAL_PHASES
 POD, STEPS, DAG, FANOUT = NodeType.POD, NodeType.STEPS, NodeType.DAG, NodeType.FANOUT
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One step instance: a unit (Pod), a super-OP (Steps/DAG) or a fan-out of items/slices."""
 

@@ -276,6 +276,7 @@ class WorkflowRun:
             if step.key is not None and not key_uses_item:
                 fan.key = _text(scope.resolve(step.key))
             self.add(fan)
+            item_step = step if key_uses_item else dataclasses.replace(step, key=None)  # once, not per item
             for i, item in enumerate(items):
                 item_scope = scope.with_item(item)
                 inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
@@ -283,8 +284,7 @@ class WorkflowRun:
                     inputs = take_slice(inputs, slices, item_scope.resolve(slices.slices))
                 child: dict[str, Any] = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
                              template=step.template)
-                self._make_instance(child, step if key_uses_item else dataclasses.replace(step, key=None),
-                                    tmpl, item_scope, inputs, item, i)
+                self._make_instance(child, item_step, tmpl, item_scope, inputs, item, i)
             return fan
         except ExpressionError as exc:
             node = self.nodes.get(path) or self.add(Node(**base, type=_type_of(tmpl)))

@@ -22,7 +22,7 @@ SUBMITTING, SUBMITTED = AttemptStatus.SUBMITTING, AttemptStatus.SUBMITTED
 AttemptKey = tuple[str, str, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """An attempt the engine is watching."""
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +33,47 @@ TASK_LIST = "tasks.jsonl"
 UNITS_LOG = "units.log"
 
 
-def write_task_list(path: Path, tasks: Sequence[Sequence[tuple[str, dict[str, Any]]]],
+def write_task_list(path: Path, tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
                     *, log: str | None = None) -> None:
-    """Write the task list for ``tasks`` (per array task: its units' ``(dir, task record)``)."""
+    """Write the task list for ``tasks`` (per array task: its units' ``(dir, task record)``;
+    an iterable, so the records can be made one at a time)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    head, lines = _render(tasks, log)
     with open(tmp, "wb") as fh:
-        fh.write(render_task_list(tasks, log=log))
+        fh.write(head)
+        fh.writelines(lines)
     os.replace(tmp, path)
 
 
-def render_task_list(tasks: Sequence[Sequence[tuple[str, dict[str, Any]]]],
+def render_task_list(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
                      *, log: str | None = None) -> bytes:
     """The bytes of a task list (see the module's docstring)."""
+    head, lines = _render(tasks, log)
+    return b"".join([head, *lines])
+
+
+def _render(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
+            log: str | None) -> tuple[bytes, list[bytes]]:
+    """The magic line, header and offsets; and the task lines."""
     templates: list[dict[str, Any]] = []
     index: dict[str, int] = {}
+    by_id: dict[int, tuple[int, Any]] = {}  # units of a fan-out share one template object
     lines: list[bytes] = []
     for units in tasks:
         entry = []
         for unit_dir, record in units:
             template = record["template"]
-            key = json.dumps(template, sort_keys=True, ensure_ascii=False)
-            ref = index.get(key)
-            if ref is None:
-                ref = index[key] = len(templates)
-                templates.append(template)
+            known = by_id.get(id(template))
+            if known is not None and known[1] is template:
+                ref = known[0]
+            else:
+                key = json.dumps(template, sort_keys=True, ensure_ascii=False)
+                ref = index.get(key)
+                if ref is None:
+                    ref = index[key] = len(templates)
+                    templates.append(template)
+                by_id[id(template)] = (ref, template)  # kept alive: its id stays its own
             entry.append({"dir": unit_dir, "task": {**record, "template": ref}})
         lines.append(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
     header = json.dumps({"count": len(lines), "templates": templates, "log": log},
@@ -67,7 +83,7 @@ def render_task_list(tasks: Sequence[Sequence[tuple[str, dict[str, Any]]]],
     for line in lines:
         offsets += b"%0*d\n" % (OFFSET_WIDTH, start)
         start += len(line)
-    return b"".join([MAGIC, header, bytes(offsets), *lines])
+    return MAGIC + header + bytes(offsets), lines
 
 
 class TaskListError(ValueError):

@@ -93,10 +93,14 @@ def collapse_task_ids(task_ids: Sequence[str], array_sizes: Mapping[str, int] | 
     return out
 
 
+#: Slurm refuses a single range of more ids than this ("Too many hosts in range").
+MAX_RANGE = 50_000
+
+
 def _ranges(indexes: list[int]) -> list[str]:
     parts, start, prev = [], indexes[0], indexes[0]
     for i in indexes[1:] + [None]:  # type: ignore[list-item]
-        if i is not None and i == prev + 1:
+        if i is not None and i == prev + 1 and i - start < MAX_RANGE:
             prev = i
             continue
         parts.append(str(start) if start == prev else f"{start}-{prev}")
