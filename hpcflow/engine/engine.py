@@ -12,7 +12,6 @@ sees it, and attempts found in the store without a job id are adopted or resubmi
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hpcflow.engine import model as m
 from hpcflow.engine.cache_hook import CacheHook
@@ -135,7 +134,7 @@ class Engine(Launcher):
         run = WorkflowRun(row, nodes)
         self.runs[wf_id] = run
         for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
-            att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],
+            att = Attempt(wf_id, a["node_path"], a["number"], a["dir"], a["tag"],
                           AttemptStatus(a["status"]), a["job_id"], a["task_index"])
             self.inflight[(wf_id, att.node_path, att.number)] = att
 

@@ -32,9 +32,14 @@ class PlannedAttempt:
     run: WorkflowRun
     node: Node
     number: int
-    dir: Path
+    #: The unit directory, as text (see :class:`~hpcflow.engine.state.Attempt`).
+    dir_text: str
     tag: str = ""
     task_index: int = 0
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.dir_text)
 
 
 def safe_path(node_path: str) -> str:
@@ -43,8 +48,8 @@ def safe_path(node_path: str) -> str:
     return os.path.join(*parts)
 
 
-def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> Path:
-    return Path(os.path.join(run.work_dir, safe_path(node.path), f"attempt-{number}"))
+def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> str:
+    return os.path.join(run.work_dir, safe_path(node.path), f"attempt-{number}")
 
 
 def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None) -> PlannedAttempt:
@@ -142,7 +147,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         try:
             # Records are made one unit at a time as the list is written: 100,000 of them
             # never sit in memory together.
-            write_task_list(task_list, ([(str(p.dir), task_record(p.run, p.node, p.number, settings.storage))
+            write_task_list(task_list, ([(p.dir_text, task_record(p.run, p.node, p.number, settings.storage))
                                          for p in chunk] for chunk in chunks), log=str(workdir / UNITS_LOG))
             first = runtime_argv(settings, tmpl, task_list, 0, pool, job_interpreter(settings, run),
                                  run.launch)
@@ -172,7 +177,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             parallelism=step.parallelism if step is not None else None,
             setup_lines=settings.setup_lines + _executor_setup(step),
             image=tmpl.image,
-            units=tuple(tuple(str(p.dir) for p in chunk) for chunk in chunks),
+            units=tuple(tuple(p.dir_text for p in chunk) for chunk in chunks),
             pool=pool,
             step=node.name.split("(")[0],
             task_list=task_list,

@@ -395,13 +395,24 @@ def _resolve_or_default(scope: Scope, out: OutputParameterSpec) -> Any:
         raise
 
 
+#: Answers of ``_uses_item`` by value object (asked once per input of every slice).
+_USES_ITEM: dict[int, tuple[Value, bool]] = {}
+
+
 def _uses_item(vspec: Value | None) -> bool:
     if vspec is None:
         return False
+    hit = _USES_ITEM.get(id(vspec))
+    if hit is not None and hit[0] is vspec:
+        return hit[1]
     try:
-        return any(r[0] == "item" for r in value_refs(vspec))
+        answer = any(r[0] == "item" for r in value_refs(vspec))
     except ExpressionError:
-        return False
+        answer = False
+    if len(_USES_ITEM) > 4096:
+        _USES_ITEM.clear()
+    _USES_ITEM[id(vspec)] = (vspec, answer)  # the object is kept, so its id stays its own
+    return answer
 
 
 def _text(value: Any) -> str:

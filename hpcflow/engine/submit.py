@@ -60,12 +60,12 @@ class Launcher(Observer):
             self._write_attempt_updates()
             for wf_id in dict.fromkeys(p.run.id for p in planned):
                 self.store.add_attempts(wf_id, ({
-                    "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
+                    "node_path": p.node.path, "number": p.number, "dir": p.dir_text,
                     "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
                     "status": SUBMITTING,
                 } for p in planned if p.run.id == wf_id))
             for p in planned:
-                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, SUBMITTING,
+                att = Attempt(p.run.id, p.node.path, p.number, p.dir_text, p.tag, SUBMITTING,
                               None, p.task_index)
                 self.inflight[(p.run.id, p.node.path, p.number)] = att
             for run in self.runs.values():
@@ -199,7 +199,7 @@ class Launcher(Observer):
             run, node = self._node_of(att)
             if node is None:
                 continue
-            replans.append(PlannedAttempt(run, node, att.number, att.dir))
+            replans.append(PlannedAttempt(run, node, att.number, att.dir_text))
         groups = group_requests(replans, self.settings) if replans else []
         for p in replans:  # the new tag is committed before the job is submitted
             att = self.inflight[(p.run.id, p.node.path, p.number)]
