@@ -192,6 +192,9 @@ class Store(ResultCacheRows):
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # The WAL grows to the largest transaction (a 100,000-slice fan-out writes
+                # ~100 MB at once); truncate it back after each checkpoint.
+                conn.execute("PRAGMA journal_size_limit=8388608")
                 conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
