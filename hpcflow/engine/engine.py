@@ -133,10 +133,11 @@ class Engine(Launcher):
         nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id)]
         run = WorkflowRun(row, nodes)
         self.runs[wf_id] = run
-        for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
-            att = Attempt(wf_id, a["node_path"], a["number"], a["dir"], a["tag"],
-                          AttemptStatus(a["status"]), a["job_id"], a["task_index"])
-            self.inflight[(wf_id, att.node_path, att.number)] = att
+        statuses = {s.value: s for s in AttemptStatus}
+        for path, number, unit_dir, tag, status, job_id, task_index in self.store.active_attempts(
+                wf_id, ACTIVE_ATTEMPT):
+            att = Attempt(wf_id, path, number, unit_dir, tag, statuses[status], job_id, task_index)
+            self.inflight[(wf_id, path, number)] = att
 
     def _drop_run(self, wf_id: str) -> None:
         self.runs.pop(wf_id, None)

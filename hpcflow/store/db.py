@@ -370,6 +370,14 @@ class Store(ResultCacheRows):
             self.conn.executemany(
                 f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?", rows)
 
+    def active_attempts(self, wf_id: str, status: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """``(node_path, number, dir, tag, status, job_id, task_index)`` of the attempts in
+        ``status``: what the engine loads (plain tuples: 100,000 of them on a big fan-out)."""
+        return self.conn.execute(
+            "SELECT node_path, number, dir, tag, status, job_id, task_index FROM attempts"
+            f" WHERE workflow_id = ? AND status IN ({','.join('?' * len(status))}) ORDER BY id",
+            [wf_id, *status]).fetchall()
+
     def attempts(self, wf_id: str, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM attempts WHERE workflow_id = ?", [wf_id]
         if status:
@@ -420,5 +428,6 @@ def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
 def _node_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     for f in _JSON_NODE_FIELDS:
-        d[f] = json.loads(d[f]) if d[f] is not None else None
+        value = d[f]
+        d[f] = json.loads(value) if value is not None and value != "null" else None
     return d
