@@ -362,12 +362,11 @@ def big_fanout(home: Path, slices: int, n_ticks: int, gap: float, keep_cap: bool
 def instrument(scheduler) -> dict:
     """Time the Slurm commands, ``poll()`` and the engine's exit-record reads (bench-only
     wrappers; the library is unchanged)."""
-    from hpcflow.engine import engine as engine_mod
+    from hpcflow.runtime import records as rec
 
     timers = {"command_s": 0.0, "poll_s": 0.0, "read_exit_s": 0.0, "read_exit_n": 0.0}
     transport = scheduler.transport
     run, poll = transport.run, scheduler.poll
-    rec = engine_mod.rec
     read_exit = rec.read_exit
 
     def timed_run(*a, **k):
