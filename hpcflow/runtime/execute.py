@@ -111,7 +111,15 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
     if ok:
         record.update(rec.tidy_succeeded(unit_dir, merged_log, label))
     record["finished_at"] = time.time()
-    exit_writer.write(record)
+    try:
+        exit_writer.write(record)
+    except OSError:
+        if unit_dir.is_dir():
+            raise
+        # Said in the job's log, which the engine quotes when no exit record appears.
+        print(f"hpcflow: the attempt directory {unit_dir} was deleted before its exit record "
+              "was written", file=sys.stderr)
+        return False
     if ok:
         rec.drop_unit_log(unit_dir, record)
     return bool(ok)
