@@ -163,8 +163,10 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             requests.append((exc, items))
             continue
         except OSError as exc:  # a full or unwritable work root fails these units only
-            requests.append((HpcflowError(f"cannot write the task list {task_list}: "
-                                          f"{describe(exc, task_list)}"), items))
+            numbers = ", ".join(sorted({str(p.number) for p in items}))
+            requests.append((HpcflowError(f"cannot prepare attempt {numbers} under {run.work_dir} "
+                                          f"(its task list {task_list}): {describe(exc, task_list)}"),
+                             items))
             continue
         request = JobRequest(
             tag=tag,
