@@ -57,7 +57,7 @@ def test_cancelling_a_whole_array_is_one_scancel_of_its_id(slurm_home: Path, tmp
     ids = slurm_ids(wf)
     assert len(ids) == width and len({i.split("_")[0] for i in ids}) == 1
     client = wf._client
-    scheduler = client.scheduler
+    scheduler = client.scheduler.home  # the site's Slurm scheduler, inside the routing wrapper
     transport = RecordingTransport(scheduler.transport)
     scheduler.transport = transport
     before = COMMAND_COUNTS["scancel"]
