@@ -183,21 +183,32 @@ class RemoteWorkArea:
     # --- fetching --------------------------------------------------------------------------
 
     def fetch(self, unit_dirs: Sequence[Path]) -> None:
-        """One download of every listed attempt directory that has its exit record."""
+        """One download of every listed attempt directory that has its exit record, and of
+        the merged logs (``jobs/<tag>/units.log``) its succeeded units' logs went to."""
         wanted = [self.to_remote(str(d)) for d in unit_dirs if not (Path(d) / rec.EXIT_FILE).exists()]
         found = files.read_finished_trees(self.transport, wanted, rec.EXIT_FILE, self.timeout_s)
         exits = []
+        merged: set[str] = set()
         for remote, content in found.items():
             local = Path(self.to_local(remote))
             if local.name == rec.TASK_FILE and local.exists():
                 continue  # the engine's own copy, with local paths
             if local.name == rec.EXIT_FILE:  # outputs inside: their paths translated
-                content = json.dumps(self.to_local(json.loads(content)), ensure_ascii=False).encode()
+                record = self.to_local(json.loads(content))
+                content = json.dumps(record, ensure_ascii=False).encode()
                 exits.append((local, content))  # written last: a reader sees a whole unit
+                where = record.get("log") if isinstance(record, dict) else None
+                if isinstance(where, dict) and isinstance(where.get("file"), str):
+                    merged.add(where["file"])  # a succeeded unit's log: in its job's units.log
                 continue
             if local.name == rec.OUTPUTS_FILE:  # large outputs, or an older layout
                 content = json.dumps(self.to_local(json.loads(content)), ensure_ascii=False).encode()
             _write(local, content)
+        if merged:  # the jobs' merged logs, whole (they only grow), before the records
+            logs = files.read_files(self.transport, [self.to_remote(f) for f in sorted(merged)],
+                                    self.timeout_s)
+            for remote, content in logs.items():
+                _write(Path(self.to_local(remote)), content)
         for local, content in exits:
             _write(local, content)
 
