@@ -1,6 +1,7 @@
 """Slurm benchmark on a real cluster (the single-node test cluster, ``site-configs/slurm-test.toml``).
 
-    python bench/slurm.py [--parts a,b,c] [--repeats 3] [--slices 10000] [--ticks 5] [--profile]
+    python bench/slurm.py [--parts a,b,c,d,e] [--repeats 3] [--slices 10000] [--big-slices 100000]
+                          [--ticks 5] [--profile]
 
 (a) floor: raw ``sbatch --array=0-199`` of a plain ``python -c 'print(1)'`` plus a reduce job
     with ``--dependency=afterok``, timed from the first sbatch until the reduce job is COMPLETED
@@ -17,6 +18,9 @@
 (c) one sliced step of ``--slices`` (10,000) trivial slices: the first tick(s) until the array is
     submitted are timed, then ``--ticks`` tracking ticks while the array runs (target: each
     < 0.5 s); then the workflow is cancelled (``Engine.cancel``) and the queue must empty.
+(e) one sliced step of ``--big-slices`` (100,000) slices, held after submission, and a
+    200-slice step run to the end (``bench/scale.py``): submit time, tracking ticks in
+    process and as a fresh ``hpcflow tick``, peak RSS, store size, files per slice, cancel.
 
 hpcflow and bench/ are byte-compiled first (as ``pip install`` does; ``--no-compile`` not).
 Runs one part after the other (the machine has 2 cores). ``--profile`` prints cProfile's top
@@ -424,12 +428,11 @@ def big_fanout(home: Path, slices: int, n_ticks: int, gap: float, keep_cap: bool
 def instrument(scheduler) -> dict:
     """Time the Slurm commands, ``poll()`` and the engine's exit-record reads (bench-only
     wrappers; the library is unchanged)."""
-    from hpcflow.engine import observe as engine_mod  # where the exit records are read
+    from hpcflow.runtime import records as rec
 
     timers = {"command_s": 0.0, "poll_s": 0.0, "read_exit_s": 0.0, "read_exit_n": 0.0}
     transport = scheduler.transport
     run, poll = transport.run, scheduler.poll
-    rec = engine_mod.rec
     read_exit = rec.read_exit
 
     def timed_run(*a, **k):
@@ -477,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-compile", action="store_true",
                     help="do not byte-compile hpcflow and bench/ first")
     ap.add_argument("--keep-cap", action="store_true", help="(c): keep the site's max_queued_jobs")
+    ap.add_argument("--big-slices", type=int, default=100_000, help="slices of (e)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--hold", action="store_true",
                     help="(c): scontrol hold the array after launch, so tracking ticks are measured "
@@ -524,6 +528,15 @@ def main(argv: list[str] | None = None) -> int:
     if "c" in parts:
         res = big_fanout(base / "home-c", args.slices, args.ticks, args.gap, args.keep_cap, args.profile, args.hold)
         rc |= 0 if res["queue_empty"] else 1
+    if "e" in parts:  # (e) 100,000 slices: bench/scale.py
+        sys.path.insert(0, str(HERE))
+        import scale
+
+        res = scale.hundred_thousand(base / "home-e", SITE, args.big_slices, args.ticks, args.gap,
+                                     fresh_client, submit_undriven, sh, wait_queue_empty)
+        rc |= 0 if res["queue_empty"] else 1
+        scale.run_to_the_end(lambda: fresh_client(base / "home-e2"))
+        wait_queue_empty()
     shutil.rmtree(base, ignore_errors=True)
     return rc
 

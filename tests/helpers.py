@@ -1,7 +1,7 @@
 """Test helpers: build unit directories the way the engine does and run the real runtime.
 
-``make_unit`` compiles a template with :class:`SpecBuilder` and writes ``task.json`` through
-:func:`hpcflow.engine.launch.prepare_attempt` itself (with a minimal stand-in for the
+``make_unit`` compiles a template with :class:`SpecBuilder` and writes the task record
+:func:`hpcflow.engine.launch.prepare_attempt` builds into ``task.json`` (with a minimal stand-in for the
 workflow run), so the task file, the attempt directory and the shipped pickle of a
 ``__main__`` OP are exactly what a real workflow would produce.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import hpcflow
 from hpcflow import codec
 from hpcflow.engine.hashes import HashIndex
-from hpcflow.engine.launch import prepare_attempt
+from hpcflow.engine.launch import prepare_attempt, task_record
 from hpcflow.engine.model import POD, Node
 from hpcflow.runtime import records as rec
 from hpcflow.spec.build import SpecBuilder
@@ -73,6 +73,11 @@ def make_unit(
         slice_index=slice_index,
     )
     planned = prepare_attempt(run, node)  # type: ignore[arg-type]
+    task = task_record(run, node, planned.number)  # type: ignore[arg-type]
+    # A unit directory with its own task.json: the layout the runtime reads when it is given
+    # bare directories (attempts prepared before task lists; Kubernetes pods).
+    planned.dir.mkdir(parents=True, exist_ok=True)
+    (planned.dir / rec.TASK_FILE).write_text(json.dumps(task), encoding="utf-8")
     return planned.dir
 
 
@@ -126,9 +131,10 @@ def read_exit(unit_dir: Path) -> dict[str, Any]:
 
 
 def read_outputs(unit_dir: Path) -> dict[str, Any]:
-    data = rec.read_json(Path(unit_dir) / rec.OUTPUTS_FILE)
-    assert data is not None, f"no {rec.OUTPUTS_FILE} in {unit_dir}: {read_log(unit_dir)}"
-    return data
+    """A succeeded unit's outputs (in its exit record, or ``outputs.json`` when large)."""
+    record = read_exit(unit_dir)
+    assert record["status"] == "succeeded", f"{unit_dir} failed: {record.get('message')}"
+    return rec.read_outputs(Path(unit_dir), record)
 
 
 def read_task(unit_dir: Path) -> dict[str, Any]:
@@ -136,8 +142,9 @@ def read_task(unit_dir: Path) -> dict[str, Any]:
 
 
 def read_log(unit_dir: Path) -> str:
-    log = Path(unit_dir) / rec.LOG_FILE
-    return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    """The unit's log: its own file, or its part of the job's merged log."""
+    found = rec.read_unit_log(Path(unit_dir))
+    return found[1] if found is not None else ""
 
 
 def count(log: Path, name: str) -> int:
@@ -204,3 +211,22 @@ class AcceptedThenUnreachable:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.real, attr)
+
+
+def entries_per_slice(attempts: list[dict[str, Any]]) -> dict[str, int]:
+    """Files and directories on the work root that belong to each slice: its directory
+    (named after the slice) and everything below it."""
+    out = {}
+    for att in attempts:
+        if "(" not in att["node_path"]:
+            continue
+        slice_dir = Path(att["dir"]).parent
+        out[att["node_path"]] = 1 + sum(1 for _ in slice_dir.rglob("*")) if slice_dir.exists() else 0
+    return out
+
+
+def job_dirs(attempts: list[dict[str, Any]], work_dir: Path) -> dict[str, list[str]]:
+    """The names in each job's directory (``jobs/<tag>``): what a job keeps per array."""
+    tags = {a["tag"] for a in attempts}
+    return {t: sorted(p.name for p in (work_dir / "jobs" / t).iterdir()) for t in tags
+            if (work_dir / "jobs" / t).is_dir()}

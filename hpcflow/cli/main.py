@@ -163,13 +163,16 @@ def logs(workflow: str = typer.Argument(..., help="Workflow id or name."),
     chosen = atts[-1] if attempt is None else next((a for a in atts if a["number"] == attempt), None)
     if chosen is None:
         raise HpcflowError(f"step {step!r} has no attempt {attempt}")
-    log_file = Path(chosen["dir"]) / "log.txt"
-    console.print(f"[dim]# {node['path']} attempt {chosen['number']} ({chosen['status']}) {log_file}[/]")
     client = _client()
     if _remote(client):
+        log_file: Path | str = Path(chosen["dir"]) / "log.txt"
         text = client.read_log(wf["id"], chosen["dir"])
     else:
-        text = log_file.read_text(errors="replace") if log_file.exists() else None
+        from hpcflow.runtime.records import read_unit_log
+
+        found = read_unit_log(Path(chosen["dir"]))  # its own log, or its part of the job's
+        log_file, text = found if found is not None else (Path(chosen["dir"]) / "log.txt", None)
+    console.print(f"[dim]# {node['path']} attempt {chosen['number']} ({chosen['status']}) {log_file}[/]")
     sys.stdout.write(text if text is not None else "(no log yet)\n")
 
 

@@ -27,11 +27,14 @@ from hpcflow.engine.launch import (
     job_interpreter,
     job_resources,
     runtime_argv,
+    task_record,
 )
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
+from hpcflow.runtime.fserrors import describe
+from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus
 from hpcflow.states import AttemptStatus, ErrorKind
 
@@ -209,7 +212,8 @@ def build_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
 
 
 def _fused_request(seq: list[PlannedAttempt], settings: EngineSettings) -> tuple[Any, list[PlannedAttempt]]:
-    """One job running the units of ``seq`` one after another (``--sequence``)."""
+    """One job running the units of ``seq`` one after another: a task list of one task
+    holding them all, run with ``--sequence`` (stops at the first failure)."""
     head = seq[0]
     run, node = head.run, head.node
     tmpl = run.op_template(node)
@@ -217,14 +221,19 @@ def _fused_request(seq: list[PlannedAttempt], settings: EngineSettings) -> tuple
     tag = f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}"
     for p in seq:
         p.tag, p.task_index = tag, 0
-    dirs = [str(p.dir) for p in seq]
-    try:
-        argv = runtime_argv(settings, tmpl, ["--sequence", *dirs], 1, job_interpreter(settings, run),
-                            run.launch)
+    workdir = Path(run.work_dir) / "jobs" / tag
+    task_list = workdir / TASK_LIST
+    dirs = [p.dir_text for p in seq]
+    try:  # one array task whose units are the fused steps, in order
+        write_task_list(task_list, [[(p.dir_text, task_record(p.run, p.node, p.number, settings.storage))
+                                     for p in seq]], log=str(workdir / UNITS_LOG))
+        argv = runtime_argv(settings, tmpl, task_list, 0, 1, job_interpreter(settings, run),
+                            run.launch, sequence=True)
     except HpcflowError as exc:
         return exc, seq
-    workdir = Path(run.work_dir) / "jobs" / tag
-    workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a full or unwritable work root fails these units only
+        return HpcflowError(f"cannot prepare the fused job of {node.path} under {run.work_dir} "
+                            f"(its task list {task_list}): {describe(exc, task_list)}"), seq
     exclude = tuple(sorted({h for p in seq for h in excluded_hosts(p.node)}))
     resources = job_resources(settings, tmpl, step, units_per_task=1, exclude=exclude)
     limits_s = [limits.merged_resources(settings, p.run.op_template(p.node), p.run.step_spec(p.node), 1)
@@ -237,7 +246,7 @@ def _fused_request(seq: list[PlannedAttempt], settings: EngineSettings) -> tuple
         tag=tag, name=f"hpcflow.{run.name}.{node.name}+{len(seq) - 1}"[:120], workdir=workdir,
         tasks=(tuple(argv),), env=job_environment(run.launch, settings.user), resources=resources,
         setup_lines=settings.setup_lines + _executor_setup(step), image=tmpl.image,
-        units=(tuple(dirs),), pool=1, step=node.name,
+        units=(tuple(dirs),), pool=1, step=node.name, task_list=task_list,
     )
     return request, seq
 

@@ -12,7 +12,6 @@ sees it, and attempts found in the store without a job id are adopted or resubmi
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hpcflow.engine import model as m
 from hpcflow.engine.cache_hook import CacheHook
@@ -145,11 +144,12 @@ class Engine(Launcher):
                                     fuse=runs_in_unit_dirs(self.scheduler),
                                     cache_default=self.settings.cache_default)
         self.runs[wf_id] = run
-        for a in self.store.attempts(wf_id, status=ACTIVE_ATTEMPT):
-            att = Attempt(wf_id, a["node_path"], a["number"], Path(a["dir"]), a["tag"],
-                          AttemptStatus(a["status"]), a["job_id"], a["task_index"],
-                          a["submitted_at"])
-            self.inflight[(wf_id, att.node_path, att.number)] = att
+        statuses = {s.value: s for s in AttemptStatus}
+        for (path, number, unit_dir, tag, status, job_id, task_index,
+             submitted_at) in self.store.active_attempts(wf_id, ACTIVE_ATTEMPT):
+            att = Attempt(wf_id, path, number, unit_dir, tag, statuses[status], job_id,
+                          task_index, submitted_at)
+            self.inflight[(wf_id, path, number)] = att
         if self._poll_clock is not None:
             self._load_runtimes(run)
 

@@ -1,4 +1,4 @@
-"""Turn units that need an attempt into attempt directories, task files and job requests."""
+"""Turn units that need an attempt into task records, one task list per job, and job requests."""
 
 from __future__ import annotations
 
@@ -21,21 +21,29 @@ from hpcflow.engine.routes import route_tag, step_route, write_route_marks
 from hpcflow.engine.run import WorkflowRun, excluded_hosts
 from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
-from hpcflow.runtime import records as rec
+from hpcflow.runtime.fserrors import describe
+from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
 from hpcflow.scheduler.base import JobRequest, Resources
 from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
+#: ``node.data`` key of a chained unit's deferred inputs (its producers' attempt dirs).
+DEFERRED_KEY = "deferred_inputs"
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedAttempt:
     run: WorkflowRun
     node: Node
     number: int
-    dir: Path
+    #: The unit directory, as text (see :class:`~hpcflow.engine.state.Attempt`).
+    dir_text: str
     tag: str = ""
     task_index: int = 0
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.dir_text)
 
 
 def safe_path(node_path: str) -> str:
@@ -44,35 +52,69 @@ def safe_path(node_path: str) -> str:
     return os.path.join(*parts)
 
 
+def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> str:
+    return os.path.join(run.work_dir, safe_path(node.path), f"attempt-{number}")
+
+
 def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None,
                     deferred: Mapping[str, Any] | None = None) -> PlannedAttempt:
-    """Create the attempt directory and write ``task.json``; nothing is submitted yet.
-    ``deferred``: inputs the runtime reads from producers still running (chain_jobs)."""
+    """Number the attempt; nothing is written for the unit itself (its directory is created
+    by the runtime when it starts; its task record goes into the job's task list, built
+    there one unit at a time, :func:`group_requests`). A ``__main__`` OP's pickle is
+    shipped here, once per template. ``deferred``: inputs the runtime reads from producers
+    still running (chain_jobs), kept on the planned attempt for its task record."""
     number = node.attempts + 1
-    unit_dir = Path(run.work_dir) / safe_path(node.path) / f"attempt-{number}"
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    tmpl = run.op_template(node)
-    step = run.step_spec(node)
-    executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
-    if executor_envs:  # the step's executor sets environment variables too
-        tmpl = frozen.replace(tmpl, envs={**tmpl.envs, **executor_envs})
+    _task_template(run, node)  # the template's JSON and shipped OP, once per fan-out
+    if deferred:  # in the node's data: a resubmission rebuilds the same task record
+        node.data[DEFERRED_KEY] = dict(deferred)
+    else:
+        node.data.pop(DEFERRED_KEY, None)
+    node.attempts = number
+    return PlannedAttempt(run, node, number, unit_dir_of(run, node, number))
+
+
+def task_record(run: WorkflowRun, node: Node, number: int,
+                storage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the unit's job reads (``TaskRecord`` JSON): its template and resolved inputs."""
+    tmpl, template_json, op = _task_template(run, node)
     artifacts = (node.inputs or {}).get("artifacts", {})
     s3 = storage is not None and storage.get("kind") == "s3"
-    task = TaskRecord(
+    return TaskRecord(
         workflow=run.id, step=node.path or run.name, template=tmpl,
         parameters=(node.inputs or {}).get("parameters", {}), artifacts=artifacts,
         slice_index=node.slice_index,
-        op=_op_file_ref(run, node.template or "", tmpl.op) if tmpl.op is not None else None,
+        op=op,
         input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
-        storage=storage if s3 else None,  # endpoint and bucket only: the site model has no secrets
+        storage=dict(storage) if s3 and storage is not None else None,  # no secrets in it
         artifact_prefix=f"{run.id}/{safe_path(node.path)}/attempt-{number}" if s3 else None,
-        deferred=dict(deferred or {}),
-    )
-    # A plain write: the directory is new and nothing reads it before the job is submitted.
-    with open(unit_dir / rec.TASK_FILE, "w", encoding="utf-8") as fh:
-        json.dump(task.to_json(), fh, ensure_ascii=False)
-    node.attempts = number
-    return PlannedAttempt(run, node, number, unit_dir)
+        deferred=dict(node.data.get(DEFERRED_KEY) or {}),
+    ).to_json(template_json=template_json)
+
+
+#: The task template of (OP template, step) pairs seen last: the slices of a fan-out share
+#: one, and its JSON is most of a task record (built once, not 100,000 times; never mutated).
+_TEMPLATES: dict[tuple[int, int], tuple[Any, Any, OPTemplateSpec, dict[str, Any], Any]] = {}
+
+
+def _task_template(run: WorkflowRun, node: Node) -> tuple[OPTemplateSpec, dict[str, Any], Any]:
+    """The unit's template with the step's executor environment merged in, its JSON, and
+    the OP reference (a ``__main__`` OP's pickle shipped once)."""
+    tmpl = run.op_template(node)
+    step = run.step_spec(node)
+    key = (id(tmpl), id(step))
+    hit = _TEMPLATES.get(key)
+    if hit is not None and hit[0] is tmpl and hit[1] is step:  # the same objects, still alive
+        return hit[2], hit[3], hit[4]
+    merged = tmpl
+    executor_envs = ((step.executor if step is not None else None) or {}).get("envs")
+    if executor_envs:  # the step's executor sets environment variables too
+        merged = frozen.replace(tmpl, envs={**tmpl.envs, **executor_envs})
+    template_json = TaskRecord.template_json(merged)
+    op = _op_file_ref(run, node.template or "", merged.op) if merged.op is not None else None
+    if len(_TEMPLATES) > 64:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = (tmpl, step, merged, template_json, op)
+    return merged, template_json, op
 
 
 def _op_file_ref(run: WorkflowRun, template: str, ref: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,26 +154,38 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         size = (slices.group_size if slices else None) or 1
         pool = (slices.pool_size if slices else None) or 1
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        # routing: a step whose executor names a remote route; its tag says which
+        route = step_route(step.executor if step is not None else None)
+        tag = route_tag(f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}", route)
+        workdir = Path(run.work_dir) / "jobs" / tag
+        task_list = workdir / TASK_LIST
         tasks = []
         try:
-            # routing: a step whose executor names a remote route; its tag says which
-            route = step_route(step.executor if step is not None else None)
-            tag = route_tag(f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}", route)
-            write_route_marks([p.dir for p in items], route)
+            # Records are made one unit at a time as the list is written: 100,000 of them
+            # never sit in memory together.
+            write_task_list(task_list, ([(p.dir_text, task_record(p.run, p.node, p.number, settings.storage))
+                                         for p in chunk] for chunk in chunks), log=str(workdir / UNITS_LOG))
+            if route is not None:  # routing: the job's dir and its attempts say their route
+                write_route_marks([workdir, *(p.dir for p in items)], route)
+            first = runtime_argv(settings, tmpl, task_list, 0, pool, job_interpreter(settings, run),
+                                 run.launch)
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                argv = runtime_argv(settings, tmpl, [str(p.dir) for p in chunk], pool,
-                                    job_interpreter(settings, run), run.launch)
-                tasks.append(tuple(argv))
+                if first[-1] == "0":  # the index is the last item: no container wrapping per task
+                    tasks.append((*first[:-1], str(index)))
+                else:
+                    tasks.append(tuple(runtime_argv(settings, tmpl, task_list, index, pool,
+                                                    job_interpreter(settings, run), run.launch)))
         except HpcflowError as exc:
             requests.append((exc, items))
             continue
-        if len(items) == 1:
-            workdir = items[0].dir
-        else:
-            workdir = Path(run.work_dir) / "jobs" / tag
-            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a full or unwritable work root fails these units only
+            numbers = ", ".join(sorted({str(p.number) for p in items}))
+            requests.append((HpcflowError(f"cannot prepare attempt {numbers} under {run.work_dir} "
+                                          f"(its task list {task_list}): {describe(exc, task_list)}"),
+                             items))
+            continue
         request = JobRequest(
             tag=tag,
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
@@ -144,24 +198,30 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             # routing: the site's own setup lines are for its own nodes, not a routed cluster's
             setup_lines=(settings.setup_lines if route is None else ()) + _executor_setup(step),
             image=tmpl.image,
-            units=tuple(tuple(str(p.dir) for p in chunk) for chunk in chunks),
+            units=tuple(tuple(p.dir_text for p in chunk) for chunk in chunks),
             pool=pool,
             step=node.name.split("(")[0],
             route=route.to_table() if route is not None else None,  # routing
+            task_list=task_list,
         )
         requests.append((request, items))
     return requests
 
 
-def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, unit_dirs: list[str], pool: int,
-                 interpreter: str, launch: LaunchRecord | None = None) -> list[str]:
-    """``python -m hpcflow.runtime`` for the units, wrapped in the step's container if any
-    (where the launch record's import roots are bound so the image's Python finds the
-    user's modules)."""
+def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, task_list: Path, index: int,
+                 pool: int, interpreter: str, launch: LaunchRecord | None = None,
+                 *, sequence: bool = False) -> list[str]:
+    """``python -m hpcflow.runtime --tasks LIST --index N`` (the units of array task N),
+    wrapped in the step's container if any (where the launch record's import roots are
+    bound so the image's Python finds the user's modules). Every task of an array differs
+    only in the last item, so a backend can keep one argv for the whole array.
+    ``sequence``: the task's units are fused steps, run in order, stopping at a failure."""
     argv = [interpreter, "-m", "hpcflow.runtime"]
-    if pool > 1 and len(unit_dirs) > 1:
+    if sequence:
+        argv.append("--sequence")
+    elif pool > 1:
         argv += ["--pool", str(pool)]
-    argv += unit_dirs
+    argv += ["--tasks", str(task_list), "--index", str(index)]
     if tmpl.image and settings.containers.runtime != "none":
         from hpcflow.engine.containerize import wrap_in_container
 

@@ -20,6 +20,7 @@ from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.state import SUBMITTED, Attempt, EngineState, TickReport
 from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable
 from hpcflow.runtime import records as rec
+from hpcflow.runtime.tasklist import TASK_LIST
 from hpcflow.scheduler.base import JobState, JobStatus
 from hpcflow.states import AttemptStatus, ErrorKind
 
@@ -113,7 +114,7 @@ class Observer(EngineState):
                 continue  # never declare a job lost while the controller does not answer
             if chain_jobs.replan_if_dependency_killed(self, att, status):
                 continue
-            if not att.dir.is_dir():  # no record can appear any more: no grace period
+            if self._deleted(att, status):  # no record can appear any more: no grace period
                 self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
                                     "was deleted before the job wrote its exit record")
                 report.finished_units += 1
@@ -123,6 +124,11 @@ class Observer(EngineState):
                 continue  # a slow shared filesystem may not show the exit record yet
             status = self._described(att, status)
             if chain_jobs.replan_if_dependency_killed(self, att, status):
+                continue
+            if self._deleted(att, status):  # a poll shows queue states only: asked again
+                self._apply_failure(att, ErrorKind.FATAL, f"the attempt directory {att.dir} "
+                                    "was deleted before the job wrote its exit record")
+                report.finished_units += 1
                 continue
             kind, message = outcome_from_scheduler(status or JobStatus(JobState.UNKNOWN))
             tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
@@ -171,7 +177,7 @@ class Observer(EngineState):
         if ok:
             run, node = self._node_of(att)
             try:
-                outputs = rec.read_json(att.dir / rec.OUTPUTS_FILE) or {}
+                outputs = rec.read_outputs(att.dir, record)
             except CorruptRecord as exc:
                 self._apply_failure(att, ErrorKind.FATAL, str(exc))
                 return
@@ -182,6 +188,17 @@ class Observer(EngineState):
                 self.cache.record(run, node)
             return
         self._apply_failure(att, kind or ErrorKind.ERROR, message, host=record.get("host"))
+
+    def _deleted(self, att: Attempt, status: JobStatus | None) -> bool:
+        """Whether the attempt directory was deleted. The runtime creates it when the unit
+        starts, so its absence means deletion only once the job ran to a clean end (exit 0),
+        or for attempts whose directory the engine made (before task lists)."""
+        if att.dir.is_dir():
+            return False
+        if status is not None and status.state == JobState.COMPLETED and status.exit_code == 0:
+            return True
+        run = self.runs.get(att.workflow_id)
+        return run is not None and not (Path(run.work_dir) / "jobs" / att.tag / TASK_LIST).exists()
 
     def _apply_failure(self, att: Attempt, kind: ErrorKind, message: str, host: str | None = None) -> None:
         self._close_attempt(att, AttemptStatus.FAILED, kind, message)
@@ -209,7 +226,8 @@ def job_log_tail(att: Attempt, work_dir: str, lines: int = 5) -> str:
     job = att.job_id or ""
     base = job.split("_")[0]
     dirs = [att.dir, Path(work_dir) / "jobs" / att.tag]
-    patterns = [f"slurm-{job}.err", f"slurm-{base}_*.err", f"{att.tag}.{att.task_index}.log"]
+    patterns = [f"slurm-{job}.err", f"slurm-{base}.err", f"slurm-{base}_*.err",
+                f"{att.tag}.{att.task_index}.log", f"{att.tag}.log"]
     for d in dirs:
         for pattern in patterns:
             for path in sorted(d.glob(pattern)):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import ConfigError
+from hpcflow.runtime.tasklist import TASK_LIST
 
 #: What a route holds (and nothing else: an unknown key is an error, never ignored).
 ROUTE_KEYS = ("host", "user", "port", "identity_file", "connect_timeout_s", "remote_root",
@@ -130,18 +131,24 @@ ROUTE_MARK = ".hpcflow-route"
 
 
 def write_route_marks(unit_dirs: Sequence[Path], route: Route | None) -> None:
-    """Mark attempt directories with their route (its whole table) when their job is
-    planned; read when they are staged and fetched, also by an engine that restarted."""
+    """Mark attempt directories (and the job's ``jobs/<tag>`` directory, which holds its task
+    list) with their route (its whole table) when their job is planned; read when they are
+    staged and fetched, also by an engine that restarted. Only routed jobs make attempt
+    directories before they run: the home scheduler's units make their own."""
     for unit in unit_dirs:
         mark = Path(unit) / ROUTE_MARK
         if route is not None:
+            mark.parent.mkdir(parents=True, exist_ok=True)  # attempt dirs: made here first
             mark.write_text(json.dumps(route.to_table(), sort_keys=True), encoding="utf-8")
         elif mark.exists():
             mark.unlink()
 
 
 def read_route_mark(unit_dir: Path) -> Route | None:
-    """The route of an attempt directory (``None``: the engine's own scheduler runs it)."""
+    """The route of an attempt directory, or of a job's task list (its directory holds the
+    mark); ``None``: the engine's own scheduler runs it."""
+    if Path(unit_dir).name == TASK_LIST:
+        unit_dir = Path(unit_dir).parent
     try:
         text = (Path(unit_dir) / ROUTE_MARK).read_text(encoding="utf-8")
     except OSError:

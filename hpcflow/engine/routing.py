@@ -314,8 +314,9 @@ class RouteWorkArea(RemoteWorkArea):
 
 
 def _attempt_dir(path: Path) -> Path | None:
+    """The attempt directory holding ``path`` (a routed one has its route mark here)."""
     for parent in [path, *path.parents]:
-        if parent.name.startswith("attempt-") and (parent / "task.json").exists():
+        if parent.name.startswith("attempt-"):
             return parent
     return None
 

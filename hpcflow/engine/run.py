@@ -291,6 +291,7 @@ class WorkflowRun:
             if step.key is not None and not key_uses_item:
                 fan.key = _text(scope.resolve(step.key))
             self.add(fan)
+            item_step = step if key_uses_item else frozen.replace(step, key=None)  # once, not per item
             for i, item in enumerate(items):
                 item_scope = scope.with_item(item)
                 inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
@@ -298,8 +299,7 @@ class WorkflowRun:
                     inputs = take_slice(inputs, slices, item_scope.resolve(slices.slices))
                 child: dict[str, Any] = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
                              template=step.template)
-                self._make_instance(child, step if key_uses_item else frozen.replace(step, key=None),
-                                    tmpl, item_scope, inputs, item, i)
+                self._make_instance(child, item_step, tmpl, item_scope, inputs, item, i)
             return fan
         except ExpressionError as exc:
             node = self.nodes.get(path) or self.add(Node(**base, type=_type_of(tmpl)))
@@ -410,13 +410,24 @@ def _resolve_or_default(scope: Scope, out: OutputParameterSpec) -> Any:
         raise
 
 
+#: Answers of ``_uses_item`` by value object (asked once per input of every slice).
+_USES_ITEM: dict[int, tuple[Value, bool]] = {}
+
+
 def _uses_item(vspec: Value | None) -> bool:
     if vspec is None:
         return False
+    hit = _USES_ITEM.get(id(vspec))
+    if hit is not None and hit[0] is vspec:
+        return hit[1]
     try:
-        return any(r[0] == "item" for r in value_refs(vspec))
+        answer = any(r[0] == "item" for r in value_refs(vspec))
     except ExpressionError:
-        return False
+        answer = False
+    if len(_USES_ITEM) > 4096:
+        _USES_ITEM.clear()
+    _USES_ITEM[id(vspec)] = (vspec, answer)  # the object is kept, so its id stays its own
+    return answer
 
 
 def _text(value: Any) -> str:

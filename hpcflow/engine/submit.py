@@ -67,13 +67,14 @@ class Launcher(Observer):
         self._pending_groups = (chain_jobs.build_requests(planned, self.settings) if planned else []) + resubmit
         with self.store.transaction():
             self._write_attempt_updates()
-            for p in planned:
-                self.store.add_attempt(p.run.id, {
-                    "node_path": p.node.path, "number": p.number, "dir": str(p.dir),
+            for wf_id in dict.fromkeys(p.run.id for p in planned):
+                self.store.add_attempts(wf_id, ({
+                    "node_path": p.node.path, "number": p.number, "dir": p.dir_text,
                     "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
                     "status": SUBMITTING,
-                })
-                att = Attempt(p.run.id, p.node.path, p.number, p.dir, p.tag, SUBMITTING,
+                } for p in planned if p.run.id == wf_id))
+            for p in planned:
+                att = Attempt(p.run.id, p.node.path, p.number, p.dir_text, p.tag, SUBMITTING,
                               None, p.task_index)
                 self.inflight[(p.run.id, p.node.path, p.number)] = att
             for run in self.runs.values():
@@ -82,10 +83,9 @@ class Launcher(Observer):
     def _write_attempt_updates(self) -> None:
         """Inside a transaction: attempt changes, and a revision bump for their workflows so
         that another engine holding them in memory reloads."""
-        touched = set()
-        for att, fields in self._attempt_updates:
-            self.store.update_attempt(att.workflow_id, att.node_path, att.number, **fields)
-            touched.add(att.workflow_id)
+        touched = {att.workflow_id for att, _ in self._attempt_updates}
+        self.store.update_attempts((att.workflow_id, att.node_path, att.number, fields)
+                                   for att, fields in self._attempt_updates)
         self._attempt_updates.clear()
         for wf_id in touched:
             run = self.runs.get(wf_id)
@@ -95,10 +95,8 @@ class Launcher(Observer):
     def _write_run(self, run: WorkflowRun) -> None:
         if not run.dirty and not run.events:
             return
-        for node in run.dirty.values():
-            self.store.save_node(run.id, node.to_row())
-        for path, kind, message in run.events:
-            self.store.add_event(run.id, path, kind, message)
+        self.store.save_nodes(run.id, (node.to_row() for node in run.dirty.values()))
+        self.store.add_events(run.id, run.events)
         run.dirty.clear()
         run.events.clear()
         root = run.nodes.get("")
@@ -168,8 +166,8 @@ class Launcher(Observer):
         """Stage every group's attempt directories for the jobs (one upload for all); if the
         site is disconnected, nothing is submitted and the attempts wait (never sent, so the
         next tick submits them again without a lookup)."""
-        units = [p.dir for request, items in groups if not isinstance(request, HpcflowError)
-                 for p in items]
+        units = [request.task_list for request, _ in groups  # one task list per job
+                 if not isinstance(request, HpcflowError) and request.task_list is not None]
         if not units:
             return groups
         code = [root for request, items in groups if not isinstance(request, HpcflowError)
@@ -217,7 +215,7 @@ class Launcher(Observer):
             run, node = self._node_of(att)
             if node is None:
                 continue
-            replans.append(PlannedAttempt(run, node, att.number, att.dir))
+            replans.append(PlannedAttempt(run, node, att.number, att.dir_text))
         groups = chain_jobs.build_requests(replans, self.settings) if replans else []
         for p in replans:  # the new tag is committed before the job is submitted
             att = self.inflight[(p.run.id, p.node.path, p.number)]

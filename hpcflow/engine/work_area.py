@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hpcflow.runtime import records as rec
+from hpcflow.runtime import tasklist
 from hpcflow.scheduler.base import JobRequest
 from hpcflow.spec.model import TaskRecord
 from hpcflow.transport import files
@@ -81,22 +82,27 @@ class RemoteWorkArea:
     # --- staging -------------------------------------------------------------------------
 
     def stage(self, unit_dirs: Sequence[Path], code: Sequence[Path] = ()) -> None:
-        """One upload: each unit's ``task.json`` (paths translated), the OP pickles and
-        uploaded input artifacts it refers to, the code roots and hpcflow, if not there yet."""
+        """One upload: the jobs' task lists (or, for attempts prepared before task lists,
+        each unit's ``task.json``) with paths translated, the OP pickles and uploaded input
+        artifacts they refer to, the code roots and hpcflow, if not there yet."""
         out: dict[str, bytes] = {}
         marks: list[Path] = []
         for unit in unit_dirs:
-            data = rec.read_json(Path(unit) / rec.TASK_FILE)
-            if data is None:
+            if Path(unit).is_file():  # a job's task list
+                header, entries = tasklist.read_all(Path(unit))
+                for units in entries:
+                    for _, data in units:
+                        marks += self._add_needs(out, data)
+                remote = [[(self.to_remote(d), self.to_remote(t)) for d, t in units] for units in entries]
+                out[self.to_remote(str(unit))] = tasklist.render_task_list(
+                    remote, log=self.to_remote(header.get("log")))
                 continue
-            task = TaskRecord.from_json(data)
-            pickle_file = (task.op or {}).get("pickle_file")
-            if pickle_file:
-                self._add_file(out, Path(pickle_file))
-            for leaf in _leaves(dict(task.artifacts)):
-                marks += self._add_input(out, Path(leaf))
+            old_task = rec.read_json(Path(unit) / rec.TASK_FILE)
+            if old_task is None:
+                continue
+            marks += self._add_needs(out, old_task)
             out[self.to_remote(str(Path(unit) / rec.TASK_FILE))] = json.dumps(
-                self.to_remote(data), ensure_ascii=False).encode()
+                self.to_remote(old_task), ensure_ascii=False).encode()
         for root in code:
             files.add_tree(out, Path(root), self.code_dir(Path(root)))
         lib = self._library(out)
@@ -104,6 +110,17 @@ class RemoteWorkArea:
         self._lib = lib
         for mark in marks:
             (mark / self.staged_mark).touch()
+
+    def _add_needs(self, out: dict[str, bytes], data: dict[str, Any]) -> list[Path]:
+        """The shipped OP pickle and uploaded inputs a task record names."""
+        task = TaskRecord.from_json(data)
+        pickle_file = (task.op or {}).get("pickle_file")
+        if pickle_file:
+            self._add_file(out, Path(pickle_file))
+        marks: list[Path] = []
+        for leaf in _leaves(dict(task.artifacts)):
+            marks += self._add_input(out, Path(leaf))
+        return marks
 
     def code_dir(self, root: Path) -> str:
         """Where a shipped code root (a package or module) goes on the remote side."""
@@ -166,20 +183,32 @@ class RemoteWorkArea:
     # --- fetching --------------------------------------------------------------------------
 
     def fetch(self, unit_dirs: Sequence[Path]) -> None:
-        """One download of every listed attempt directory that has its exit record."""
+        """One download of every listed attempt directory that has its exit record, and of
+        the merged logs (``jobs/<tag>/units.log``) its succeeded units' logs went to."""
         wanted = [self.to_remote(str(d)) for d in unit_dirs if not (Path(d) / rec.EXIT_FILE).exists()]
         found = files.read_finished_trees(self.transport, wanted, rec.EXIT_FILE, self.timeout_s)
         exits = []
+        merged: set[str] = set()
         for remote, content in found.items():
             local = Path(self.to_local(remote))
             if local.name == rec.TASK_FILE and local.exists():
                 continue  # the engine's own copy, with local paths
-            if local.name == rec.EXIT_FILE:
+            if local.name == rec.EXIT_FILE:  # outputs inside: their paths translated
+                record = self.to_local(json.loads(content))
+                content = json.dumps(record, ensure_ascii=False).encode()
                 exits.append((local, content))  # written last: a reader sees a whole unit
+                where = record.get("log") if isinstance(record, dict) else None
+                if isinstance(where, dict) and isinstance(where.get("file"), str):
+                    merged.add(where["file"])  # a succeeded unit's log: in its job's units.log
                 continue
-            if local.name == rec.OUTPUTS_FILE:
+            if local.name == rec.OUTPUTS_FILE:  # large outputs, or an older layout
                 content = json.dumps(self.to_local(json.loads(content)), ensure_ascii=False).encode()
             _write(local, content)
+        if merged:  # the jobs' merged logs, whole (they only grow), before the records
+            logs = files.read_files(self.transport, [self.to_remote(f) for f in sorted(merged)],
+                                    self.timeout_s)
+            for remote, content in logs.items():
+                _write(Path(self.to_local(remote)), content)
         for local, content in exits:
             _write(local, content)
 

@@ -84,8 +84,10 @@ def op_read_log(args: dict[str, Any]) -> Any:
     known = {Path(a["dir"]).resolve() for a in c.store.attempts(args["id"])}
     if wanted not in known:
         raise HpcflowError(f"{wanted} is not an attempt directory of workflow {args['id']}")
-    log = wanted / "log.txt"
-    return log.read_text(errors="replace") if log.exists() else None
+    from hpcflow.runtime.records import read_unit_log
+
+    found = read_unit_log(wanted)  # its own log, or its part of the job's merged log
+    return found[1] if found is not None else None
 
 
 def op_cancel(args: dict[str, Any]) -> Any:

@@ -6,8 +6,8 @@ while its parents still run, so the engine cannot write their output values into
 
     {"step": "s3", "output": "y", "stack": false, "units": [{"dir": ".../s3/attempt-1"}]}
 
-``units`` are the producing units in order: a directory to read (``outputs.json`` and the
-exit record), or ``{"value": ...}`` for a producer that had already finished. A single
+``units`` are the producing units in order: a directory to read (its exit record, which
+holds the outputs, or ``outputs.json`` beside it for large outputs and older attempts), or ``{"value": ...}`` for a producer that had already finished. A single
 source takes the one unit's output; a stacked one (the reduce of a fan-out) takes them
 all, as the engine stacks a fan-out's outputs: parameters as a list, artifacts merged
 into one list. The values are those the engine would have written, codec-encoded as in
@@ -77,7 +77,9 @@ def _unit_output(task: TaskRecord, section: str, name: str, step: str, output: s
     what = f"step {task.step}: input {name!r} comes from output {output!r} of step {step}"
     try:
         record = rec.read_exit(where)
-        outputs = rec.read_json(where / rec.OUTPUTS_FILE) if record is not None else None
+        # in the exit record; in outputs.json when large, or in the layout before that
+        outputs = rec.read_outputs(where, record) if record is not None \
+            and record.get("status") == "succeeded" else None
     except CorruptRecord as exc:
         raise ProducerUnusable(f"{what}, whose record is damaged: {exc}") from exc
     if record is None:
@@ -89,7 +91,7 @@ def _unit_output(task: TaskRecord, section: str, name: str, step: str, output: s
     if output not in section_values:
         if section == "artifacts":
             return None  # an optional artifact it did not produce, as the engine reads it
-        raise ProducerUnusable(f"{what}, which did not output it ({where / rec.OUTPUTS_FILE})")
+        raise ProducerUnusable(f"{what}, which did not output it ({where})")
     for path, digest in (outputs.get("hashes") or {}).items():
         if isinstance(digest, dict) and "sha256" in digest:
             hashes[path] = {**digest, "step": step}

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,25 @@ class OutputError(Exception):
     """The OP finished but an output is missing or malformed."""
 
 
-def run_unit(unit_dir: Path) -> bool:
-    """Run the unit in ``unit_dir``; return True on success. Never raises."""
-    unit_dir = Path(unit_dir).resolve()
+def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
+             merged_log: Path | None = None) -> bool:
+    """Run the unit in ``unit_dir``; return True on success. Never raises.
+
+    ``task`` (a task record's JSON) comes from the job's task list (the unit directory is
+    then created here, when the unit starts); without it the unit directory must exist and hold ``task.json`` (the
+    layout of attempts prepared before task lists, and of Kubernetes pods). A unit that
+    succeeds leaves only its exit record (outputs inside) and, if the OP wrote any, its
+    ``work`` directory; its log goes to ``merged_log`` when given. A failed unit keeps all.
+    """
+    unit_dir = Path(unit_dir).absolute()
+    raw = task
+    try:
+        if raw is not None:
+            unit_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"hpcflow: cannot create the attempt directory {unit_dir}: {exc}", file=sys.stderr)
+        return False
+    unit_dir = unit_dir.resolve()
     if not unit_dir.is_dir():  # nowhere to write a log or an exit record: say so in the job's log
         print(f"hpcflow: the attempt directory {unit_dir} does not exist (deleted?)", file=sys.stderr)
         return False
@@ -44,39 +61,49 @@ def run_unit(unit_dir: Path) -> bool:
     record: dict[str, Any] = {"host": os.uname().nodename, "pid": os.getpid(), "started_at": started}
     exit_writer = rec.ExitRecordWriter(unit_dir)  # holds the record's disk space from now on
     old_cwd = os.getcwd()
-    saved_fds = _redirect_output(unit_dir / rec.LOG_FILE)
+    log_path = unit_dir / rec.LOG_FILE
+    saved_fds = _redirect_output(log_path)
+    label = ""
     try:
-        task = _read_task(unit_dir / rec.TASK_FILE)
-        if task.deferred:  # chained or fused: the producers' outputs are read now
+        if raw is None:
+            unit = _read_task(unit_dir / rec.TASK_FILE)
+        else:
+            unit = _parse_task(raw, f"the task list entry of {unit_dir}")
+        label = unit.step
+        if unit.deferred:  # chained or fused: the producers' outputs are read now
             from hpcflow.runtime.deferred import resolve
 
-            task = resolve(task)
+            unit = resolve(unit)
         work.mkdir(parents=True, exist_ok=True)
         os.chdir(work)
         if dflow_options().alias:  # submitted under `hpcflow exec`: the job resolves dflow too
             from hpcflow.compat.alias import install
 
             install()
-        runner = _run_python if task.template.kind == "python" else _run_script
-        store = _object_store(task)
+        runner = _run_python if unit.template.kind == "python" else _run_script
+        store = _object_store(unit)
         if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
-            task = frozen.replace(task, artifacts=_fetch_inputs(task, store, _scratch(unit_dir)))
+            unit = frozen.replace(unit, artifacts=_fetch_inputs(unit, store, _scratch(unit_dir)))
         else:  # shared filesystem: inputs must be what their producers recorded
-            integrity.verify_inputs(task)
-        outputs = runner(task, work)
+            integrity.verify_inputs(unit)
+        outputs = runner(unit, work)
         if store is not None:
             from hpcflow.storage import remote
 
-            prefix = task.artifact_prefix or unit_dir.name
+            prefix = unit.artifact_prefix or unit_dir.name
             outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
                                     for k, v in outputs["artifacts"].items()}
         else:  # shared filesystem: record content hashes (S3 manifests carry their own)
             outputs["hashes"] = integrity.record_outputs(outputs["artifacts"])
-        rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
+        if len(json.dumps(outputs, ensure_ascii=False)) <= rec.INLINE_OUTPUTS_MAX:
+            record["outputs"] = outputs  # in the exit record: one file, written once
+        else:  # too big for the space held for the exit record
+            rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
         import traceback
 
+        record.pop("outputs", None)
         record.update(status="failed", kind=_kind(exc), message=describe(exc, unit_dir),
                       traceback=traceback.format_exc())
         try:
@@ -86,9 +113,22 @@ def run_unit(unit_dir: Path) -> bool:
     finally:
         os.chdir(old_cwd)
         _restore_output(saved_fds)
+    ok = record["status"] == "succeeded"
+    if ok:
+        record.update(rec.tidy_succeeded(unit_dir, merged_log, label))
     record["finished_at"] = time.time()
-    exit_writer.write(record)
-    return bool(record["status"] == "succeeded")
+    try:
+        exit_writer.write(record)
+    except OSError:
+        if unit_dir.is_dir():
+            raise
+        # Said in the job's log, which the engine quotes when no exit record appears.
+        print(f"hpcflow: the attempt directory {unit_dir} was deleted before its exit record "
+              "was written", file=sys.stderr)
+        return False
+    if ok:
+        rec.drop_unit_log(unit_dir, record)
+    return bool(ok)
 
 
 def _read_task(path: Path) -> TaskRecord:
@@ -96,10 +136,14 @@ def _read_task(path: Path) -> TaskRecord:
     data = rec.read_json(path)
     if data is None:
         raise OPLoadError(f"{path} is missing")
+    return _parse_task(data, str(path))
+
+
+def _parse_task(data: Any, where: str) -> TaskRecord:
     try:
         return TaskRecord.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise OPLoadError(f"{path} is not a task record ({type(exc).__name__}: {exc})") from exc
+        raise OPLoadError(f"{where} is not a task record ({type(exc).__name__}: {exc})") from exc
 
 
 def _object_store(task: TaskRecord) -> Any:

@@ -1,4 +1,10 @@
-"""Run the units of one job: one unit, or a group of slices serially or in a process pool."""
+"""Run the units of one job: one unit, or a group of slices serially or in a process pool.
+
+``--tasks FILE --index N`` runs the units of array task N of the job's task list (the
+layout the engine writes); bare unit directories run the units whose ``task.json`` is in
+them (attempts prepared before task lists, and Kubernetes pods). ``--sequence`` runs the
+units of fused steps in order and stops at the first failure (each reads the one before).
+"""
 
 from __future__ import annotations
 
@@ -8,34 +14,66 @@ from pathlib import Path
 
 from hpcflow.runtime.execute import run_unit
 
+_USAGE = ("usage: python -m hpcflow.runtime [--pool N | --sequence] "
+          "(--tasks FILE --index N | UNIT_DIR ...)")
+
 
 def main(argv: list[str]) -> int:
     pool = 1
     args = list(argv)
-    if args[:1] == ["--sequence"]:  # fused steps: each reads the one before; stop at a failure
-        units = [Path(a) for a in args[1:]]
-        return 0 if all(run_unit(u) for u in units) else 1
-    if args[:1] == ["--pool"]:
+    sequence = args[:1] == ["--sequence"]  # fused steps: each reads the one before
+    if sequence:
+        args = args[1:]
+    elif args[:1] == ["--pool"]:
         pool = int(args[1])
         args = args[2:]
-    if not args:
-        print("usage: python -m hpcflow.runtime [--pool N | --sequence] UNIT_DIR [UNIT_DIR ...]",
-              file=sys.stderr)
+    units: list[tuple[Path, object, Path | None]]
+    if args[:1] == ["--tasks"]:
+        if len(args) != 4 or args[2] != "--index" or not args[3].isdigit():
+            print(_USAGE, file=sys.stderr)
+            return 2
+        units = _from_task_list(Path(args[1]), int(args[3]))
+        if not units:
+            return 1
+    elif args:
+        units = [(Path(a), None, None) for a in args]
+    else:
+        print(_USAGE, file=sys.stderr)
         return 2
-    units = [Path(a) for a in args]
+    if sequence:  # in order, stopping at the first failure (all() stops there)
+        return 0 if all(_run(u) for u in units) else 1
     if pool == -1:
         pool = os.cpu_count() or 1
     if pool <= 1 or len(units) == 1:
-        results = [run_unit(u) for u in units]
+        results = [_run(u) for u in units]
     else:
         results = _run_pool(units, pool)
     return 0 if all(results) else 1
 
 
-def _run_pool(units: list[Path], size: int) -> list[bool]:
+def _from_task_list(path: Path, number: int) -> list[tuple[Path, object, Path | None]]:
+    """The units of task ``number``; an unreadable list is said in the job's log (no unit
+    directory exists yet to hold an exit record: the engine's grace period handles it)."""
+    from hpcflow.runtime.tasklist import TaskListError, read_task
+
+    try:
+        header, entries = read_task(path, number)
+        merged = Path(header["log"]) if header.get("log") else None
+        return [(Path(d), t, merged) for d, t in entries]  # parsed by run_unit
+    except (OSError, TaskListError, KeyError, TypeError, ValueError) as exc:
+        print(f"hpcflow: cannot read task {number} of {path}: {exc}", file=sys.stderr)
+        return []
+
+
+def _run(unit: tuple[Path, object, Path | None]) -> bool:
+    unit_dir, task, merged = unit
+    return run_unit(unit_dir, task, merged)  # type: ignore[arg-type]
+
+
+def _run_pool(units: list[tuple[Path, object, Path | None]], size: int) -> list[bool]:
     """Fork workers so each unit gets its own process (and its own alarm for timeouts)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(min(size, len(units)), maxtasksperchild=1) as pool:
-        return pool.map(run_unit, units, chunksize=1)
+        return pool.map(_run, units, chunksize=1)

@@ -17,6 +17,12 @@ EXIT_FILE = "exit.json"
 LOG_FILE = "log.txt"
 WORK_DIR = "work"
 
+#: Outputs up to this size (JSON) go into the exit record itself; larger ones into
+#: ``outputs.json`` (the exit record must fit the space held for it, ``EXIT_RESERVE``).
+INLINE_OUTPUTS_MAX = 32 * 1024
+#: Script files a script step writes into its unit directory.
+SCRIPT_FILES = ("script.sh", "script.py")
+
 #: Error kinds an exit record may carry.
 KIND_TRANSIENT = "transient"
 KIND_FATAL = "fatal"
@@ -119,3 +125,94 @@ def read_json(path: Path) -> Any | None:
 
 def read_exit(unit_dir: Path) -> dict[str, Any] | None:
     return read_json(Path(unit_dir) / EXIT_FILE)
+
+
+def read_outputs(unit_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """A succeeded unit's outputs: in its exit record, else in ``outputs.json`` (large
+    outputs, and attempts written before outputs moved into the exit record)."""
+    if "outputs" in record:
+        return record["outputs"] or {}
+    return read_json(Path(unit_dir) / OUTPUTS_FILE) or {}
+
+
+def tidy_succeeded(unit_dir: Path, merged_log: Path | None, label: str) -> dict[str, Any]:
+    """Drop what a succeeded unit no longer needs (its script file, an empty ``work``) and,
+    with ``merged_log``, append its log there; the returned fields go into the exit record
+    (``log``: where the unit's log now is, or None when it was empty). Without
+    ``merged_log`` (bare unit directories: older attempts, Kubernetes pods) all stays."""
+    if merged_log is None:
+        return {}
+    for name in SCRIPT_FILES:
+        try:
+            os.unlink(unit_dir / name)
+        except OSError:
+            pass
+    try:
+        os.rmdir(unit_dir / WORK_DIR)  # only when empty: what the OP left there stays
+    except OSError:
+        pass
+    try:
+        data = (unit_dir / LOG_FILE).read_bytes()
+    except OSError:
+        return {}
+    if not data:
+        return {"log": None}
+    try:
+        offset = append_locked(merged_log, f"==> {label} {unit_dir} <==\n".encode(), data)
+    except OSError:  # the merged log cannot take it: the unit keeps its own
+        return {}
+    return {"log": {"file": str(merged_log), "offset": offset, "length": len(data)}}
+
+
+def append_locked(path: Path, head: bytes, data: bytes) -> int:
+    """Append ``head + data`` under a POSIX lock (other tasks of the array append too);
+    returns the offset at which ``data`` starts."""
+    import fcntl
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END) + len(head)
+            view = memoryview(head + data + (b"" if data.endswith(b"\n") else b"\n"))
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    return start
+
+
+def drop_unit_log(unit_dir: Path, record: dict[str, Any]) -> None:
+    """Remove a succeeded unit's own log once its exit record says where the text went."""
+    if "log" in record:
+        try:
+            os.unlink(Path(unit_dir) / LOG_FILE)
+        except OSError:
+            pass
+
+
+def read_unit_log(unit_dir: Path, limit: int | None = None) -> tuple[Path, str] | None:
+    """The log of a unit: its own ``log.txt``, else its part of the job's merged log (the
+    exit record says where); None when it has none. ``limit`` keeps the last bytes."""
+    own = Path(unit_dir) / LOG_FILE
+    if own.exists():
+        data = own.read_bytes()
+        return own, (data[-limit:] if limit else data).decode(errors="replace")
+    try:
+        record = read_exit(unit_dir)
+    except CorruptRecord:
+        return None
+    where = (record or {}).get("log")
+    if not isinstance(where, dict):
+        return None
+    path, offset, length = Path(where["file"]), int(where["offset"]), int(where["length"])
+    if limit and length > limit:
+        offset, length = offset + length - limit, limit
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return path, fh.read(length).decode(errors="replace")
+    except OSError:
+        return None

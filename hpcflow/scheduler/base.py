@@ -84,6 +84,9 @@ class JobRequest:
     #: Task ids (or whole array ids) that must all succeed before this job may start
     #: (Slurm ``--dependency=afterok``); only for a scheduler with ``supports_dependencies``.
     depends_on: tuple[str, ...] = ()
+    #: The job's task list (``hpcflow.runtime.tasklist``): the task records of ``units``,
+    #: for backends that ship them elsewhere (Kubernetes, an SSH work area).
+    task_list: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,13 @@ class LocalScheduler:
         env = dict(os.environ)
         env.update(job.env)
         ids = []
+        # One log and one pid list per job, whatever its number of tasks (the units keep
+        # their own logs); a task id names the list and the task's line in it.
+        pid_file, log = job.workdir / f"{job.tag}.pids", job.workdir / f"{job.tag}.log"
         for i, argv in enumerate(job.tasks):
-            pid_file = job.workdir / f"{job.tag}.{i}.pid"
-            task_id = f"local:{pid_file}"
+            task_id = f"local:{pid_file}#{i}"
             self._tasks[task_id] = _Task(
-                task_id, tuple(argv), env, job.workdir, job.workdir / f"{job.tag}.{i}.log",
+                task_id, tuple(argv), env, job.workdir, log,
                 pid_file, job.resources.time_limit_s, job.tag,
             )
             self._queue.append(task_id)
@@ -223,7 +225,9 @@ class LocalScheduler:
             task.pid = task.popen.pid
         task.started = time.time()
         task.state = JobState.RUNNING
-        task.pid_file.write_text(f"{task.pid} {_proc_start_time(task.pid)}\n")
+        index = task.task_id.rpartition("#")[2]
+        with open(task.pid_file, "a") as fh:  # one line per started task, one writer
+            fh.write(f"{index} {task.pid} {_proc_start_time(task.pid)}\n")
 
     def _status(self, task: _Task) -> JobStatus:
         return JobStatus(task.state, task.exit_code, task.reason, "localhost")
@@ -361,13 +365,36 @@ def _process_alive(task: _Task) -> bool:
     return _live_pid(task.task_id) is not None
 
 
+def _pid_entry(task_id: str) -> tuple[int, str] | None:
+    """The pid and start time recorded for a task: a line of its job's pid list
+    (``local:<jobs>/<tag>.pids#<i>``), or an older driver's pid file of its own."""
+    path, sep, index = task_id.removeprefix("local:").partition("#")
+    try:
+        if not sep:
+            pid_s, start = Path(path).read_text().split()
+            return int(pid_s), start
+        with open(path) as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) == 3 and fields[0] == index:
+                    return int(fields[1]), fields[2]
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def recorded_pid(task_id: str) -> int | None:
+    """The pid a local task was started with (whether or not it still runs)."""
+    entry = _pid_entry(task_id)
+    return entry[0] if entry is not None else None
+
+
 def _live_pid(task_id: str) -> int | None:
     """The pid of a task started by another process, if that process is still alive."""
-    try:
-        pid_s, start = Path(task_id.removeprefix("local:")).read_text().split()
-    except (OSError, ValueError):
+    entry = _pid_entry(task_id)
+    if entry is None:
         return None
-    pid = int(pid_s)
+    pid, start = entry
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
@@ -379,7 +406,7 @@ def _live_pid(task_id: str) -> int | None:
 
 
 def _status_from_pid_file(task_id: str) -> JobStatus:
-    if not Path(task_id.removeprefix("local:")).exists():
+    if _pid_entry(task_id) is None:
         return JobStatus(JobState.UNKNOWN, reason="never started by this process")
     if _live_pid(task_id):
         return JobStatus(JobState.RUNNING, node="localhost")

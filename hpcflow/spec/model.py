@@ -504,9 +504,16 @@ class TaskRecord:
     #: unit starts (a source names the producers' attempt directories).
     deferred: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        template = self.template.to_json()
-        template.pop("op", None)  # carried apart, as a file reference
+    @staticmethod
+    def template_json(template: OPTemplateSpec) -> dict[str, Any]:
+        out = template.to_json()
+        out.pop("op", None)  # carried apart, as a file reference
+        return out
+
+    def to_json(self, template_json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The record's JSON; ``template_json`` (``template_json(self.template)``, shared by
+        the slices of a fan-out) saves building it again for each unit."""
+        template = template_json if template_json is not None else self.template_json(self.template)
         out: dict[str, Any] = {"workflow": self.workflow, "step": self.step, "template": template,
                                "parameters": dict(self.parameters), "artifacts": dict(self.artifacts),
                                "slice_index": self.slice_index}

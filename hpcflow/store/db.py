@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,11 @@ NODE_COLUMNS = (
     "created_at", "started_at", "finished_at",
 )
 _JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
+_SAVE_NODE_SQL = (
+    f"INSERT INTO nodes (workflow_id, {', '.join(NODE_COLUMNS)}) VALUES (?, {', '.join('?' * len(NODE_COLUMNS))})"
+    f" ON CONFLICT (workflow_id, path) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in NODE_COLUMNS if c != "path")
+)
 
 
 def default_home() -> Path:
@@ -187,6 +192,9 @@ class Store(ResultCacheRows):
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # The WAL grows to the largest transaction (a 100,000-slice fan-out writes
+                # ~100 MB at once); truncate it back after each checkpoint.
+                conn.execute("PRAGMA journal_size_limit=8388608")
                 conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
@@ -320,14 +328,14 @@ class Store(ResultCacheRows):
         return [_node_dict(r) for r in rows]
 
     def save_node(self, wf_id: str, node: dict[str, Any]) -> None:
-        values = [json.dumps(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f) for f in NODE_COLUMNS]
-        cols = ", ".join(NODE_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in NODE_COLUMNS if c != "path")
-        self.conn.execute(
-            f"INSERT INTO nodes (workflow_id, {cols}) VALUES (?, {', '.join('?' * len(NODE_COLUMNS))})"
-            f" ON CONFLICT (workflow_id, path) DO UPDATE SET {updates}",
-            [wf_id, *values],
-        )
+        self.save_nodes(wf_id, [node])
+
+    def save_nodes(self, wf_id: str, nodes: Iterable[dict[str, Any]]) -> None:
+        """Insert or update node rows (one statement for all: a fan-out saves 100,000)."""
+        dumps = json.dumps
+        self.conn.executemany(_SAVE_NODE_SQL, (
+            [wf_id, *(dumps(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f) for f in NODE_COLUMNS)]
+            for node in nodes))
 
     def delete_nodes(self, wf_id: str, paths: list[str]) -> None:
         self.conn.executemany(
@@ -337,20 +345,40 @@ class Store(ResultCacheRows):
     # ------------------------------------------------------------------------- attempts
 
     def add_attempt(self, wf_id: str, attempt: dict[str, Any]) -> None:
-        self.conn.execute(
+        self.add_attempts(wf_id, [attempt])
+
+    def add_attempts(self, wf_id: str, attempts: Iterable[dict[str, Any]]) -> None:
+        now = time.time()
+        self.conn.executemany(
             "INSERT INTO attempts (workflow_id, node_path, number, dir, tag, backend, job_id,"
             " task_index, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (wf_id, attempt["node_path"], attempt["number"], attempt["dir"], attempt["tag"],
-             attempt["backend"], attempt.get("job_id"), attempt.get("task_index", 0),
-             attempt["status"], time.time()),
+            ((wf_id, a["node_path"], a["number"], a["dir"], a["tag"], a["backend"], a.get("job_id"),
+              a.get("task_index", 0), a["status"], now) for a in attempts),
         )
 
     def update_attempt(self, wf_id: str, node_path: str, number: int, **fields: Any) -> None:
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self.conn.execute(
-            f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?",
-            [*fields.values(), wf_id, node_path, number],
-        )
+        self.update_attempts([(wf_id, node_path, number, fields)])
+
+    def update_attempts(self, updates: Iterable[tuple[str, str, int, dict[str, Any]]]) -> None:
+        """Attempt changes ``(workflow, node path, number, fields)``, one statement per set
+        of fields changed (a submitted array updates 100,000 attempts alike)."""
+        by_fields: dict[tuple[str, ...], list[list[Any]]] = {}
+        for wf_id, node_path, number, fields in updates:
+            by_fields.setdefault(tuple(fields), []).append([*fields.values(), wf_id, node_path, number])
+        for names, rows in by_fields.items():
+            sets = ", ".join(f"{k} = ?" for k in names)
+            self.conn.executemany(
+                f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?", rows)
+
+    def active_attempts(self, wf_id: str, status: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """``(node_path, number, dir, tag, status, job_id, task_index, submitted_at)`` of the
+        attempts in ``status``: what the engine loads (plain tuples: 100,000 of them on a big
+        fan-out)."""
+        return self.conn.execute(
+            "SELECT node_path, number, dir, tag, status, job_id, task_index, submitted_at"
+            " FROM attempts"
+            f" WHERE workflow_id = ? AND status IN ({','.join('?' * len(status))}) ORDER BY id",
+            [wf_id, *status]).fetchall()
 
     def attempts(self, wf_id: str, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM attempts WHERE workflow_id = ?", [wf_id]
@@ -371,9 +399,13 @@ class Store(ResultCacheRows):
     # --------------------------------------------------------------------------- events
 
     def add_event(self, wf_id: str, node_path: str | None, kind: str, message: str | None) -> None:
-        self.conn.execute(
+        self.add_events(wf_id, [(node_path, kind, message)])
+
+    def add_events(self, wf_id: str, events: Iterable[tuple[str | None, str, str | None]]) -> None:
+        now = time.time()
+        self.conn.executemany(
             "INSERT INTO events (workflow_id, node_path, ts, kind, message) VALUES (?,?,?,?,?)",
-            (wf_id, node_path, time.time(), kind, message),
+            ((wf_id, path, now, kind, message) for path, kind, message in events),
         )
 
     # --------------------------------------------------------------------------- daemon
@@ -407,5 +439,6 @@ def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
 def _node_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     for f in _JSON_NODE_FIELDS:
-        d[f] = json.loads(d[f]) if d[f] is not None else None
+        value = d[f]
+        d[f] = json.loads(value) if value is not None and value != "null" else None
     return d

@@ -38,18 +38,45 @@ class LogChunk:
         return self.start > 0
 
 
-def log_path(attempt: dict[str, Any]) -> Path:
-    return Path(attempt["dir"]) / LOG_FILE
+@dataclass(frozen=True)
+class LogSource:
+    """Where an attempt's log is: its own file, or a window of its job's merged log (a
+    unit that succeeded; its exit record says where). Offsets are within the window."""
+
+    path: Path
+    lo: int = 0
+    hi: int | None = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
 
-def read_tail(path: Path, max_bytes: int = LOG_TAIL_BYTES) -> LogChunk:
+def log_path(attempt: dict[str, Any]) -> LogSource:
+    own = Path(attempt["dir"]) / LOG_FILE
+    if own.exists():
+        return LogSource(own)
+    where = (exit_record(attempt) or {}).get("log")
+    if isinstance(where, dict) and isinstance(where.get("offset"), int) and isinstance(where.get("length"), int):
+        return LogSource(Path(str(where.get("file"))), where["offset"], where["offset"] + where["length"])
+    return LogSource(own)
+
+
+def _window(fh: Any, source: LogSource) -> int:
+    """The window's size within the open file."""
+    size = os.fstat(fh.fileno()).st_size
+    hi = size if source.hi is None else min(size, source.hi)
+    return max(0, hi - source.lo)
+
+
+def read_tail(source: LogSource | Path, max_bytes: int = LOG_TAIL_BYTES) -> LogChunk:
     """The last ``max_bytes`` of a log, starting at a line boundary when cut."""
+    source = source if isinstance(source, LogSource) else LogSource(Path(source))
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        with open(source.path, "rb") as fh:
+            size = _window(fh, source)
             start = max(0, size - max_bytes)
-            fh.seek(start)
-            data = fh.read(max_bytes)
+            fh.seek(source.lo + start)
+            data = fh.read(min(max_bytes, size - start))
     except FileNotFoundError:
         return LogChunk("", 0, 0, 0, exists=False)
     if start > 0:
@@ -59,14 +86,15 @@ def read_tail(path: Path, max_bytes: int = LOG_TAIL_BYTES) -> LogChunk:
     return LogChunk(_decode(data), start, start + len(data), size, exists=True)
 
 
-def read_from(path: Path, offset: int, max_bytes: int = LOG_TAIL_BYTES) -> LogChunk:
+def read_from(source: LogSource | Path, offset: int, max_bytes: int = LOG_TAIL_BYTES) -> LogChunk:
     """Up to ``max_bytes`` of a log from ``offset`` (what a streaming client polls for)."""
+    source = source if isinstance(source, LogSource) else LogSource(Path(source))
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        with open(source.path, "rb") as fh:
+            size = _window(fh, source)
             offset = min(max(0, offset), size)
-            fh.seek(offset)
-            data = fh.read(max_bytes)
+            fh.seek(source.lo + offset)
+            data = fh.read(min(max_bytes, size - offset))
     except FileNotFoundError:
         return LogChunk("", 0, 0, 0, exists=False)
     # Never split a UTF-8 character: hold back an incomplete trailing sequence.

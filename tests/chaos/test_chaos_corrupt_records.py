@@ -1,6 +1,8 @@
-"""Damaged attempt files on the shared filesystem: a truncated ``task.json``, a deleted attempt
-directory, a corrupt ``exit.json``. Each gives one clear error naming the file, no tick
-crashes, the untouched unit is not rerun, and ``hpcflow retry`` recovers the others."""
+"""Damaged attempt files on the shared filesystem: a truncated entry of the job's task list,
+an attempt directory deleted while its unit runs, a corrupt ``exit.json``. Each gives one
+clear error naming the file and no tick crashes; the first two leave no exit record, so
+the engine retries them itself (a new task list), the untouched unit is not rerun, and
+``hpcflow retry`` recovers the corrupt record's unit."""
 
 from __future__ import annotations
 
@@ -40,8 +42,8 @@ def square(x: int) -> {"y": int}:
 
 
 wf = Workflow("damaged")
-# One array task at a time: while slice 0 runs, the others wait in the queue with their
-# attempt directories and task files already written.
+# One array task at a time: while slice 0 runs, the others wait in the queue (their
+# records in the job's task list; their attempt directories are made when they start).
 wf.add(Step("square", PythonOPTemplate(square, slices=Slices(input_parameter=["x"], output_parameter=["y"])),
             parameters={"x": [0, 1, 2, 3]}, parallelism=1))
 wf.submit()
@@ -55,6 +57,28 @@ def attempt_dir(project: Project, wf_id: str, path: str, number: int = 1) -> Pat
         return Path(att["dir"])
     finally:
         store.close()
+
+
+def tag_of(project: Project, wf_id: str) -> str:
+    store = project.store()
+    try:
+        return next(a["tag"] for a in store.attempts(wf_id) if a["node_path"] == "square(1)")
+    finally:
+        store.close()
+
+
+def truncate_task_line(path: Path, number: int, rng: random.Random) -> None:
+    """Cut array task ``number``'s line of a task list short (the rest stays in place)."""
+    from hpcflow.runtime.tasklist import MAGIC, OFFSET_WIDTH
+
+    data = bytearray(path.read_bytes())
+    header_end = data.index(b"\n", len(MAGIC)) + 1
+    at = header_end + number * (OFFSET_WIDTH + 1)
+    start = int(data[at:at + OFFSET_WIDTH])
+    end = data.index(b"\n", start)
+    cut = rng.randint(start + 1, end - 2)
+    data[cut:end] = b" " * (end - cut)  # same length: the other tasks' offsets still hold
+    path.write_bytes(bytes(data))
 
 
 def wait_until(what: str, ok, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
@@ -72,28 +96,29 @@ def test_damaged_attempt_files_fail_clearly(project: Project, tmp_path: Path, rn
     project.start_daemon()
     wait_until("slice 0 to start", lambda: len(read_marks(marker)) >= 1)
 
-    task = attempt_dir(project, wf_id, "square(1)") / "task.json"
-    text = task.read_text()
-    task.write_text(text[: rng.randint(1, len(text) - 2)])  # truncated mid-write
+    task = attempt_dir(project, wf_id, "square(1)").parent.parent / "jobs" / tag_of(project, wf_id) / "tasks.jsonl"
+    truncate_task_line(task, 1, rng)  # slice 1's entry, cut mid-line
     deleted = attempt_dir(project, wf_id, "square(2)")
-    shutil.rmtree(deleted)
     project.stop_daemon()  # so that nothing reads slice 0's exit record before it is damaged
     Path(f"{gate}-0").touch()
     record = attempt_dir(project, wf_id, "square(0)") / "exit.json"
     wait_until("slice 0's exit record", record.exists)
     data = record.read_bytes()
     record.write_bytes(data[: rng.randint(1, len(data) - 2)])
-    Path(f"{gate}-3").touch()
+    wait_until("slice 2 to start", lambda: any(Path(m["attempt"]).resolve() == deleted.resolve()
+                                               for m in read_marks(marker)))
+    shutil.rmtree(deleted)  # while its unit runs
+    for x in (1, 2, 3):
+        Path(f"{gate}-{x}").touch()
     project.start_daemon()
     first = project.wait([wf_id], timeout=120)
 
     store = project.store()
     steps = {n["path"]: n for n in store.load_nodes(wf_id)}
+    first_attempts = {a["node_path"]: a for a in store.attempts(wf_id) if a["number"] == 1}
     store.close()
     show = project.hpcflow("show", wf_id, check=False)
-    messages = {p: steps[p]["message"] or "" for p in ("square(0)", "square(1)", "square(2)")}
-    for x in (1, 2):
-        Path(f"{gate}-{x}").touch()
+    messages = {p: first_attempts[p]["message"] or "" for p in ("square(0)", "square(1)", "square(2)")}
     project.hpcflow("retry", wf_id, timeout=180)
     statuses = project.statuses([wf_id])
     project.stop_daemon()
@@ -101,15 +126,20 @@ def test_damaged_attempt_files_fail_clearly(project: Project, tmp_path: Path, rn
     counts = tally(marker, store, [wf_id])
     store.close()
     log = project.daemon_log_text()
-    report.record("truncated task.json, deleted attempt directory, corrupt exit.json",
+    report.record("truncated task list entry, deleted attempt directory, corrupt exit.json",
                   f"{first[wf_id]} with one clear error each, retry {statuses[wf_id]}",
                   units=len(counts.units), lost=len(counts.lost), duplicates=counts.duplicates)
     assert first == {wf_id: "Failed"}, log[-3000:]
     assert steps["square(3)"]["phase"] == "Succeeded"
-    assert all(steps[p]["phase"] == "Failed" for p in messages), messages
+    assert all(first_attempts[p]["status"] == "failed" for p in messages), first_attempts
     assert f"{record} is corrupt" in messages["square(0)"]
-    assert f"{task} is corrupt" in messages["square(1)"]
-    assert f"the attempt directory {deleted} was deleted" in messages["square(2)"]
+    assert steps["square(0)"]["phase"] == "Failed"  # the record is the truth: fatal
+    # A damaged task list entry or a directory deleted under a running unit leaves no exit
+    # record: the job's log says why, and the engine's system retry (a new task list) ran
+    # the unit again on its own.
+    assert f"{task}: task 1 is damaged" in messages["square(1)"], messages["square(1)"]
+    assert f"the attempt directory {deleted} was deleted" in messages["square(2)"], messages["square(2)"]
+    assert steps["square(1)"]["phase"] == steps["square(2)"]["phase"] == "Succeeded"
     assert show.returncode == 0, show.stderr
     assert tick_errors(log) == [], tick_errors(log)
     assert statuses == {wf_id: "Succeeded"}

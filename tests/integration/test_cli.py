@@ -191,8 +191,10 @@ def test_cancel_stops_running_jobs(tmp_path: Path):
     assert res.exit_code == 0 and "1 job" in res.output
     assert wf.query_status() == "Failed"
     attempts = wf._client.store.attempts(wf.id)
-    pid_file = Path(attempts[0]["job_id"].removeprefix("local:"))
-    pid = int(pid_file.read_text().split()[0])
+    from hpcflow.scheduler.local import recorded_pid
+
+    pid = recorded_pid(attempts[0]["job_id"])
+    assert pid is not None, attempts[0]["job_id"]
     import time
 
     def gone_or_zombie() -> bool:

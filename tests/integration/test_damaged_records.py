@@ -3,6 +3,7 @@ naming the file, and the tick that finds it goes on (local mode; tests/chaos doe
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +23,13 @@ def damage(unit: Path, how: str) -> str:
     if how == "deleted":
         shutil.rmtree(unit)
         return f"the attempt directory {unit} was deleted"
-    path = unit / (rec.EXIT_FILE if how == "exit" else rec.OUTPUTS_FILE)
+    if how == "outputs":  # outputs in a file of their own (large ones; older attempts)
+        record = rec.read_exit(unit) or {}
+        outputs = json.dumps(record.pop("outputs"))
+        (unit / rec.OUTPUTS_FILE).write_text(outputs[:7])
+        rec.write_json_atomic(unit / rec.EXIT_FILE, record)
+        return f"{unit / rec.OUTPUTS_FILE} is corrupt"
+    path = unit / rec.EXIT_FILE
     path.write_text(path.read_text()[:7])
     return f"{path} is corrupt"
 
@@ -55,3 +62,41 @@ def test_a_damaged_attempt_fails_its_step_and_not_the_tick(how: str, monkeypatch
     (step,) = wf.query_step(name="add")
     assert step.phase == "Failed" and expected in step.message, step.message
     assert wf.query_step(name="after") == []  # the workflow stopped there, nothing ran after
+
+
+def test_an_attempt_in_the_older_layout_is_still_read(monkeypatch: pytest.MonkeyPatch):
+    """Attempts written before outputs moved into the exit record (``outputs.json`` beside
+    it, a local pid file of its own) still finish their workflow with their outputs."""
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+    from hpcflow.scheduler.local import _status_from_pid_file, recorded_pid
+
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")
+    wf = Workflow("old-layout")
+    add = Step("add", PythonOPTemplate(ops.add), parameters={"a": 41})
+    wf.add(add)
+    wf.add(Step("after", PythonOPTemplate(ops.add), parameters={"a": add.outputs.parameters["c"]}))
+    wf.submit()
+    client = get_client()
+    engine = Engine(client.store, client.scheduler, client.settings, only={wf.id})
+    engine.tick()
+    (attempt,) = client.store.attempts(wf.id)
+    unit = Path(attempt["dir"])
+    deadline = time.monotonic() + 30
+    while not (unit / rec.EXIT_FILE).exists():
+        assert time.monotonic() < deadline, "the job never wrote its exit record"
+        time.sleep(0.02)
+    record = rec.read_exit(unit) or {}
+    rec.write_json_atomic(unit / rec.OUTPUTS_FILE, record.pop("outputs"))
+    rec.write_json_atomic(unit / rec.EXIT_FILE, record)  # as the runtime wrote it before
+    pid = recorded_pid(attempt["job_id"])
+    old_pid_file = unit / "old.pid"
+    old_pid_file.write_text(f"{pid} 0\n")
+    assert recorded_pid(f"local:{old_pid_file}") == pid  # an older driver's pid file
+    assert _status_from_pid_file(f"local:{old_pid_file}").state.value == "UNKNOWN"  # not that process
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline + 30, client.store.workflow_status(wf.id)
+        engine.tick()
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
+    assert wf.query_step(name="after")[0].outputs.parameters["c"].value == 43

@@ -143,3 +143,12 @@ def append_to(f: Artifact(Path), text: str) -> {"done": bool}:
     with open(f, "a") as fh:
         fh.write(text)
     return {"done": True}
+
+
+@OP.function
+def shout(x: int, bad: List[int]) -> {"y": int}:
+    """Prints a line (so its log is not empty); the slices in ``bad`` fail."""
+    print(f"slice {x} says hello")
+    if x in bad:
+        raise FatalError(f"slice {x} fails on purpose")
+    return {"y": x * 10}

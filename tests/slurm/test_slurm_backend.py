@@ -94,7 +94,9 @@ def test_array_with_throttle_and_failing_index(sched: SlurmScheduler, tmp_path: 
     for r in runs:
         overlapping = sum(1 for o in runs if o["start"] < r["end"] and r["start"] < o["end"])
         assert overlapping <= 2
-    assert all((tmp_path / f"slurm-{base}_{i}.err").exists() for i in range(5))
+    # one log pair for the whole array (appended to by every task), not one per task
+    assert (tmp_path / f"slurm-{base}.err").exists()
+    assert not list(tmp_path.glob(f"slurm-{base}_*"))
 
 
 def test_cancel_running_and_pending(sched: SlurmScheduler, tmp_path: Path) -> None:

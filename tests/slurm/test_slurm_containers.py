@@ -127,7 +127,9 @@ def test_eos_example_with_its_compute_step_in_the_image(cc_site: Path, tmp_path:
     store = Store(Path(os.environ["HPCFLOW_HOME"]) / "hpcflow.db")
     energy = [a for a in store.attempts(wf_id) if a["node_path"].startswith("energy(")]
     assert len(energy) == 6
-    tasks = list((Path(store.get_workflow(wf_id)["work_dir"]) / "jobs").glob("*/*.tasks/0"))
+    # the energy array's one argv file (every task runs it with its index appended)
+    energy_job = Path(store.get_workflow(wf_id)["work_dir"]) / "jobs" / energy[0]["tag"]
+    tasks = list(energy_job.glob("*.argv"))
     assert tasks and tasks[0].read_text().split("\0")[0].endswith("ch-run")
 
 

@@ -45,6 +45,7 @@ def seed(n: int) -> {"seed": Artifact(Path)}:
 def scale(seed: Artifact(Path), pause: float) -> {"result": Artifact(Path), "job": str}:
     time.sleep(pause)
     n = int(Path(seed).read_text())
+    print(f"scaling {n} on the cluster", flush=True)
     out = Path("result.txt")
     out.write_text(f"{6 * n} sourced={os.environ.get('SOURCED')} env={os.environ.get('ROUTED')}\\n")
     return {"result": out, "job": os.environ.get("SLURM_JOB_ID", "")}
@@ -189,6 +190,10 @@ def test_one_step_runs_on_remote_slurm_over_ssh_and_the_others_locally(
     ran_there = sorted(p.parent.parent.name for p in remote_root.rglob("exit.json"))
     assert ran_there == ["scale"]  # the others ran here (seed's output was only staged there)
     assert sorted(p.name for p in (remote_root / "seed").rglob("*") if p.is_file()) == ["seed.txt"]
+    # the routed unit succeeded, so its log went to its job's merged log there: fetched too
+    logs = subprocess.run([str(HPCFLOW), "logs", wf_id, "scale"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert logs.returncode == 0 and "scaling 7 on the cluster" in logs.stdout, explain(logs)
     print(f"\nMEASURED routed step: {sshd.authentications()} login, {sshd.sessions()} SSH commands")
 
 

@@ -255,3 +255,55 @@ def test_a_fan_out_waiting_for_too_many_units_is_not_launched_early(tmp_path: Pa
     run = _run(tmp_path, ops.fan_fan_reduce("ff", 3, "/l"))
     run.advance()
     assert list(run.launches) == ["a(0)", "a(1)", "a(2)"] and "b" not in run.nodes
+
+
+def _sequence_list(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    """A fused job's task list (one task: unit a, then unit b reading a's ``y``)."""
+    from hpcflow.runtime.tasklist import write_task_list
+
+    spec = _chain(1).build()
+    tmpl = spec.op_template(next(k for k, t in spec.templates.items() if t.kind == "python"))
+    first, second = tmp_path / name / "a" / "attempt-1", tmp_path / name / "b" / "attempt-1"
+    a = TaskRecord(workflow="w", step="a", template=tmpl, op=tmpl.op,
+                   parameters={"x": 1, "log_dir": str(tmp_path), "tag": "a"})
+    b = TaskRecord(workflow="w", step="b", template=tmpl, op=tmpl.op,
+                   parameters={"log_dir": str(tmp_path), "tag": "b"},
+                   deferred={"parameters": {"x": {"step": "a", "output": "y",
+                                                  "units": [{"dir": str(first)}]}}})
+    tasks = tmp_path / name / "jobs" / "t" / "tasks.jsonl"
+    write_task_list(tasks, [[(str(first), a.to_json()), (str(second), b.to_json())]],
+                    log=str(tasks.parent / "units.log"))
+    return tasks, first, second
+
+
+def test_a_fused_task_of_a_task_list_runs_its_units_in_order_each_in_its_own_dir(tmp_path: Path):
+    from hpcflow.runtime.group import main
+
+    tasks, first, second = _sequence_list(tmp_path, "ok")
+    assert not first.exists() and not second.exists()  # the runtime makes them
+    assert main(["--sequence", "--tasks", str(tasks), "--index", "0"]) == 0
+    one, two = rec.read_exit(first), rec.read_exit(second)
+    assert one["status"] == two["status"] == "succeeded"
+    # b read a's output from a's exit record (no outputs.json in the task-list layout)
+    assert not (first / rec.OUTPUTS_FILE).exists()
+    assert one["outputs"]["parameters"]["y"] == 2 and two["outputs"]["parameters"]["y"] == 3
+
+
+def test_a_fused_task_of_a_task_list_stops_at_the_first_failure(tmp_path: Path):
+    from hpcflow.runtime.group import main
+
+    tasks, first, second = _sequence_list(tmp_path, "bad")
+    (tmp_path / "fatal-a").touch()
+    assert main(["--sequence", "--tasks", str(tasks), "--index", "0"]) == 1
+    assert rec.read_exit(first)["status"] == "failed"
+    assert not second.exists()  # never started: no directory, no record
+    assert not (tmp_path / "b").exists()
+
+
+def test_deferred_inputs_read_outputs_kept_in_the_exit_record(tmp_path: Path):
+    inline = tmp_path / "inline"
+    inline.mkdir()
+    rec.write_json_atomic(inline / rec.EXIT_FILE, {"status": "succeeded",
+                                                   "outputs": {"parameters": {"y": 9}}})
+    task = _task(tmp_path, {"parameters": {"x": {"step": "a", "output": "y", "units": [{"dir": str(inline)}]}}})
+    assert deferred.resolve(task).parameters["x"] == 9

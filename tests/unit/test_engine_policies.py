@@ -83,7 +83,7 @@ def test_a_node_that_fails_twice_is_excluded_from_the_retries(tmp_path: Path):
     unit_dir = tmp_path / "u"
     unit_dir.mkdir()
     settings = EngineSettings(work_root=tmp_path)
-    [(request, items)] = group_requests([PlannedAttempt(run, node, 3, unit_dir)], settings)
+    [(request, items)] = group_requests([PlannedAttempt(run, node, 3, str(unit_dir))], settings)
     assert request.resources.exclude_nodes == ("n1",)
     assert "#SBATCH --exclude=n1\n" in render_script(request, tasks_file="t", is_array=False)
 

@@ -42,6 +42,7 @@ from hpcflow.python import (
     PythonOPTemplate,
     TransientError,
 )
+from hpcflow.runtime import records as rec
 from tests.helpers import (
     REPO_ROOT,
     make_unit,
@@ -757,8 +758,19 @@ def test_exit_record_is_valid_json_and_last(tmp_path: Path) -> None:
     exit_text = (unit / "exit.json").read_text()
     record = json.loads(exit_text)
     assert set(record) >= {"status", "kind", "message", "started_at", "finished_at", "host", "pid"}
+    # small outputs are part of the exit record: one atomic write says success and what came out
+    assert record["outputs"]["parameters"] and not (unit / "outputs.json").exists()
+
+
+def test_large_outputs_go_to_their_own_file_before_the_exit_record(tmp_path: Path) -> None:
+    big = "x" * (rec.INLINE_OUTPUTS_MAX + 10)
+    unit = make_unit(tmp_path, PythonOPTemplate(Echo), parameters={"text": big})
+    run_units(unit)
+    record = read_exit(unit)
+    assert record["status"] == "succeeded" and "outputs" not in record
     # outputs.json is complete before the exit record claims success
     assert (unit / "outputs.json").stat().st_mtime <= (unit / "exit.json").stat().st_mtime
+    assert big in json.dumps(read_outputs(unit))
 
 
 def test_nested_declared_paths_relocated_once(tmp_path: Path) -> None:

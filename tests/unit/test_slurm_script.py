@@ -17,6 +17,7 @@ from hpcflow.scheduler.slurm.script import (
     render_script,
     render_task_list,
     sh_quote,
+    shared_argv,
     tag_of,
 )
 
@@ -106,8 +107,9 @@ def test_script_directives_are_validated_values_only(tmp_path: Path) -> None:
     assert directives[0].startswith("#SBATCH --job-name=name_with_spaces_q_touch_")
     assert directives[1:] == [
         "#SBATCH --comment=hpcflow:wf-1.step_2-a0",
-        "#SBATCH --output=slurm-%A_%a.out",
-        "#SBATCH --error=slurm-%A_%a.err",
+        "#SBATCH --output=slurm-%A.out",  # one log pair per array, not two files per task
+        "#SBATCH --error=slurm-%A.err",
+        "#SBATCH --open-mode=append",
         "#SBATCH --no-requeue",
         "#SBATCH --cpus-per-task=2",
         "#SBATCH --mem=1500M",
@@ -226,3 +228,37 @@ def test_missing_task_and_missing_program(tmp_path: Path) -> None:
     assert proc.returncode == 127 and "cannot run" in proc.stderr
     proc = subprocess.run(["bash", str(script), "5"], capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and "no task 5" in proc.stderr
+
+
+def test_an_array_whose_tasks_differ_only_by_their_index_has_one_argv_file(tmp_path: Path) -> None:
+    """The engine's tasks (``... --index i``) share one argv file; bash appends the number."""
+    canary = tmp_path / "canary"
+    dump = ("import json, os, sys; json.dump({'argv': sys.argv[1:]}, sys.stdout)")
+    values = hostile_values(canary)
+    job = JobRequest(tag="t", name="n", workdir=tmp_path,
+                     tasks=tuple((sys.executable, "-c", dump, *values, str(i)) for i in range(5)))
+    shared = shared_argv(job.tasks)
+    assert shared == [sys.executable, "-c", dump, *values]
+    (tmp_path / "t.argv").write_text(render_task_list([shared])[0], encoding="utf-8")
+    script = tmp_path / "job.sh"
+    script.write_text(render_script(job, tasks_file="t.argv", is_array=True), encoding="utf-8")
+    for index, offset in ((0, 0), (3, 0), (1, 3)):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SLURM_ARRAY_TASK_ID": str(index)}
+        proc = subprocess.run(["bash", str(script), str(offset)], capture_output=True, env=env,
+                              cwd="/", check=True)
+        assert json.loads(proc.stdout)["argv"] == [*values, str(offset + index)]
+    assert not canary.exists()
+    # tasks that differ anywhere else keep a file each
+    assert shared_argv([("a", "0"), ("b", "1")]) is None
+    assert shared_argv([("a", "1"), ("a", "0")]) is None
+    assert shared_argv([("a", "0")]) is None
+
+
+def test_cancelled_task_ids_collapse_into_ranges_and_whole_arrays() -> None:
+    from hpcflow.scheduler.slurm.argv import collapse_task_ids
+
+    ids = [f"10_{i}" for i in range(100_000)] + ["11_3", "11_4", "11_5", "11_9", "12_7", "13"]
+    # Slurm takes at most 64k ids in one range ("Too many hosts in range")
+    assert collapse_task_ids(ids) == ["13", "10_[0-49999,50000-99999]", "11_[3-5,9]", "12_7"]
+    assert collapse_task_ids(ids, {"10": 100_000, "11": 10}) == ["13", "10", "11_[3-5,9]", "12_7"]
+    assert collapse_task_ids(["13", "13_2"]) == ["13"]  # the whole job covers its tasks

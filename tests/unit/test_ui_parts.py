@@ -33,6 +33,25 @@ def test_tail_starts_at_a_line_and_reads_from_an_offset(tmp_path: Path):
     assert files.read_tail(tmp_path / "missing").exists is False
 
 
+def test_a_succeeded_units_log_is_its_window_of_the_merged_log(tmp_path: Path):
+    import json
+
+    merged = tmp_path / "units.log"
+    merged.write_bytes(b"==> a <==\nfirst unit\n==> b <==\nsecond unit\nline 2\n==> c <==\nthird\n")
+    start = merged.read_bytes().index(b"second")
+    unit = tmp_path / "attempt-1"
+    unit.mkdir()
+    length = len(b"second unit\nline 2\n")
+    (unit / "exit.json").write_text(json.dumps(
+        {"status": "succeeded", "log": {"file": str(merged), "offset": start, "length": length}}))
+    source = files.log_path({"dir": str(unit)})
+    assert source.exists() and source.path == merged
+    assert files.read_tail(source).text == "second unit\nline 2\n"
+    assert files.read_tail(source, max_bytes=9).text == "line 2\n"
+    part = files.read_from(source, 7)
+    assert part.text == "unit\nline 2\n" and part.size == length
+
+
 def test_a_chunk_never_splits_a_utf8_character(tmp_path: Path):
     log = tmp_path / "log.txt"
     log.write_bytes("aé€😀".encode())  # 1 + 2 + 3 + 4 bytes

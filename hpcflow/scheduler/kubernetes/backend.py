@@ -106,7 +106,7 @@ class KubernetesScheduler:
         job = replace(job, image=job.image or self.settings.default_image)
         units = job.units
         name = M.job_name(job.tag, job.step or job.name)
-        staged = self._stage(name, units, job.pool)
+        staged = self._stage(name, units, job.pool, _task_records(job))
         body = M.job_manifest(job, self.settings, owner=self.owner, tasks_key=staging.tasks_key(name),
                               lib_configmap=self._library())
         try:
@@ -127,13 +127,17 @@ class KubernetesScheduler:
             self._lib = name
         return self._lib
 
-    def _stage(self, name: str, units: Sequence[Sequence[str]], pool: int) -> _Job:
-        """Task records (and the pickled OPs they name) into S3, then the task list."""
+    def _stage(self, name: str, units: Sequence[Sequence[str]], pool: int,
+               records: Mapping[str, dict[str, Any]]) -> _Job:
+        """Task records (and the pickled OPs they name) into S3, then the task list.
+
+        ``records`` are the units' task records from the job's task list; a unit missing
+        there has its ``task.json`` in its directory (attempts prepared before task lists)."""
         files: dict[str, str] = {}
         tasks = [[{"dir": d, "key": self.unit_key(d)} for d in chunk] for chunk in units]
         flat = [u for chunk in tasks for u in chunk]
         for unit in flat:
-            task = rec.read_json(Path(unit["dir"]) / rec.TASK_FILE) or {}
+            task = records.get(unit["dir"]) or rec.read_json(Path(unit["dir"]) / rec.TASK_FILE) or {}
             shipped = (task.get("op") or {}).get("pickle_file")
             if shipped and shipped not in files:
                 key = staging.file_key(file_sha256(shipped), Path(shipped).name)
@@ -142,7 +146,9 @@ class KubernetesScheduler:
                 files[shipped] = key
 
         def put(unit: dict[str, str]) -> None:
-            data = (Path(unit["dir"]) / rec.TASK_FILE).read_bytes()
+            known = records.get(unit["dir"])
+            data = (json.dumps(known, ensure_ascii=False).encode() if known is not None
+                    else (Path(unit["dir"]) / rec.TASK_FILE).read_bytes())
             self.store.put_bytes(staging.record_key(unit["key"], rec.TASK_FILE), data)
 
         with ThreadPoolExecutor(8) as pool_:
@@ -255,6 +261,7 @@ class KubernetesScheduler:
         later skips them) and reported preempted, so the engine runs them again at home."""
         for unit in self._units(name)[index] if index < len(self._units(name)) else []:
             self.store.put_bytes(staging.record_key(unit["key"], staging.WITHDRAWN), b"{}")
+            Path(unit["dir"]).mkdir(parents=True, exist_ok=True)  # the pod never made it
             Path(unit["dir"], staging.WITHDRAWN).write_text(self.settings.site_name)
         return JobStatus(JobState.PREEMPTED, reason=(
             f"unschedulable on {self.settings.site_name} for {waited:.0f} s "
@@ -292,7 +299,17 @@ class KubernetesScheduler:
         return found
 
 
+def _task_records(job: JobRequest) -> dict[str, dict[str, Any]]:
+    """The task records of the job's units, by unit directory, from its task list."""
+    if job.task_list is None:
+        return {}
+    from hpcflow.runtime.tasklist import read_all
+
+    return {d: task for units in read_all(job.task_list)[1] for d, task in units}
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # made by the engine's mirror, not a pod
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

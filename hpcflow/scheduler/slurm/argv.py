@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hpcflow.scheduler.slurm.parse import (
     SACCT_FIELDS,
@@ -109,6 +109,46 @@ def sacct_argv(job_ids: Sequence[str] | None = None, *, since: str | None = None
     if since:
         argv.extend(["-S", since])
     return argv
+
+
+def collapse_task_ids(task_ids: Sequence[str], array_sizes: Mapping[str, int] | None = None) -> list[str]:
+    """Task ids as few scancel arguments: ``123_4..123_9`` -> ``123_[4-9]``, an array known
+    to have exactly the given tasks (``array_sizes``) -> ``123``; plain job ids are kept."""
+    sizes = array_sizes or {}
+    plain: list[str] = []
+    arrays: dict[str, set[int]] = {}
+    for tid in task_ids:
+        base, sep, index = tid.partition("_")
+        if sep and index.isdigit():
+            arrays.setdefault(base, set()).add(int(index))
+        else:
+            plain.append(tid)
+    out = list(dict.fromkeys(plain))
+    for base, indexes in arrays.items():
+        if base in out:
+            continue  # the whole job is cancelled already
+        if sizes.get(base) == len(indexes) and indexes == set(range(len(indexes))):
+            out.append(base)
+            continue
+        ranges = _ranges(sorted(indexes))
+        out.append(f"{base}_{ranges[0]}" if ranges == [str(min(indexes))] else f"{base}_[{','.join(ranges)}]")
+    return out
+
+
+#: Slurm refuses a single range of more ids than this ("Too many hosts in range").
+MAX_RANGE = 50_000
+
+
+def _ranges(indexes: list[int]) -> list[str]:
+    parts, start, prev = [], indexes[0], indexes[0]
+    for i in indexes[1:] + [None]:
+        if i is not None and i == prev + 1 and i - start < MAX_RANGE:
+            prev = i
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return parts
 
 
 def scancel_argv(task_ids: Sequence[str]) -> list[str]:

@@ -20,7 +20,13 @@ from hpcflow.errors import SchedulerError, SchedulerUnavailable, SubmissionDefer
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
 from hpcflow.scheduler.slurm import argv as A
 from hpcflow.scheduler.slurm import parse as P
-from hpcflow.scheduler.slurm.script import render_script, render_task_list, tag_of, validate_tag
+from hpcflow.scheduler.slurm.script import (
+    render_script,
+    render_task_list,
+    shared_argv,
+    tag_of,
+    validate_tag,
+)
 from hpcflow.transport import CommandResult, LocalTransport, Transport
 
 #: How many times each Slurm command ran in this process (``sbatch``, ``squeue``, ...).
@@ -80,6 +86,8 @@ class SlurmScheduler:
         #: Whether polls use ``squeue --only-job-state`` (None: not probed yet).
         self.states_only: bool | None = None
         self._states_checked = False
+        #: Arrays this object submitted, by job id: their size (a whole one cancels by id).
+        self._array_sizes: dict[str, int] = {}
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -134,8 +142,13 @@ class SlurmScheduler:
         is_array = count > 1
         workdir = Path(job.workdir)
         script = workdir / f"hpcflow-{tag}.sh"
-        tasks = workdir / f"hpcflow-{tag}.tasks"
-        out = {tasks / str(i): content for i, content in enumerate(render_task_list(job.tasks))}
+        shared = shared_argv(job.tasks)
+        if shared is not None:  # one argv file for the whole array, the index appended
+            tasks = workdir / f"hpcflow-{tag}.argv"
+            out = {tasks: render_task_list([shared])[0]}
+        else:
+            tasks = workdir / f"hpcflow-{tag}.tasks"
+            out = {tasks / str(i): content for i, content in enumerate(render_task_list(job.tasks))}
         out[script] = render_script(job, tasks_file=tasks.name, is_array=is_array)  # last
         self._write(out)
         chunk = self.max_array_size() if is_array else 1
@@ -157,6 +170,8 @@ class SlurmScheduler:
                     self.cancel(task_ids)
                 raise
             task_ids.extend([f"{job_id}_{i}" for i in range(size)] if is_array else [job_id])
+            if is_array:
+                self._array_sizes[job_id] = size
         return SubmittedJob(tag=tag, task_ids=tuple(task_ids))
 
     def _sbatch(self, argv: list[str]) -> str:
@@ -277,8 +292,9 @@ class SlurmScheduler:
         return {row.task_id: row for row in P.parse_sacct(result.stdout)}, "not in accounting"
 
     def cancel(self, task_ids: Sequence[str]) -> None:
-        """One scancel for all ids; ids Slurm no longer knows are ignored."""
-        ids = list(dict.fromkeys(task_ids))
+        """One scancel for all ids, collapsed (``123``, ``123_[0-99]``); ids Slurm no longer
+        knows are ignored."""
+        ids = A.collapse_task_ids(list(dict.fromkeys(task_ids)), self._array_sizes)
         if not ids:
             return
         result = self._run(A.scancel_argv(ids))

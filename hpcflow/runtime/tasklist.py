@@ -1,0 +1,135 @@
+"""One task list per job: the task records of all its units in one file, found in O(1).
+
+A 100,000-slice array used to write a ``task.json`` per unit and an argv file per array
+task: two inodes per slice before anything ran. Now the engine writes one file per job
+and every array task runs the same argv plus its index; the runtime seeks to its entry.
+
+Layout (UTF-8, written to a temporary sibling and renamed, so a job never reads half)::
+
+    hpcflow-tasks 1\\n
+    {"count": N, "templates": [...], "log": "/.../units.log"}\\n     header (JSON line)
+    N lines of a fixed-width decimal byte offset (OFFSET_WIDTH digits + \\n)
+    N JSON lines, one per array task: [{"dir": UNIT_DIR, "task": TASK}, ...]
+
+``TASK`` is a task record (:class:`~hpcflow.spec.model.TaskRecord` JSON) whose
+``template`` is an index into the header's ``templates``: the units of one step share
+their template, which is most of a record's size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+MAGIC = b"hpcflow-tasks 1\n"
+OFFSET_WIDTH = 15
+
+#: The file name of a job's task list (in ``jobs/<tag>/``).
+TASK_LIST = "tasks.jsonl"
+#: The merged log of the job's units that succeeded (a failed unit keeps its own log).
+UNITS_LOG = "units.log"
+
+
+def write_task_list(path: Path, tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
+                    *, log: str | None = None) -> None:
+    """Write the task list for ``tasks`` (per array task: its units' ``(dir, task record)``;
+    an iterable, so the records can be made one at a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    head, lines = _render(tasks, log)
+    with open(tmp, "wb") as fh:
+        fh.write(head)
+        fh.writelines(lines)
+    os.replace(tmp, path)
+
+
+def render_task_list(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
+                     *, log: str | None = None) -> bytes:
+    """The bytes of a task list (see the module's docstring)."""
+    head, lines = _render(tasks, log)
+    return b"".join([head, *lines])
+
+
+def _render(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
+            log: str | None) -> tuple[bytes, list[bytes]]:
+    """The magic line, header and offsets; and the task lines."""
+    templates: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    by_id: dict[int, tuple[int, Any]] = {}  # units of a fan-out share one template object
+    lines: list[bytes] = []
+    for units in tasks:
+        entry = []
+        for unit_dir, record in units:
+            template = record["template"]
+            known = by_id.get(id(template))
+            if known is not None and known[1] is template:
+                ref = known[0]
+            else:
+                key = json.dumps(template, sort_keys=True, ensure_ascii=False)
+                if key not in index:
+                    index[key] = len(templates)
+                    templates.append(template)
+                ref = index[key]
+                by_id[id(template)] = (ref, template)  # kept alive: its id stays its own
+            entry.append({"dir": unit_dir, "task": {**record, "template": ref}})
+        lines.append(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
+    header = json.dumps({"count": len(lines), "templates": templates, "log": log},
+                        ensure_ascii=False).encode() + b"\n"
+    start = len(MAGIC) + len(header) + len(lines) * (OFFSET_WIDTH + 1)
+    offsets = bytearray()
+    for line in lines:
+        offsets += b"%0*d\n" % (OFFSET_WIDTH, start)
+        start += len(line)
+    return MAGIC + header + bytes(offsets), lines
+
+
+class TaskListError(ValueError):
+    """The task list is missing, damaged, or has no such index."""
+
+
+def read_header(fh: Any, path: Path) -> dict[str, Any]:
+    if fh.readline() != MAGIC:
+        raise TaskListError(f"{path} is not an hpcflow task list")
+    try:
+        header = json.loads(fh.readline())
+    except ValueError as exc:
+        raise TaskListError(f"{path}: damaged header ({exc})") from exc
+    if not isinstance(header, dict):
+        raise TaskListError(f"{path}: damaged header")
+    return header
+
+
+def read_task(path: Path, number: int) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """The header and the units of array task ``number``, with their templates filled in."""
+    with open(path, "rb") as fh:
+        header = read_header(fh, path)
+        count = int(header.get("count", 0))
+        if not 0 <= number < count:
+            raise TaskListError(f"{path} has {count} task(s), not task {number}")
+        fh.seek(fh.tell() + number * (OFFSET_WIDTH + 1))
+        offset = int(fh.read(OFFSET_WIDTH))
+        fh.seek(offset)
+        try:
+            entry = json.loads(fh.readline())
+        except ValueError as exc:
+            raise TaskListError(f"{path}: task {number} is damaged ({exc})") from exc
+    return header, [_filled(header, unit) for unit in entry]
+
+
+def read_all(path: Path) -> tuple[dict[str, Any], list[list[tuple[str, dict[str, Any]]]]]:
+    """The header and every array task's units (the Kubernetes and SSH stagers)."""
+    with open(path, "rb") as fh:
+        header = read_header(fh, path)
+        count = int(header.get("count", 0))
+        fh.seek(fh.tell() + count * (OFFSET_WIDTH + 1))
+        return header, [[_filled(header, unit) for unit in json.loads(fh.readline())]
+                        for _ in range(count)]
+
+
+def _filled(header: dict[str, Any], unit: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    record = dict(unit["task"])  # raw JSON: the runtime parses it into a TaskRecord
+    record["template"] = header["templates"][record["template"]]
+    return unit["dir"], record
