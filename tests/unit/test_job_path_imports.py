@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 from hpcflow.python import PythonOPTemplate
+from hpcflow.runtime import records as rec
 from tests.helpers import make_unit, runtime_env
 
 #: Taken off the job path (with what pulled them in).
@@ -62,7 +63,8 @@ def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_
                           capture_output=True, text=True, timeout=60, check=False)
 
     assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
-    assert json.loads((unit / "outputs.json").read_text())["parameters"] == {"y": 42}
+    outputs = rec.read_outputs(unit, json.loads((unit / rec.EXIT_FILE).read_text()))
+    assert outputs["parameters"] == {"y": 42}
     imported = set(proc.stdout.split())
     assert {"lean_ops", "hpcflow.spec.model", "hpcflow.runtime.execute"} <= imported  # it ran
     assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
