@@ -18,6 +18,7 @@ from hpcflow.engine.cache_hook import CacheHook
 from hpcflow.engine.chain import ChainOptions
 from hpcflow.engine.model import Node
 from hpcflow.engine.poll_policy import PollClock, PollPolicy, typical_runtime
+from hpcflow.engine.quiet import is_quiet
 from hpcflow.engine.reset import reset_failed
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
@@ -55,6 +56,9 @@ class Engine(Launcher):
         self._attempt_updates = []
         self._pending_groups = []
         self._never_sent = set()
+        self._dormant = {}
+        #: The revision each loaded run was last checked for quietness at.
+        self._quiet_checked: dict[str, int] = {}
         # A scheduler whose queries load a shared controller is asked only when a query is
         # due (hpcflow.engine.poll_policy); the local one answers from this process.
         self._poll_clock = (PollClock(PollPolicy(max_s=settings.poll_max_s))
@@ -72,6 +76,7 @@ class Engine(Launcher):
             # Half a tick may have changed memory but not the store: forget it all, so the
             # next tick starts again from what was committed.
             self.runs.clear()
+            self._dormant.clear()
             self.inflight.clear()
             self._attempt_updates.clear()
             self._pending_groups = []
@@ -80,7 +85,7 @@ class Engine(Launcher):
     def _tick(self) -> TickReport:
         report = TickReport()
         self._sync_runs()
-        report.active_workflows = len(self.runs)
+        report.active_workflows = len(self.runs) + len(self._dormant)
         self._observe(report)
         for wf_id, run in list(self.runs.items()):
             try:
@@ -95,7 +100,27 @@ class Engine(Launcher):
         self._submit(planned)
         report.finished_workflows = self._finish_workflows()
         report.inflight = len(self.inflight)
+        self._mark_quiet()
         return report
+
+    def _mark_quiet(self) -> None:
+        """Record the workflows that now wait only for attempts in flight (checked once per
+        revision), so that a fresh engine can watch them without loading their nodes."""
+        fresh = [run for run in self.runs.values() if self._quiet_checked.get(run.id) != run.revision]
+        if not fresh:
+            return
+        statuses: dict[str, list[AttemptStatus]] = {}
+        for att in self.inflight.values():
+            statuses.setdefault(att.workflow_id, []).append(att.status)
+        quiet = []
+        for run in fresh:
+            self._quiet_checked[run.id] = run.revision
+            if is_quiet(run, statuses.get(run.id, ())):
+                quiet.append(run)
+        if quiet:
+            with self.store.transaction():
+                for run in quiet:
+                    self.store.mark_quiet(run.id, run.revision)
 
     def _fail_workflow(self, run: WorkflowRun, message: str) -> None:
         """Mark every unfinished node failed (jobs in flight are cancelled)."""
@@ -119,24 +144,50 @@ class Engine(Launcher):
         revisions = self.store.active_revisions()
         if self.only is not None:
             revisions = {k: v for k, v in revisions.items() if k in self.only}
-        for wf_id in list(self.runs):
+        for wf_id in [*self.runs, *self._dormant]:
             if wf_id not in revisions:
                 self._drop_run(wf_id)
+        quiet = self.store.quiet_revisions() if revisions.keys() - self.runs.keys() else {}
         for wf_id, revision in revisions.items():
             if wf_id in self._foreign:
                 continue
             run = self.runs.get(wf_id)
+            if run is None and quiet.get(wf_id) == revision:
+                if self._dormant.get(wf_id) != revision:
+                    self._load_dormant(wf_id, revision)
+                continue
             if run is None or run.revision != revision:
                 self._load_run(wf_id)
+
+    def _foreign_site(self, wf_id: str, site: str | None) -> bool:
+        """Workflows submitted for another site are left to an engine of that site."""
+        if self.site_name is None or site is None or site == self.site_name:
+            return False
+        log.warning("workflow %s was submitted for site %s; this engine drives site %s "
+                    "(use hpcflow --site ... daemon/tick)", wf_id, site, self.site_name)
+        self._foreign.add(wf_id)
+        return True
+
+    def _load_dormant(self, wf_id: str, revision: int) -> None:
+        """Watch a quiet workflow's attempts without loading its nodes (hpcflow.engine.quiet);
+        :meth:`_wake` loads the run when one of them leaves the queue."""
+        self._drop_run(wf_id)
+        if self._foreign_site(wf_id, self.store.workflow_site_name(wf_id)):
+            return
+        rows = self.store.active_attempts(wf_id, ACTIVE_ATTEMPT)
+        if any(row[4] != AttemptStatus.SUBMITTED for row in rows):
+            self._load_run(wf_id)  # an attempt waits for its job id: adoption needs the run
+            return
+        for (path, number, unit_dir, tag, _, job_id, task_index, submitted_at) in rows:
+            self.inflight[(wf_id, path, number)] = Attempt(
+                wf_id, path, number, unit_dir, tag, AttemptStatus.SUBMITTED, job_id,
+                task_index, submitted_at)
+        self._dormant[wf_id] = revision
 
     def _load_run(self, wf_id: str) -> None:
         self._drop_run(wf_id)
         row = self.store.get_workflow(wf_id)
-        site = (row.get("site") or {}).get("name")
-        if self.site_name is not None and site is not None and site != self.site_name:
-            log.warning("workflow %s was submitted for site %s; this engine drives site %s "
-                        "(use hpcflow --site ... daemon/tick)", wf_id, site, self.site_name)
-            self._foreign.add(wf_id)
+        if self._foreign_site(wf_id, (row.get("site") or {}).get("name")):
             return
         nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id)]
         run = WorkflowRun(row, nodes)
@@ -167,6 +218,7 @@ class Engine(Launcher):
 
     def _drop_run(self, wf_id: str) -> None:
         self.runs.pop(wf_id, None)
+        self._dormant.pop(wf_id, None)
         for key in [k for k in self.inflight if k[0] == wf_id]:
             del self.inflight[key]
 

@@ -87,6 +87,8 @@ class Observer(EngineState):
                 statuses: Mapping[str, JobStatus] | None, now: float) -> None:
         """Read the exit records of jobs that left the queue; a job gone longer than the
         grace period without one is lost (decided only right after a query answered)."""
+        if self._dormant:
+            gone = self._wake(gone)
         try:
             self.work_area.fetch([att.dir for att, _ in gone])
         except HpcflowError as exc:
@@ -134,6 +136,24 @@ class Observer(EngineState):
             tail = job_log_tail(att, self.runs[att.workflow_id].work_dir)
             self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
             report.finished_units += 1
+
+    def _wake(self, gone: list[tuple[Attempt, JobStatus | None]]) -> list[tuple[Attempt, JobStatus | None]]:
+        """Load the runs of dormant workflows one of whose jobs left the queue, and answer
+        with the attempts as the loaded runs hold them."""
+        woken = {att.workflow_id for att, _ in gone if att.workflow_id in self._dormant}
+        if not woken:
+            return gone
+        for wf_id in woken:
+            self._load_run(wf_id)
+        out = []
+        for att, status in gone:
+            if att.workflow_id in woken:
+                fresh = self.inflight.get((att.workflow_id, att.node_path, att.number))
+                if fresh is None:
+                    continue
+                att = fresh
+            out.append((att, status))
+        return out
 
     def _described(self, att: Attempt, status: JobStatus | None) -> JobStatus | None:
         """The full status of a lost job (exit code, reason, node; from accounting once it

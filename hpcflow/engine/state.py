@@ -74,6 +74,13 @@ class EngineState:
     _pending_groups: list[Any]
     #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
     _never_sent: set[str]
+    #: Quiet workflows whose attempts are watched without their nodes loaded: the revision
+    #: they were quiet at (:mod:`hpcflow.engine.quiet`).
+    _dormant: dict[str, int]
+
+    def _load_run(self, wf_id: str) -> None:
+        """Load a workflow's nodes and attempts (the engine's; declared for the halves)."""
+        raise NotImplementedError
     #: When the next scheduler query is due (``None``: the scheduler is asked every tick).
     _poll_clock: PollClock | None
     #: Runtimes (from submission) of successful attempts, and their median, per

@@ -113,6 +113,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        # The revision at which a workflow had every unfinished unit in flight and nothing
+        # else to do: an engine that starts (a cron tick) polls its attempts without loading
+        # its nodes, and loads them only when one finishes (hpcflow.engine.engine).
+        "0006_quiet_revision",
+        "ALTER TABLE workflows ADD COLUMN quiet_revision INTEGER",
+    ),
 ]
 
 NODE_COLUMNS = (
@@ -301,6 +308,25 @@ class Store(ResultCacheRows):
             "SELECT id, revision FROM workflows WHERE status IN (?, ?)", ACTIVE_STATUSES
         )
         return {r[0]: r[1] for r in rows}
+
+    def quiet_revisions(self) -> dict[str, int]:
+        """Active workflows whose current revision was marked quiet (:meth:`mark_quiet`)."""
+        rows = self.conn.execute(
+            "SELECT id, revision FROM workflows WHERE status IN (?, ?) AND quiet_revision = revision",
+            ACTIVE_STATUSES)
+        return {r[0]: r[1] for r in rows}
+
+    def mark_quiet(self, wf_id: str, revision: int) -> None:
+        """Inside a transaction: at ``revision`` the workflow waits only for attempts in
+        flight (a write by anyone since then makes the mark stale)."""
+        self.conn.execute("UPDATE workflows SET quiet_revision = ? WHERE id = ? AND revision = ?",
+                          (revision, wf_id, revision))
+
+    def workflow_site_name(self, wf_id: str) -> str | None:
+        """The name of the site a workflow was submitted for (without reading its spec)."""
+        row = self.conn.execute("SELECT site FROM workflows WHERE id = ?", (wf_id,)).fetchone()
+        site = json.loads(row[0]) if row is not None and row[0] else None
+        return site.get("name") if isinstance(site, dict) else None
 
     def bump_revision(self, wf_id: str, status: str | None = None) -> int:
         """Inside a transaction: note that this process wrote the workflow's state."""

@@ -152,3 +152,14 @@ def shout(x: int, bad: List[int]) -> {"y": int}:
     if x in bad:
         raise FatalError(f"slice {x} fails on purpose")
     return {"y": x * 10}
+
+
+@OP.function
+def hold_until(release: str, log_dir: str, tag: str) -> {"tag": str}:
+    """Runs until the file ``release`` exists (at most a minute): a unit that stays in flight
+    for as long as a test needs."""
+    record(log_dir, f"{tag}-start")
+    deadline = time.time() + 60
+    while not Path(release).exists() and time.time() < deadline:
+        time.sleep(0.02)
+    return {"tag": tag}

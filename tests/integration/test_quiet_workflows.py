@@ -1,0 +1,103 @@
+"""A fresh engine (cron's `hpcflow tick`) watches a quiet workflow without loading its nodes.
+
+Quiet: every unfinished unit has an attempt in flight and nothing else can change the
+workflow (hpcflow.engine.quiet). The fresh engine polls the attempts and loads the run only
+when one of them leaves the queue, or when anyone wrote the workflow since it was marked.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from hpcflow import Step, Workflow
+from hpcflow.python import PythonOPTemplate, Slices
+from tests.helpers import count
+from tests.integration import wf_ops as ops
+
+pytestmark = pytest.mark.usefixtures("hpcflow_home")
+
+
+def _held_fanout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Workflow, Path]:
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")  # the test drives the engines itself
+    release = tmp_path / "release"
+    wf = Workflow("quiet")
+    wf.add(Step("hold", PythonOPTemplate(ops.hold_until, slices=Slices(
+        input_parameter=["tag"], output_parameter=["tag"])),
+        parameters={"release": str(release), "log_dir": str(tmp_path), "tag": ["q0", "q1", "q2"]}))
+    wf.submit()
+    return wf, release
+
+
+def _until_quiet(engine, store, wf_id: str) -> None:
+    deadline = time.time() + 60
+    while wf_id not in store.quiet_revisions():
+        assert time.time() < deadline, "the workflow was never marked quiet"
+        engine.tick()
+        time.sleep(0.05)
+
+
+def _no_node_loads(monkeypatch: pytest.MonkeyPatch, store) -> list[str]:
+    loads: list[str] = []
+    real = store.load_nodes
+
+    def counted(wf_id: str, *args, **kwargs):
+        loads.append(wf_id)
+        return real(wf_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "load_nodes", counted)
+    return loads
+
+
+def test_a_fresh_engine_polls_a_quiet_workflow_without_loading_it_then_finishes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+
+    client = get_client()
+    wf, release = _held_fanout(tmp_path, monkeypatch)
+    _until_quiet(Engine(client.store, client.scheduler, client.settings), client.store, wf.id)
+    loads = _no_node_loads(monkeypatch, client.store)
+
+    fresh = Engine(client.store, client.scheduler, client.settings)  # as cron starts one
+    report = fresh.tick()
+    assert report.active_workflows == 1 and report.polled == 3  # watched, and polled
+    assert loads == [] and fresh.runs == {}  # but its nodes were not read
+
+    release.write_text("go\n")
+    deadline = time.time() + 60
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
+        assert time.time() < deadline, "the workflow did not finish"
+        Engine(client.store, client.scheduler, client.settings).tick()  # every tick fresh
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
+    assert loads  # a unit left the queue: the run was loaded to take its outcome
+    slices = [s for s in wf.query_step(name="hold") if s.slice_index is not None]
+    assert sorted(s.outputs.parameters["tag"].value for s in slices) == ["q0", "q1", "q2"]
+    assert [count(tmp_path, f"q{i}-start") for i in range(3)] == [1, 1, 1]  # each ran once
+
+
+def test_a_write_since_the_mark_makes_a_fresh_engine_load_the_workflow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+
+    client = get_client()
+    wf, release = _held_fanout(tmp_path, monkeypatch)
+    _until_quiet(Engine(client.store, client.scheduler, client.settings), client.store, wf.id)
+    with client.store.transaction():
+        client.store.bump_revision(wf.id)  # what a retry, a cancel or another engine does
+    assert wf.id not in client.store.quiet_revisions()
+    loads = _no_node_loads(monkeypatch, client.store)
+    fresh = Engine(client.store, client.scheduler, client.settings)
+    fresh.tick()
+    assert loads == [wf.id] and wf.id in fresh.runs
+    release.write_text("go\n")
+    deadline = time.time() + 60
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
+        assert time.time() < deadline, "the workflow did not finish"
+        fresh.tick()
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
