@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+SITE = Path(__file__).resolve().parents[2] / "site-configs" / "slurm-test.toml"
 START_HINT = "start it with `scripts/slurm-test-cluster.sh start` (as root)"
 
 
@@ -41,3 +44,17 @@ def require_cluster() -> None:
 def slurm_cluster() -> None:
     """Check once per session; in CI a missing cluster is a failure, never a silent skip."""
     require_cluster()
+
+
+@pytest.fixture
+def slurm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private HPCFLOW_HOME on the slurm-test site, with fresh clients before and after."""
+    from hpcflow.client import reset_clients
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HPCFLOW_HOME", str(home))
+    monkeypatch.setenv("HPCFLOW_SITE", str(SITE))
+    monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
+    reset_clients()
+    yield home
+    reset_clients()

@@ -25,18 +25,6 @@ SITE = REPO / "site-configs" / "slurm-test.toml"
 pytestmark = pytest.mark.slurm
 
 
-@pytest.fixture
-def slurm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from hpcflow.client import reset_clients
-
-    home = tmp_path / "home"
-    monkeypatch.setenv("HPCFLOW_HOME", str(home))
-    monkeypatch.setenv("HPCFLOW_SITE", str(SITE))
-    monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
-    reset_clients()
-    yield home
-    reset_clients()
-
 
 @pytest.fixture
 def log(tmp_path: Path) -> Path:

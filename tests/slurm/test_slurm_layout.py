@@ -16,7 +16,7 @@ from hpcflow.scheduler.slurm.backend import COMMAND_COUNTS
 from tests.helpers import count
 from tests.integration import wf_ops as ops
 from tests.integration.test_unit_layout import check_layout, shout_workflow
-from tests.slurm.test_slurm_workflows import slurm_home, slurm_ids  # noqa: F401 - a fixture
+from tests.slurm.test_slurm_workflows import slurm_ids
 
 pytestmark = pytest.mark.slurm
 

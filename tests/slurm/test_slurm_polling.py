@@ -18,17 +18,6 @@ SITE = REPO / "site-configs" / "slurm-test.toml"
 pytestmark = pytest.mark.slurm
 
 
-@pytest.fixture
-def slurm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from hpcflow.client import reset_clients
-
-    monkeypatch.setenv("HPCFLOW_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HPCFLOW_SITE", str(SITE))
-    monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
-    reset_clients()
-    yield tmp_path / "home"
-    reset_clients()
-
 
 def test_squeue_calls_are_bounded_and_results_correct(slurm_home: Path, tmp_path: Path) -> None:
     from hpcflow.engine.engine import Engine
