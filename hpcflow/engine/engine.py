@@ -178,10 +178,12 @@ class Engine(Launcher):
         if any(row[4] != AttemptStatus.SUBMITTED for row in rows):
             self._load_run(wf_id)  # an attempt waits for its job id: adoption needs the run
             return
-        for (path, number, unit_dir, tag, _, job_id, task_index, submitted_at) in rows:
+        for (path, number, unit_dir, tag, _, job_id, task_index, submitted_at, gone) in rows:
             self.inflight[(wf_id, path, number)] = Attempt(
                 wf_id, path, number, unit_dir, tag, AttemptStatus.SUBMITTED, job_id,
                 task_index, submitted_at)
+            if gone is not None:
+                self._gone_since[(wf_id, path, number)] = gone
         self._dormant[wf_id] = revision
 
     def _load_run(self, wf_id: str) -> None:
@@ -197,10 +199,12 @@ class Engine(Launcher):
         self.runs[wf_id] = run
         statuses = {s.value: s for s in AttemptStatus}
         for (path, number, unit_dir, tag, status, job_id, task_index,
-             submitted_at) in self.store.active_attempts(wf_id, ACTIVE_ATTEMPT):
+             submitted_at, gone) in self.store.active_attempts(wf_id, ACTIVE_ATTEMPT):
             att = Attempt(wf_id, path, number, unit_dir, tag, statuses[status], job_id,
                           task_index, submitted_at)
             self.inflight[(wf_id, path, number)] = att
+            if gone is not None:  # an earlier engine (a cron tick) saw its job gone then
+                self._gone_since[(wf_id, path, number)] = gone
         if self._poll_clock is not None:
             self._load_runtimes(run)
 
@@ -221,6 +225,8 @@ class Engine(Launcher):
         self._dormant.pop(wf_id, None)
         for key in [k for k in self.inflight if k[0] == wf_id]:
             del self.inflight[key]
+        for key in [k for k in self._gone_since if k[0] == wf_id]:
+            del self._gone_since[key]  # recorded in the store: loaded again with the run
 
     # ------------------------------------------------------------------------- finish
 

@@ -73,7 +73,8 @@ class Observer(EngineState):
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
             if status is not None and status.state.is_active:
-                self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
+                if self._gone_since.pop((att.workflow_id, att.node_path, att.number), None) is not None:
+                    self._attempt_updates.append((att, {"gone_since": None}))  # back in the queue
                 continue
             gone.append((att, status))
         if gone:
@@ -121,7 +122,10 @@ class Observer(EngineState):
                                     "was deleted before the job wrote its exit record")
                 report.finished_units += 1
                 continue
-            first = self._gone_since.setdefault(key, now)
+            first = self._gone_since.get(key)
+            if first is None:  # recorded, so that the next engine (a cron tick) goes on counting
+                first = self._gone_since[key] = now
+                self._attempt_updates.append((att, {"gone_since": now}))
             if now - first < self.settings.exit_record_grace_s:
                 continue  # a slow shared filesystem may not show the exit record yet
             status = self._described(att, status)

@@ -68,7 +68,8 @@ class EngineState:
     cache: CacheHook
     runs: dict[str, WorkflowRun]
     inflight: dict[AttemptKey, Attempt]
-    #: When an attempt's job was first seen gone without an exit record.
+    #: When an attempt's job was first seen gone without an exit record (also stored with
+    #: the attempt, ``attempts.gone_since``: a fresh engine continues the grace period).
     _gone_since: dict[AttemptKey, float]
     _attempt_updates: list[tuple[Attempt, dict[str, Any]]]
     _pending_groups: list[Any]

@@ -120,6 +120,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0006_quiet_revision",
         "ALTER TABLE workflows ADD COLUMN quiet_revision INTEGER",
     ),
+    (
+        # When an attempt's job was first seen gone from the queue without an exit record:
+        # the grace period before it is declared lost spans processes (a cron tick is a new
+        # one each minute), so it starts from here, not from an engine's memory.
+        "0007_attempt_gone_since",
+        "ALTER TABLE attempts ADD COLUMN gone_since REAL",
+    ),
 ]
 
 NODE_COLUMNS = (
@@ -397,12 +404,12 @@ class Store(ResultCacheRows):
                 f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?", rows)
 
     def active_attempts(self, wf_id: str, status: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        """``(node_path, number, dir, tag, status, job_id, task_index, submitted_at)`` of the
-        attempts in ``status``: what the engine loads (plain tuples: 100,000 of them on a big
-        fan-out)."""
+        """``(node_path, number, dir, tag, status, job_id, task_index, submitted_at,
+        gone_since)`` of the attempts in ``status``: what the engine loads (plain tuples:
+        100,000 of them on a big fan-out)."""
         return self.conn.execute(
-            "SELECT node_path, number, dir, tag, status, job_id, task_index, submitted_at"
-            " FROM attempts"
+            "SELECT node_path, number, dir, tag, status, job_id, task_index, submitted_at,"
+            " gone_since FROM attempts"
             f" WHERE workflow_id = ? AND status IN ({','.join('?' * len(status))}) ORDER BY id",
             [wf_id, *status]).fetchall()
 

@@ -101,3 +101,46 @@ def test_a_write_since_the_mark_makes_a_fresh_engine_load_the_workflow(
         fresh.tick()
         time.sleep(0.05)
     assert client.store.workflow_status(wf.id) == "Succeeded"
+
+
+def test_a_job_lost_while_its_workflow_is_quiet_is_retried_by_fresh_engines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The grace period of a job gone without an exit record starts when it was first seen
+    # gone, which is stored with the attempt: each fresh engine (a cron tick) loads it with
+    # the quiet workflow's attempts instead of starting the grace period again.
+    import os
+    import signal
+
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+    from hpcflow.scheduler.local import recorded_pid
+
+    client = get_client()
+    wf, release = _held_fanout(tmp_path, monkeypatch)
+    _until_quiet(Engine(client.store, client.scheduler, client.settings), client.store, wf.id)
+    victim = next(a for a in client.store.attempts(wf.id) if a["node_path"].endswith("(1)"))
+    pid = recorded_pid(victim["job_id"])
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # no exit record
+    deadline = time.time() + 30
+    while os.path.exists(f"/proc/{pid}/stat") and "Z" not in open(f"/proc/{pid}/stat").read().split()[2]:
+        assert time.time() < deadline, "the killed job did not end"
+        time.sleep(0.05)
+
+    Engine(client.store, client.scheduler, client.settings).tick()
+    seen = {a["number"]: a for a in client.store.attempts(wf.id) if a["node_path"] == victim["node_path"]}
+    assert list(seen) == [1] and seen[1]["gone_since"] is not None  # recorded, not lost yet
+    assert wf.id in client.store.quiet_revisions()  # the next fresh engine finds it quiet
+    time.sleep(client.settings.exit_record_grace_s + 0.2)
+    Engine(client.store, client.scheduler, client.settings).tick()  # loads the time: lost
+    numbers = [a["number"] for a in client.store.attempts(wf.id) if a["node_path"] == victim["node_path"]]
+    assert numbers == [1, 2]
+
+    release.write_text("go\n")
+    deadline = time.time() + 60
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
+        assert time.time() < deadline, "the workflow did not finish"
+        Engine(client.store, client.scheduler, client.settings).tick()
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
+    assert [count(tmp_path, f"q{i}-start") for i in range(3)] == [1, 2, 1]

@@ -73,3 +73,26 @@ def test_old_nodes_keep_their_retry_counters_through_the_migration(tmp_path):
     conn.close()
     node = db.Store(path).load_nodes("w")[0]
     assert (node["retries"], node["system_retries"]) == (2, 1)
+
+
+def test_attempts_in_flight_in_an_older_store_load_without_a_gone_since(tmp_path):
+    # Migration 0007 adds when a job was first seen gone (the lost-job grace period spans
+    # cron ticks); a store made before it opens, and its attempts have not been seen gone.
+    from hpcflow.store import db
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    for name, sql in db.MIGRATIONS[:6]:  # a store as the release with quiet workflows left it
+        conn.executescript(sql)
+        conn.execute("INSERT INTO migrations VALUES (?, 0)", (name,))
+    conn.execute("INSERT INTO attempts (workflow_id, node_path, number, dir, tag, backend,"
+                 " job_id, status, created_at) VALUES ('w', 'a', 1, '/d', 't', 'local', 'j',"
+                 " 'submitted', 0)")
+    conn.commit()
+    conn.close()
+    store = db.Store(path)
+    assert [row[-1] for row in store.active_attempts("w", ("submitted",))] == [None]
+    with store.transaction():
+        store.update_attempt("w", "a", 1, gone_since=12.5)
+    assert [row[-1] for row in store.active_attempts("w", ("submitted",))] == [12.5]
