@@ -184,6 +184,6 @@ def _start_fork_server_early(site: str | None) -> None:
         return
     if "hpcflow.client" in sys.modules:  # a client may exist: its scheduler warms up itself
         return
-    from hpcflow.scheduler.local import start_fork_server_early
+    from hpcflow.scheduler.fork_client import start_fork_server_early
 
     start_fork_server_early()

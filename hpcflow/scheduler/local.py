@@ -7,10 +7,8 @@ whether it still runs. The exit record in the unit directory remains the truth.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,6 +20,22 @@ from pathlib import Path
 
 from hpcflow.private import make_dirs
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
+from hpcflow.scheduler.fork_client import Zygote, early_zygote, start_fork_server_early
+from hpcflow.scheduler.local_pids import (
+    NEVER_STARTED,
+    WITHDRAWN,
+    PidList,
+    QueuedJob,
+    live_pid,
+    proc_start_time,
+    read_queued,
+    recorded_pid,
+    split_task_id,
+    status_from_pid_file,
+    write_queued,
+)
+
+__all__ = ["LocalScheduler", "recorded_pid", "start_fork_server_early"]
 
 _KILL_GRACE_S = 5.0
 
@@ -38,7 +52,7 @@ class _Task:
     group: str
     popen: subprocess.Popen[bytes] | None = None
     #: The fork server that started it (it reports the exit code), if one did.
-    zygote: _Zygote | None = None
+    zygote: Zygote | None = None
     pid: int | None = None
     started: float | None = None
     state: JobState = JobState.PENDING
@@ -64,8 +78,18 @@ class LocalScheduler:
         self._tasks: dict[str, _Task] = {}
         self._queue: deque[str] = deque()
         self._group_limits: dict[str, int] = {}
-        self._zygote: _Zygote | None = None
+        self._zygote: Zygote | None = None
         self._use_zygote = use_zygote
+        #: Jobs whose queue is written down (hpcflow.scheduler.local_pids), by pid list:
+        #: any process may start their queued tasks, so each start is claimed there first.
+        self._shared: dict[Path, PidList] = {}
+        #: Tasks another process started that still run, per job (tag), as the last poll
+        #: saw them: they hold cores too.
+        self._elsewhere: dict[str, int] = {}
+        #: The task ids of the jobs this process submitted, by tag.
+        self._submitted: dict[str, tuple[str, ...]] = {}
+        #: Written-down queues read during this poll (one read per job, not per task).
+        self._queued: dict[Path, QueuedJob | None] = {}
 
     # ------------------------------------------------------------------------ protocol
 
@@ -92,22 +116,43 @@ class LocalScheduler:
             tmp = self.registry / f".{job.tag}.tmp"
             tmp.write_text(json.dumps(ids))
             os.replace(tmp, self.registry / f"{job.tag}.json")
+        self._submitted[job.tag] = tuple(ids)
         self._pump()
+        if any(self._tasks[tid].state == JobState.PENDING for tid in ids):
+            self._share_queue(pid_file, job)
         return SubmittedJob(job.tag, tuple(ids))
 
     def poll(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
-        self._pump()
-        out = {}
+        out: dict[str, JobStatus] = {}
+        self._elsewhere, self._queued = {}, {}
         for tid in task_ids:
-            task = self._tasks.get(tid)
-            out[tid] = self._status(task) if task else _status_from_pid_file(tid)
+            if tid in self._tasks:
+                continue
+            status = status_from_pid_file(tid)
+            if status.reason == NEVER_STARTED and self._take_over(tid):
+                continue  # queued by a process that has ended (a cron tick): started here
+            out[tid] = status
+            if status.state == JobState.RUNNING:
+                tag = split_task_id(tid)[0].name.removesuffix(".pids")
+                self._elsewhere[tag] = self._elsewhere.get(tag, 0) + 1
+        self._pump()
+        for tid in task_ids:
+            if tid not in out:
+                task = self._tasks.get(tid)
+                out[tid] = self._status(task) if task else status_from_pid_file(tid)
         return out
 
     def cancel(self, task_ids: Sequence[str]) -> None:
         for tid in task_ids:
             task = self._tasks.get(tid)
-            if task is None:
-                pid = _live_pid(tid)
+            if task is None or (task.state == JobState.PENDING and task.pid_file in self._shared):
+                if task is not None:
+                    task.state = JobState.CANCELLED
+                    if tid in self._queue:
+                        self._queue.remove(tid)
+                if self._withdraw(tid):
+                    continue  # it was queued: no process will ever start it now
+                pid = live_pid(tid)
                 if pid:
                     _kill_group(pid, signal.SIGKILL)
                 continue
@@ -122,14 +167,15 @@ class LocalScheduler:
     def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:
         """Jobs submitted under ``tags`` by this or an earlier driver (from the registry).
 
-        A task the dead driver had queued but not started has no pid file: ``poll`` says
-        UNKNOWN and the engine, finding no exit record, runs the unit again.
+        A task the dead driver had left queued is started by the next ``poll`` that asks
+        about it (its queue was written down); one it never got to record that far has no
+        pid line: ``poll`` says UNKNOWN and the engine, finding no exit record, runs the unit
+        again.
         """
         found: dict[str, SubmittedJob] = {}
         for tag in tags:
-            if tag in {t.group for t in self._tasks.values()}:
-                ids = tuple(t.task_id for t in self._tasks.values() if t.group == tag)
-                found[tag] = SubmittedJob(tag, ids)
+            if tag in self._submitted:
+                found[tag] = SubmittedJob(tag, self._submitted[tag])
                 continue
             if self.registry is None:
                 continue
@@ -145,10 +191,55 @@ class LocalScheduler:
     def running(self) -> int:
         return sum(1 for t in self._tasks.values() if t.state == JobState.RUNNING)
 
+    def _share_queue(self, pid_file: Path, job: JobRequest) -> None:
+        """Write down a job's queue, so that the next engine starts what this process does
+        not live to start (a cron tick exits after one pass)."""
+        try:
+            write_queued(pid_file, job.tasks, job.env, job.resources.time_limit_s, job.parallelism)
+        except OSError:  # its tasks still start here while this process lives
+            return
+        self._shared[pid_file] = PidList(pid_file)
+
+    def _take_over(self, task_id: str) -> bool:
+        """Queue here a task another process queued and wrote down but did not start."""
+        pid_file, index = split_task_id(task_id)
+        if not index.isdigit():
+            return False
+        if pid_file not in self._queued:
+            self._queued[pid_file] = read_queued(pid_file)
+        job = self._queued[pid_file]
+        if job is None or int(index) >= len(job.tasks):
+            return False
+        env = dict(os.environ)
+        env.update(job.env)
+        tag = pid_file.name.removesuffix(".pids")
+        self._tasks[task_id] = _Task(task_id, job.tasks[int(index)], env, pid_file.parent,
+                                     pid_file.with_name(f"{tag}.log"), pid_file,
+                                     job.time_limit_s, tag)
+        self._queue.append(task_id)
+        if job.parallelism:
+            self._group_limits[tag] = job.parallelism
+        self._shared.setdefault(pid_file, PidList(pid_file))
+        return True
+
+    def _withdraw(self, task_id: str) -> bool:
+        """Mark a queued task of a written-down job as never to start; False if some
+        process started it already (or its job queued nothing)."""
+        pid_file, index = split_task_id(task_id)
+        if read_queued(pid_file) is None:
+            return False
+        pids = self._shared.setdefault(pid_file, PidList(pid_file))
+        with pids.locked() as fh:
+            if index in pids.started:
+                return False
+            fh.write(f"{index} 0 {WITHDRAWN}\n")
+            pids.started.add(index)
+        return True
+
     def warm_up(self) -> None:
         """Start the fork server now, so it has imported the runtime by the first job."""
         if self._use_zygote and (self._zygote is None or not self._zygote.alive()):
-            self._zygote = _early_zygote() or _Zygote()
+            self._zygote = early_zygote() or Zygote()
 
     def wait_for_change(self, timeout: float) -> None:
         """Sleep until a job may have ended (or ``timeout``): the fork server reports each
@@ -175,7 +266,7 @@ class LocalScheduler:
                 if reported is None:
                     reported = exits[id(task.zygote)] = task.zygote.collect()
                 code = reported.pop(task.pid, None)
-                if code is None and not task.zygote.alive() and not _process_alive(task):
+                if code is None and not task.zygote.alive() and live_pid(task.task_id) is None:
                     # Its fork server died, so no exit code will come: the exit record
                     # (which the engine reads next) says how it ended.
                     task.state = JobState.UNKNOWN
@@ -195,25 +286,51 @@ class LocalScheduler:
                     _kill_group(task.pid, signal.SIGTERM)
                 elif now - task.term_sent > _KILL_GRACE_S:
                     _kill_group(task.pid, signal.SIGKILL)
-        free = self.max_workers - self.running()
+        free = self.max_workers - self.running() - sum(self._elsewhere.values())
         skipped: list[str] = []
         while free > 0 and self._queue:
             tid = self._queue.popleft()
             task = self._tasks[tid]
             limit = self._group_limits.get(task.group)
-            if limit and sum(1 for t in self._tasks.values()
-                             if t.group == task.group and t.state == JobState.RUNNING) >= limit:
+            if limit and self._elsewhere.get(task.group, 0) + sum(
+                    1 for t in self._tasks.values()
+                    if t.group == task.group and t.state == JobState.RUNNING) >= limit:
                 skipped.append(tid)
                 continue
-            self._start(task)
-            free -= 1
+            if self._start(task):
+                free -= 1
+            else:  # another process started it: its pid line tells how it goes
+                del self._tasks[tid]
         self._queue.extendleft(reversed(skipped))
 
-    def _start(self, task: _Task) -> None:
+    def _start(self, task: _Task) -> bool:
+        """Start a task; for a job whose queue is shared, only if no other process has
+        (claimed under the pid list's lock). Whether it was started here."""
+        pids = self._shared.get(task.pid_file)
+        if pids is None:
+            self._launch(task)
+            with open(task.pid_file, "a") as fh:  # one line per started task, one writer
+                fh.write(self._pid_line(task))
+            return True
+        index = task.task_id.rpartition("#")[2]
+        with pids.locked() as fh:
+            if index in pids.started:
+                return False
+            self._launch(task)
+            fh.write(self._pid_line(task))
+            pids.started.add(index)
+        return True
+
+    @staticmethod
+    def _pid_line(task: _Task) -> str:
+        assert task.pid is not None
+        return f"{task.task_id.rpartition('#')[2]} {task.pid} {proc_start_time(task.pid)}\n"
+
+    def _launch(self, task: _Task) -> None:
         runtime_args = _runtime_args(task.argv)
         if runtime_args is not None and self._use_zygote:
             if self._zygote is None or not self._zygote.alive():
-                self._zygote = _early_zygote() or _Zygote()
+                self._zygote = early_zygote() or Zygote()
             task.zygote = self._zygote
             task.pid = self._zygote.fork(runtime_args, task.workdir, task.env, task.log)
         else:
@@ -225,9 +342,6 @@ class LocalScheduler:
             task.pid = task.popen.pid
         task.started = time.time()
         task.state = JobState.RUNNING
-        index = task.task_id.rpartition("#")[2]
-        with open(task.pid_file, "a") as fh:  # one line per started task, one writer
-            fh.write(f"{index} {task.pid} {_proc_start_time(task.pid)}\n")
 
     def _status(self, task: _Task) -> JobStatus:
         return JobStatus(task.state, task.exit_code, task.reason, "localhost")
@@ -238,179 +352,6 @@ def _runtime_args(argv: tuple[str, ...]) -> list[str] | None:
     if len(argv) >= 3 and argv[1:3] == ("-m", "hpcflow.runtime") and argv[0] == sys.executable:
         return list(argv[3:])
     return None
-
-
-class _Zygote:
-    """The fork server process (:mod:`hpcflow.scheduler.zygote`) and its reply stream."""
-
-    _ids = itertools.count()
-
-    def __init__(self) -> None:
-        # Started from "/" with only hpcflow on its path: a forked job must see the paths
-        # its own request names, never the working directory or PYTHONPATH of whoever ticks.
-        import hpcflow  # its root as containers.pythonpath says, without the container backends
-
-        env = dict(os.environ, PYTHONPATH=str(Path(hpcflow.__file__).resolve().parent.parent))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hpcflow.scheduler.zygote"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, start_new_session=True, cwd="/", env=env,
-        )
-        assert self.proc.stdout is not None
-        self._out = self.proc.stdout.fileno()
-        self._buffer = b""
-        self._exits: dict[int, int] = {}
-        self._started: dict[int, int] = {}
-        #: Jobs that reported their own exit: the server's report of it, which follows, is
-        #: the same news.
-        self._self_reported: set[int] = set()
-        #: Its reply stream ended: it died (or is dying) and will report nothing more.
-        self._closed = False
-
-    def alive(self) -> bool:
-        return not self._closed and self.proc.poll() is None
-
-    def fork(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> int:
-        req_id = next(self._ids)
-        line = json.dumps({"id": req_id, "args": args, "cwd": str(cwd), "env": env, "log": str(log)})
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        while req_id not in self._started:
-            self._read(timeout=30.0)
-            if not self.alive():
-                raise RuntimeError("the local fork server died")
-        return self._started.pop(req_id)
-
-    def wait(self, timeout: float, pids: set[int]) -> None:
-        """Until a job starts or ends (or ``timeout``); at once if the exit of one of ``pids``
-        was read earlier and not collected yet (a short job can end before ``fork`` has
-        read its reply)."""
-        if not pids.isdisjoint(self._exits):
-            return
-        deadline = time.monotonic() + timeout
-        while not self._closed:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._read(remaining):
-                return
-        time.sleep(max(0.0, deadline - time.monotonic()))
-
-    def collect(self) -> dict[int, int]:
-        self._read(0.0)
-        exits, self._exits = self._exits, {}
-        return exits
-
-    def _read(self, timeout: float) -> bool:
-        """Read what the server and its jobs reported; whether any of it was news."""
-        if self._closed:
-            return False
-        ready, _, _ = select.select([self._out], [], [], timeout)
-        if not ready:
-            return False
-        chunk = os.read(self._out, 65536)
-        if not chunk:
-            self._closed = True
-            return True
-        self._buffer += chunk
-        news = False
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
-            msg = json.loads(line)
-            if "status" not in msg:
-                self._started[msg["id"]] = msg["pid"]
-            elif msg.get("from") == "job":
-                self._self_reported.add(msg["pid"])
-                self._exits[msg["pid"]] = msg["status"]
-            elif msg["pid"] in self._self_reported:
-                self._self_reported.discard(msg["pid"])
-                continue
-            else:
-                self._exits[msg["pid"]] = msg["status"]
-            news = True
-        return news
-
-
-_early: list[_Zygote] = []
-
-
-def start_fork_server_early() -> None:
-    """Boot a fork server before the engine, the store and the site are even loaded.
-
-    A first ``submit()`` in plain local mode calls this first thing: the server's ~80 ms of
-    interpreter start-up and imports then overlap the submitting process's own, instead
-    of starting after them. The next local scheduler of this process to need a fork
-    server takes it (one that has died is dropped).
-    """
-    if not any(z.alive() for z in _early):
-        _early[:] = [_Zygote()]
-
-
-def _early_zygote() -> _Zygote | None:
-    while _early:
-        zygote = _early.pop()
-        if zygote.alive():
-            return zygote
-    return None
-
-
-def _proc_start_time(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
-def _process_alive(task: _Task) -> bool:
-    """Whether the task's process still runs (its pid, started when the pid file says)."""
-    return _live_pid(task.task_id) is not None
-
-
-def _pid_entry(task_id: str) -> tuple[int, str] | None:
-    """The pid and start time recorded for a task: a line of its job's pid list
-    (``local:<jobs>/<tag>.pids#<i>``), or an older driver's pid file of its own."""
-    path, sep, index = task_id.removeprefix("local:").partition("#")
-    try:
-        if not sep:
-            pid_s, start = Path(path).read_text().split()
-            return int(pid_s), start
-        with open(path) as fh:
-            for line in fh:
-                fields = line.split()
-                if len(fields) == 3 and fields[0] == index:
-                    return int(fields[1]), fields[2]
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def recorded_pid(task_id: str) -> int | None:
-    """The pid a local task was started with (whether or not it still runs)."""
-    entry = _pid_entry(task_id)
-    return entry[0] if entry is not None else None
-
-
-def _live_pid(task_id: str) -> int | None:
-    """The pid of a task started by another process, if that process is still alive."""
-    entry = _pid_entry(task_id)
-    if entry is None:
-        return None
-    pid, start = entry
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    if fields[0] == "Z" or fields[19] != start:
-        return None
-    return pid
-
-
-def _status_from_pid_file(task_id: str) -> JobStatus:
-    if _pid_entry(task_id) is None:
-        return JobStatus(JobState.UNKNOWN, reason="never started by this process")
-    if _live_pid(task_id):
-        return JobStatus(JobState.RUNNING, node="localhost")
-    return JobStatus(JobState.UNKNOWN, reason="process ended")
 
 
 def _kill_group(pid: int, sig: int) -> None:

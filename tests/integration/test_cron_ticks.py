@@ -112,3 +112,23 @@ def test_cron_ticks_declare_a_killed_job_lost_and_retry_it(tmp_path: Path):
     assert _marks(marks, "done") == {0: 1, 1: 1, 2: 1}  # each slice finished once
     step = next(s for s in state["steps"] if s["name"] == "work")
     assert step["outputs"]["parameters"]["y"] == [0, 10, 20]
+
+
+def test_cron_ticks_start_the_slices_an_earlier_tick_left_queued(tmp_path: Path):
+    # Two cores' worth of workers and five slices: the first tick starts two and queues
+    # three. Before the fix the queue died with that tick; the next ticks found the queued
+    # slices "never started by this process", declared them lost and ran them again as
+    # system retries, a slice at a time, until the retries ran out.
+    project, marks = _project(tmp_path, n=5, hold=-1, nap=0.5)
+    env = user_env(tmp_path / "home")
+    env["HPCFLOW_LOCAL_WORKERS"] = "2"
+    wf_id = _submit(project, env)
+
+    state = _tick_until(wf_id, env, timeout=120)
+
+    assert state["status"] == "Succeeded", state["message"]
+    assert _attempts(state) == {f"work({i})": 1 for i in range(5)}  # none was lost
+    assert _marks(marks, "start") == {i: 1 for i in range(5)}  # each started exactly once
+    assert _marks(marks, "done") == {i: 1 for i in range(5)}
+    step = next(s for s in state["steps"] if s["name"] == "work")
+    assert step["outputs"]["parameters"]["y"] == [0, 10, 20, 30, 40]

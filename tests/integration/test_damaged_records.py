@@ -69,7 +69,7 @@ def test_an_attempt_in_the_older_layout_is_still_read(monkeypatch: pytest.Monkey
     it, a local pid file of its own) still finish their workflow with their outputs."""
     from hpcflow.client import get_client
     from hpcflow.engine.engine import Engine
-    from hpcflow.scheduler.local import _status_from_pid_file, recorded_pid
+    from hpcflow.scheduler.local_pids import recorded_pid, status_from_pid_file
 
     monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")
     wf = Workflow("old-layout")
@@ -93,7 +93,7 @@ def test_an_attempt_in_the_older_layout_is_still_read(monkeypatch: pytest.Monkey
     old_pid_file = unit / "old.pid"
     old_pid_file.write_text(f"{pid} 0\n")
     assert recorded_pid(f"local:{old_pid_file}") == pid  # an older driver's pid file
-    assert _status_from_pid_file(f"local:{old_pid_file}").state.value == "UNKNOWN"  # not that process
+    assert status_from_pid_file(f"local:{old_pid_file}").state.value == "UNKNOWN"  # not that process
     while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
         assert time.monotonic() < deadline + 30, client.store.workflow_status(wf.id)
         engine.tick()
