@@ -13,22 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos import report
-from tests.chaos.markers import MARK_SOURCE, read_marks, tally
-from tests.chaos.project import Project, tick_errors
+from tests.chaos.conftest import GatedWorkflow
+from tests.chaos.markers import read_marks
+from tests.chaos.project import tick_errors
 
 pytestmark = [pytest.mark.slurm, pytest.mark.chaos]
-
-HEAD = '''
-import os
-import time
-
-from hpcflow import Step, Workflow
-from hpcflow.python import OP, PythonOPTemplate, Slices
-
-MARKER = {marker!r}
-GATE = {gate!r}
-'''
 
 BODY = '''
 
@@ -50,21 +39,14 @@ wf.submit()
 '''
 
 
-def attempt_dir(project: Project, wf_id: str, path: str, number: int = 1) -> Path:
-    store = project.store()
-    try:
-        att = next(a for a in store.attempts(wf_id) if a["node_path"] == path and a["number"] == number)
-        return Path(att["dir"])
-    finally:
-        store.close()
+def attempt_dir(run: GatedWorkflow, path: str, number: int = 1) -> Path:
+    return run.read(lambda store: Path(next(
+        a["dir"] for a in store.attempts(run.wf_id) if a["node_path"] == path and a["number"] == number)))
 
 
-def tag_of(project: Project, wf_id: str) -> str:
-    store = project.store()
-    try:
-        return next(a["tag"] for a in store.attempts(wf_id) if a["node_path"] == "square(1)")
-    finally:
-        store.close()
+def tag_of(run: GatedWorkflow) -> str:
+    return run.read(lambda store: next(
+        a["tag"] for a in store.attempts(run.wf_id) if a["node_path"] == "square(1)"))
 
 
 def truncate_task_line(path: Path, number: int, rng: random.Random) -> None:
@@ -89,19 +71,17 @@ def wait_until(what: str, ok, timeout: float = 120) -> None:  # type: ignore[no-
 
 
 @pytest.mark.timeout(300)
-def test_damaged_attempt_files_fail_clearly(project: Project, tmp_path: Path, rng: random.Random):
-    marker, gate = tmp_path / "marks", tmp_path / "gate"
-    project.write("wf.py", HEAD.format(marker=str(marker), gate=str(gate)) + MARK_SOURCE + BODY)
-    (wf_id,) = project.submit("wf.py")
-    project.start_daemon()
+def test_damaged_attempt_files_fail_clearly(gated: GatedWorkflow, rng: random.Random):
+    project, marker, gate = gated.project, gated.marker, gated.gate
+    wf_id = gated.submit(BODY)
     wait_until("slice 0 to start", lambda: len(read_marks(marker)) >= 1)
 
-    task = attempt_dir(project, wf_id, "square(1)").parent.parent / "jobs" / tag_of(project, wf_id) / "tasks.jsonl"
+    task = attempt_dir(gated, "square(1)").parent.parent / "jobs" / tag_of(gated) / "tasks.jsonl"
     truncate_task_line(task, 1, rng)  # slice 1's entry, cut mid-line
-    deleted = attempt_dir(project, wf_id, "square(2)")
+    deleted = attempt_dir(gated, "square(2)")
     project.stop_daemon()  # so that nothing reads slice 0's exit record before it is damaged
     Path(f"{gate}-0").touch()
-    record = attempt_dir(project, wf_id, "square(0)") / "exit.json"
+    record = attempt_dir(gated, "square(0)") / "exit.json"
     wait_until("slice 0's exit record", record.exists)
     data = record.read_bytes()
     record.write_bytes(data[: rng.randint(1, len(data) - 2)])
@@ -113,22 +93,15 @@ def test_damaged_attempt_files_fail_clearly(project: Project, tmp_path: Path, rn
     project.start_daemon()
     first = project.wait([wf_id], timeout=120)
 
-    store = project.store()
-    steps = {n["path"]: n for n in store.load_nodes(wf_id)}
-    first_attempts = {a["node_path"]: a for a in store.attempts(wf_id) if a["number"] == 1}
-    store.close()
+    steps = gated.read(lambda store: {n["path"]: n for n in store.load_nodes(wf_id)})
+    first_attempts = gated.read(lambda store: {
+        a["node_path"]: a for a in store.attempts(wf_id) if a["number"] == 1})
     show = project.hpcflow("show", wf_id, check=False)
     messages = {p: first_attempts[p]["message"] or "" for p in ("square(0)", "square(1)", "square(2)")}
     project.hpcflow("retry", wf_id, timeout=180)
-    statuses = project.statuses([wf_id])
-    project.stop_daemon()
-    store = project.store()
-    counts = tally(marker, store, [wf_id])
-    store.close()
+    statuses, counts = gated.finish("truncated task list entry, deleted attempt directory, corrupt exit.json",
+                                    f"{first[wf_id]} with one clear error each, retry {{status}}")
     log = project.daemon_log_text()
-    report.record("truncated task list entry, deleted attempt directory, corrupt exit.json",
-                  f"{first[wf_id]} with one clear error each, retry {statuses[wf_id]}",
-                  units=len(counts.units), lost=len(counts.lost), duplicates=counts.duplicates)
     assert first == {wf_id: "Failed"}, log[-3000:]
     assert steps["square(3)"]["phase"] == "Succeeded"
     assert all(first_attempts[p]["status"] == "failed" for p in messages), first_attempts

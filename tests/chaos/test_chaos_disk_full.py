@@ -14,23 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos import report
-from tests.chaos.markers import MARK_SOURCE, tally
-from tests.chaos.project import SITE, Project, tick_errors
+from tests.chaos.conftest import GatedWorkflow
+from tests.chaos.project import SITE, tick_errors
 
 pytestmark = [pytest.mark.slurm, pytest.mark.chaos]
-
-HEAD = '''
-import os
-import time
-from pathlib import Path
-
-from hpcflow import Step, Workflow
-from hpcflow.python import OP, Artifact, PythonOPTemplate
-
-MARKER = {marker!r}
-GATE = {gate!r}
-'''
 
 BODY = '''
 
@@ -105,30 +92,20 @@ def fill(fs: Path, name: str) -> Path:
     return ballast
 
 
-def step_of(project: Project, wf_id: str, name: str) -> dict:
-    store = project.store()
-    try:
-        return next(n for n in store.load_nodes(wf_id) if n["name"] == name)
-    finally:
-        store.close()
+def step_of(run: GatedWorkflow, name: str) -> dict:
+    return run.read(lambda store: next(n for n in store.load_nodes(run.wf_id) if n["name"] == name))
 
 
-def integrity(project: Project) -> str:
-    store = project.store()
-    try:
-        return store.conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        store.close()
+def integrity(run: GatedWorkflow) -> str:
+    return run.read(lambda store: store.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
 @pytest.mark.timeout(300)
 def test_full_work_root_fails_the_step_clearly_and_retry_runs_it(
-        project: Project, small_fs: Path, tmp_path: Path, rng: random.Random):
-    marker, gate = tmp_path / "marks", tmp_path / "gate"
+        gated: GatedWorkflow, small_fs: Path, tmp_path: Path, rng: random.Random):
+    project, marker, gate = gated.project, gated.marker, gated.gate
     project.site = site_on(small_fs / "work", tmp_path / "small-site.toml")
-    project.write("wf.py", HEAD.format(marker=str(marker), gate=str(gate)) + MARK_SOURCE + BODY)
-    (wf_id,) = project.submit("wf.py")
-    project.start_daemon()
+    wf_id = gated.submit(BODY)
     deadline = time.monotonic() + 120
     while "produce" not in marker.read_text() if marker.exists() else True:
         assert time.monotonic() < deadline, "produce never started"
@@ -136,7 +113,7 @@ def test_full_work_root_fails_the_step_clearly_and_retry_runs_it(
     ballasts = [fill(small_fs, "ballast")]
     gate.touch()
     assert project.wait([wf_id], timeout=120) == {wf_id: "Failed"}
-    produced = step_of(project, wf_id, "produce")
+    produced = step_of(gated, "produce")
     first_message = produced["message"]
 
     # Retried while the filesystem is still full (topped up: the failed attempt gave back the
@@ -145,26 +122,20 @@ def test_full_work_root_fails_the_step_clearly_and_retry_runs_it(
     ballasts.append(fill(small_fs, "ballast2"))
     project.hpcflow("retry", wf_id, "--no-wait")
     assert project.wait([wf_id], timeout=120) == {wf_id: "Failed"}
-    second_message = step_of(project, wf_id, "produce")["message"]
+    second_message = step_of(gated, "produce")["message"]
 
     for ballast in ballasts:
         ballast.unlink()
     retry = project.hpcflow("retry", wf_id, timeout=180)
-    statuses = project.statuses([wf_id])
-    project.stop_daemon()
-    store = project.store()
-    counts = tally(marker, store, [wf_id])
-    store.close()
-    report.record("work root on a 2 MiB tmpfs filled mid-step, then freed and retried",
-                  f"failed clearly, retry {statuses[wf_id]}", units=len(counts.units),
-                  lost=len(counts.lost), duplicates=counts.duplicates)
+    statuses, counts = gated.finish("work root on a 2 MiB tmpfs filled mid-step, then freed and retried",
+                                    "failed clearly, retry {status}")
     for message in (first_message, second_message):
         assert "No space left on device" in message and str(small_fs) in message, message
     assert "full" in first_message and "full" in second_message
     assert "cannot prepare attempt 2" in second_message  # the engine's own write (task list)
     assert statuses == {wf_id: "Succeeded"}, retry.stdout + retry.stderr
-    assert step_of(project, wf_id, "measure")["outputs"]["parameters"]["size"] == 256 * 1024
-    assert step_of(project, wf_id, "first")["attempts"] == 1  # finished work is never redone
-    assert integrity(project) == "ok"
+    assert step_of(gated, "measure")["outputs"]["parameters"]["size"] == 256 * 1024
+    assert step_of(gated, "first")["attempts"] == 1  # finished work is never redone
+    assert integrity(gated) == "ok"
     assert tick_errors(project.daemon_log_text()) == []
     assert counts.lost == [] and counts.duplicates == 0, counts.describe()

@@ -189,33 +189,14 @@ class SlurmScheduler:
         longer holds are UNKNOWN ("not in the queue"), never FAILED: the exit record decides,
         and :meth:`describe` asks accounting about the few that leave no record.
         """
-        ids = list(dict.fromkeys(task_ids))
-        if not ids:
-            return {}
-        queue = self._queue_states(ids)
+        found, missing = self._in_queue(task_ids)
         gone = JobStatus(JobState.UNKNOWN, None, "not in the queue")
-        shared: dict[int, JobStatus] = {}  # one status per row: a pending range shares one
-        out: dict[str, JobStatus] = {}
-        for tid in ids:
-            row = _lookup(queue, tid)
-            if row is None:
-                out[tid] = gone
-                continue
-            status = shared.get(id(row))
-            if status is None:
-                status = shared[id(row)] = _status(row)
-            out[tid] = status
-        return out
+        return {**found, **dict.fromkeys(missing, gone)}
 
     def _full_status(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
         """squeue for all ids, then one sacct only for ids the queue no longer holds.
         Without accounting those are UNKNOWN, never FAILED."""
-        ids = list(dict.fromkeys(task_ids))
-        if not ids:
-            return {}
-        queue = self._queue_states(ids)
-        status = {tid: _status(row) for tid in ids if (row := _lookup(queue, tid))}
-        missing = [tid for tid in ids if tid not in status]
+        status, missing = self._in_queue(task_ids)
         if missing:
             acct, note = self._sacct(missing)
             for tid in missing:
@@ -226,6 +207,27 @@ class SlurmScheduler:
                     else JobStatus(JobState.UNKNOWN, None, f"not in the queue; {note}")
                 )
         return status
+
+    def _in_queue(self, task_ids: Sequence[str]) -> tuple[dict[str, JobStatus], list[str]]:
+        """One squeue for ``task_ids``: the statuses of those the queue holds (the tasks of
+        one row, a pending range, share one status) and the ids it no longer holds."""
+        ids = list(dict.fromkeys(task_ids))
+        if not ids:
+            return {}, []
+        queue = self._queue_states(ids)
+        shared: dict[int, JobStatus] = {}
+        found: dict[str, JobStatus] = {}
+        missing: list[str] = []
+        for tid in ids:
+            row = _lookup(queue, tid)
+            if row is None:
+                missing.append(tid)
+                continue
+            status = shared.get(id(row))
+            if status is None:
+                status = shared[id(row)] = _status(row)
+            found[tid] = status
+        return found, missing
 
     def _squeue(self, job_ids: Sequence[str] | None, states_only: bool = False) -> dict[str, P.QueueRow]:
         """This user's queue by task id (the tasks of a pending range share one row)."""
