@@ -28,6 +28,7 @@ from hpcflow.scheduler.local_pids import (
     QueuedJob,
     live_pid,
     proc_start_time,
+    queued_file,
     read_queued,
     recorded_pid,
     split_task_id,
@@ -129,8 +130,10 @@ class LocalScheduler:
             if tid in self._tasks:
                 continue
             status = status_from_pid_file(tid)
+            # Queued and written down by another process (a cron tick that has ended):
+            # queued here too, and started by whichever process claims it first.
             if status.reason == NEVER_STARTED and self._take_over(tid):
-                continue  # queued by a process that has ended (a cron tick): started here
+                continue
             out[tid] = status
             if status.state == JobState.RUNNING:
                 tag = split_task_id(tid)[0].name.removesuffix(".pids")
@@ -145,24 +148,22 @@ class LocalScheduler:
     def cancel(self, task_ids: Sequence[str]) -> None:
         for tid in task_ids:
             task = self._tasks.get(tid)
-            if task is None or (task.state == JobState.PENDING and task.pid_file in self._shared):
-                if task is not None:
-                    task.state = JobState.CANCELLED
-                    if tid in self._queue:
-                        self._queue.remove(tid)
-                if self._withdraw(tid):
-                    continue  # it was queued: no process will ever start it now
-                pid = live_pid(tid)
-                if pid:
-                    _kill_group(pid, signal.SIGKILL)
-                continue
-            if task.state == JobState.PENDING:
+            if task is not None and task.state == JobState.PENDING:
                 task.state = JobState.CANCELLED
                 if tid in self._queue:
                     self._queue.remove(tid)
-            elif task.state == JobState.RUNNING and task.pid is not None:
-                _kill_group(task.pid, signal.SIGKILL)
-                task.state = JobState.CANCELLED
+                if task.pid_file not in self._shared:
+                    continue
+            elif task is not None:
+                if task.state == JobState.RUNNING and task.pid is not None:
+                    _kill_group(task.pid, signal.SIGKILL)
+                    task.state = JobState.CANCELLED
+                continue
+            # Queued in a written-down job (any process may start it), or another's task.
+            if not self._withdraw(tid):
+                pid = live_pid(tid)
+                if pid:
+                    _kill_group(pid, signal.SIGKILL)
 
     def adopt(self, tags: Sequence[str]) -> Mapping[str, SubmittedJob]:
         """Jobs submitted under ``tags`` by this or an earlier driver (from the registry).
@@ -226,7 +227,7 @@ class LocalScheduler:
         """Mark a queued task of a written-down job as never to start; False if some
         process started it already (or its job queued nothing)."""
         pid_file, index = split_task_id(task_id)
-        if read_queued(pid_file) is None:
+        if pid_file not in self._shared and not queued_file(pid_file).exists():
             return False
         pids = self._shared.setdefault(pid_file, PidList(pid_file))
         with pids.locked() as fh:
