@@ -119,6 +119,10 @@ def test_a_job_lost_while_its_workflow_is_quiet_is_retried_by_fresh_engines(
     wf, release = _held_fanout(tmp_path, monkeypatch)
     _until_quiet(Engine(client.store, client.scheduler, client.settings), client.store, wf.id)
     victim = next(a for a in client.store.attempts(wf.id) if a["node_path"].endswith("(1)"))
+    deadline = time.time() + 30
+    while count(tmp_path, "q1-start") == 0:  # killed once its OP has started, not before
+        assert time.time() < deadline, "slice 1 never started"
+        time.sleep(0.05)
     pid = recorded_pid(victim["job_id"])
     assert pid is not None
     os.kill(pid, signal.SIGKILL)  # no exit record
