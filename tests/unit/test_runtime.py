@@ -350,9 +350,9 @@ def test_timeout_interrupts_the_op(tmp_path: Path) -> None:
 
 def test_timeout_in_pool_workers(tmp_path: Path) -> None:
     """Each forked pool worker gets its own alarm; a quick unit beside them still succeeds."""
-    t = PythonOPTemplate(Sleeper, timeout=1)
+    t = PythonOPTemplate(Sleeper, timeout=3)  # room for the quick unit on a loaded machine
     markers = [tmp_path / f"marker-{i}" for i in range(3)]
-    seconds = [5.0, 0.05, 5.0]
+    seconds = [30.0, 0.05, 30.0]
     units = [
         make_unit(tmp_path, t, parameters={"marker": str(m), "seconds": s}, slice_index=i)
         for i, (m, s) in enumerate(zip(markers, seconds, strict=True))
