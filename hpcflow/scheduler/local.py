@@ -126,10 +126,11 @@ class LocalScheduler:
     def poll(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
         out: dict[str, JobStatus] = {}
         self._elsewhere, self._queued = {}, {}
+        pid_lists: dict[str, dict[str, tuple[int, str]]] = {}  # each job's list read once
         for tid in task_ids:
             if tid in self._tasks:
                 continue
-            status = status_from_pid_file(tid)
+            status = status_from_pid_file(tid, pid_lists)
             # Queued and written down by another process (a cron tick that has ended):
             # queued here too, and started by whichever process claims it first.
             if status.reason == NEVER_STARTED and self._take_over(tid):

@@ -109,22 +109,40 @@ def proc_start_time(pid: int) -> str:
         return "?"
 
 
-def pid_entry(task_id: str) -> tuple[int, str] | None:
+def pid_entry(task_id: str, lists: dict[str, dict[str, tuple[int, str]]] | None = None,
+              ) -> tuple[int, str] | None:
     """The pid and start time recorded for a task: a line of its job's pid list
-    (``local:<jobs>/<tag>.pids#<i>``), or an older driver's pid file of its own."""
+    (``local:<jobs>/<tag>.pids#<i>``), or an older driver's pid file of its own.
+
+    ``lists`` caches each pid list read, so that one poll of a big fan-out reads its job's
+    list once instead of once per task."""
     path, sep, index = task_id.removeprefix("local:").partition("#")
     try:
         if not sep:
             pid_s, start = Path(path).read_text().split()
             return int(pid_s), start
-        with open(path) as fh:
-            for line in fh:
-                fields = line.split()
-                if len(fields) == 3 and fields[0] == index:
-                    return int(fields[1]), fields[2]
+        entries = lists.get(path) if lists is not None else None
+        if entries is None:
+            entries = _read_pid_list(path)
+            if lists is not None:
+                lists[path] = entries
+        return entries.get(index)
     except (OSError, ValueError):
-        pass
-    return None
+        return None
+
+
+def _read_pid_list(path: str) -> dict[str, tuple[int, str]]:
+    """Index -> (pid, start time) of one job's pid list; the first line of an index wins."""
+    entries: dict[str, tuple[int, str]] = {}
+    with open(path) as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) == 3 and fields[0] not in entries:
+                try:
+                    entries[fields[0]] = (int(fields[1]), fields[2])
+                except ValueError:
+                    continue
+    return entries
 
 
 def recorded_pid(task_id: str) -> int | None:
@@ -133,9 +151,10 @@ def recorded_pid(task_id: str) -> int | None:
     return entry[0] if entry is not None and entry[0] > 0 else None
 
 
-def live_pid(task_id: str) -> int | None:
-    """The pid of a task started by another process, if that process is still alive."""
-    entry = pid_entry(task_id)
+def live_pid(task_id: str, entry: tuple[int, str] | None = None) -> int | None:
+    """The pid of a task started by another process, if that process is still alive
+    (``entry``: its pid-list line, when the caller has read it already)."""
+    entry = entry or pid_entry(task_id)
     if entry is None or entry[0] <= 0:
         return None
     pid, start = entry
@@ -149,12 +168,13 @@ def live_pid(task_id: str) -> int | None:
     return pid
 
 
-def status_from_pid_file(task_id: str) -> JobStatus:
-    entry = pid_entry(task_id)
+def status_from_pid_file(task_id: str, lists: dict[str, dict[str, tuple[int, str]]] | None = None,
+                         ) -> JobStatus:
+    entry = pid_entry(task_id, lists)
     if entry is None:
         return JobStatus(JobState.UNKNOWN, reason=NEVER_STARTED)
     if entry[1] == WITHDRAWN:
         return JobStatus(JobState.CANCELLED, reason="withdrawn before it started")
-    if live_pid(task_id):
+    if live_pid(task_id, entry):
         return JobStatus(JobState.RUNNING, node="localhost")
     return JobStatus(JobState.UNKNOWN, reason="process ended")
