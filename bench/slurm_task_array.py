@@ -3,8 +3,8 @@
     flock /work/bench.lock .venv/bin/python bench/slurm_task_array.py [--repeats 2]
 
 Two 200-task arrays with the floor's job options (``bench/slurm.py`` FLOOR_SCRIPT, which
-are hpcflow's): ``python -c pass``, and ``python -m hpcflow.runtime UNIT`` on copies of a
-W1 slice (``bench/task_cpu.py`` makes it), each timed from sbatch until squeue has no
+are hpcflow's): ``python -c pass``, and ``python -m hpcflow.runtime --tasks LIST --index N``
+on a task list of copies of a W1 slice (``bench/task_cpu.py`` makes it), each timed from sbatch until squeue has no
 task left. No engine runs meanwhile, so a difference is the tasks' own.
 """
 
@@ -52,16 +52,15 @@ def main() -> int:
         compileall.compile_dir(task_cpu.ROOT / directory, quiet=1)
     base = Path(tempfile.mkdtemp(prefix="bench-task-array-", dir="/tmp"))
     (base / "make").mkdir()
-    unit = task_cpu.make_unit(base / "make", task_cpu.BY_REFERENCE)
+    source = task_cpu.make_unit(base / "make", task_cpu.BY_REFERENCE)
     path = ":".join([str(task_cpu.ROOT), str(task_cpu.ROOT / "bench")])
     for r in range(args.repeats):
         for kind in ("pass", "runtime"):
             work = base / f"{kind}-{r}"
             work.mkdir()
             if kind == "runtime":
-                for i in range(N):
-                    task_cpu.fresh_copy(unit, work / f"u{i}")
-                argv = [f"env PYTHONPATH={path}", sys.executable, "-m", "hpcflow.runtime", str(work / "u{i}")]
+                tasks = task_cpu.task_list(source, work, N)
+                argv = [f"env PYTHONPATH={path}", *task_cpu.runtime_argv(tasks, "{i}")]
             else:
                 argv = [f"env PYTHONPATH={path}", sys.executable, "-c", "pass"]
             elapsed = timed_array(work, array_script(work, argv))

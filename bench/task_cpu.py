@@ -5,10 +5,11 @@ of W1 wall time (bench/README.md), so this is the number the job path is trimmed
 
     flock /work/bench.lock .venv/bin/python bench/task_cpu.py [--runs 30] [--importtime]
 
-It runs a 4-slice W1 locally to get a real unit directory (its OPs imported from
+It runs a 4-slice W1 locally to get a real task list (its OPs imported from
 bench/workloads.py as bench/slurm.py's W1 has them, or with ``--by-value`` defined in the
-script and pickled by value), then runs copies of one slice's unit one at a time and
-reports children's user+sys CPU (mean of the faster half). ``--importtime`` prints the
+script and pickled by value), writes a task list of copies of its first slice, then runs
+them one at a time as the engine's jobs do (``--tasks LIST --index N``) and reports
+children's user+sys CPU (mean of the faster half). ``--importtime`` prints the
 heaviest import self-times of one task instead.
 """
 
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, read_task, write_task_list
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,20 +68,30 @@ assert wf.query_status() == "Succeeded", wf.query_status()
 
 
 def make_unit(tmp: Path, ops: str) -> Path:
-    """A slice of a local 4-slice W1 (its task record: the copies run it again)."""
+    """The task list of a local 4-slice W1's fan-out (the engine's ``tasks.jsonl``)."""
     (tmp / "wf.py").write_text(ops + WORKFLOW)
     env = dict(os.environ, HPCFLOW_HOME=str(tmp / "home"), HPCFLOW_SITE="")
     env.pop("HPCFLOW_SUBMIT_ONLY", None)
     subprocess.run([sys.executable, "wf.py"], cwd=tmp, env=env, check=True)
-    return next((tmp / "home" / "work").glob("task-cpu-*/fan(0)/attempt-1"))
+    for path in (tmp / "home" / "work").glob("task-cpu-*/jobs/*/tasks.jsonl"):
+        if read_task(path, 0)[1][0][1]["step"] == "fan(0)":
+            return path
+    raise SystemExit(f"no task list of the fan-out under {tmp}")
 
 
-def fresh_copy(unit: Path, dest: Path) -> Path:
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    shutil.copy(unit / "task.json", dest / "task.json")
-    return dest
+def task_list(source: Path, dest: Path, count: int) -> Path:
+    """A task list of ``count`` array tasks in ``dest``, each slice 0 of ``source`` with a
+    unit directory of its own that does not exist yet (the runtime makes it, as in a job)."""
+    _, [(_, record)] = read_task(source, 0)
+    path = dest / TASK_LIST
+    write_task_list(path, ([(str(dest / f"u{i}"), record)] for i in range(count)),
+                    log=str(dest / UNITS_LOG))
+    return path
+
+
+def runtime_argv(tasks: Path, index: int | str) -> list[str]:
+    """What the engine's job runs for array task ``index`` (engine/launch.py runtime_argv)."""
+    return [sys.executable, "-m", "hpcflow.runtime", "--tasks", str(tasks), "--index", str(index)]
 
 
 #: What a job's PYTHONPATH holds here: hpcflow's root and the OPs' directory (job_env.py).
@@ -97,11 +110,11 @@ def faster_half_ms(samples: list[float]) -> float:
     return 1000 * sum(best) / len(best)
 
 
-def import_times(argv: list[str], cwd: Path, top: int = 25) -> None:
+def import_times(argv: list[str], cwd: Path, unit_log: Path, top: int = 25) -> None:
     proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], cwd=cwd, env=JOB_ENV,
                           check=False, capture_output=True, text=True)
-    log = Path(argv[-1]) / "log.txt"  # what the unit imports once its output is redirected
-    lines = proc.stderr.splitlines() + (log.read_text().splitlines() if log.exists() else [])
+    # what the unit imports once its output is redirected (merged into units.log on success)
+    lines = proc.stderr.splitlines() + (unit_log.read_text().splitlines() if unit_log.exists() else [])
     rows = []
     for line in lines:
         if not line.startswith("import time:") or "self [us]" in line:
@@ -127,25 +140,24 @@ def main() -> int:
             compileall.compile_dir(ROOT / directory, quiet=1)
     with tempfile.TemporaryDirectory(prefix="hpcflow-task-cpu-") as name:
         tmp = Path(name)
-        unit = make_unit(tmp, BY_VALUE if args.by_value else BY_REFERENCE)
-        copy = tmp / "copy"
-        task = [sys.executable, "-m", "hpcflow.runtime", str(copy)]
+        source = make_unit(tmp, BY_VALUE if args.by_value else BY_REFERENCE)
+        (tmp / "runs").mkdir()
+        tasks = task_list(source, tmp / "runs", args.runs)
         if args.importtime:
-            fresh_copy(unit, copy)
-            import_times(task, tmp)
+            import_times(runtime_argv(tasks, 0), tmp, tmp / "runs" / UNITS_LOG)
             return 0
         floor, hpcflow = [], []
-        for _ in range(args.runs):  # interleaved, so both see the same machine
+        for i in range(args.runs):  # interleaved, so both see the same machine
             floor.append(child_cpu([sys.executable, "-c", "pass"], tmp))
-            fresh_copy(unit, copy)
-            hpcflow.append(child_cpu(task, tmp))
-            if '"succeeded"' not in (copy / "exit.json").read_text():
-                print((copy / "exit.json").read_text(), file=sys.stderr)
+            hpcflow.append(child_cpu(runtime_argv(tasks, i), tmp))
+            exit_record = (tmp / "runs" / f"u{i}" / "exit.json").read_text()
+            if '"succeeded"' not in exit_record:
+                print(exit_record, file=sys.stderr)
                 return 1
         f, h = faster_half_ms(floor), faster_half_ms(hpcflow)
         print(f"CPU per task, mean of the faster half of {args.runs} runs:")
-        print(f"  python -c pass                 {f:6.1f} ms")
-        print(f"  python -m hpcflow.runtime UNIT {h:6.1f} ms  ({h - f:+.1f} ms)")
+        print(f"  python -c pass                              {f:6.1f} ms")
+        print(f"  python -m hpcflow.runtime --tasks L --index {h:6.1f} ms  ({h - f:+.1f} ms)")
     return 0
 
 
