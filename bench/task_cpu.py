@@ -19,7 +19,6 @@ import argparse
 import compileall
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
