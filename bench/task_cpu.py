@@ -94,12 +94,16 @@ def runtime_argv(tasks: Path, index: int | str) -> list[str]:
 
 
 #: What a job's PYTHONPATH holds here: hpcflow's root and the OPs' directory (job_env.py).
-JOB_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]))
+def job_env(root: Path = ROOT) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(root / "bench")]))
 
 
-def child_cpu(argv: list[str], cwd: Path) -> float:
+JOB_ENV = job_env()
+
+
+def child_cpu(argv: list[str], cwd: Path, env: dict[str, str] = JOB_ENV) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, cwd=cwd, env=JOB_ENV, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, cwd=cwd, env=env, check=False, stdout=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -132,31 +136,43 @@ def main() -> int:
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--by-value", action="store_true",
                         help="OPs defined in the workflow script (pickled by value), not imported")
+    parser.add_argument("--baseline-tree", type=Path, help="also run the runtime of this source tree "
+                        "(e.g. `git archive` of an older commit) on the same task list, interleaved")
     parser.add_argument("--no-compile", action="store_true", help="do not byte-compile hpcflow and bench/ first")
     args = parser.parse_args()
     if not args.no_compile:  # as pip install does; this project's shells set PYTHONDONTWRITEBYTECODE
-        for directory in ("hpcflow", "bench"):
-            compileall.compile_dir(ROOT / directory, quiet=1)
+        for root in (ROOT, *([args.baseline_tree] if args.baseline_tree else [])):
+            for directory in ("hpcflow", "bench"):
+                compileall.compile_dir(root / directory, quiet=1)
     with tempfile.TemporaryDirectory(prefix="hpcflow-task-cpu-") as name:
         tmp = Path(name)
         source = make_unit(tmp, BY_VALUE if args.by_value else BY_REFERENCE)
         (tmp / "runs").mkdir()
-        tasks = task_list(source, tmp / "runs", args.runs)
+        tasks = task_list(source, tmp / "runs", 2 * args.runs)
         if args.importtime:
             import_times(runtime_argv(tasks, 0), tmp, tmp / "runs" / UNITS_LOG)
             return 0
-        floor, hpcflow = [], []
-        for i in range(args.runs):  # interleaved, so both see the same machine
+        floor: list[float] = []
+        hpcflow: list[float] = []
+        baseline: list[float] = []
+        base_env = job_env(args.baseline_tree.resolve()) if args.baseline_tree else None
+        for i in range(args.runs):  # interleaved, so all see the same machine
             floor.append(child_cpu([sys.executable, "-c", "pass"], tmp))
-            hpcflow.append(child_cpu(runtime_argv(tasks, i), tmp))
-            exit_record = (tmp / "runs" / f"u{i}" / "exit.json").read_text()
-            if '"succeeded"' not in exit_record:
-                print(exit_record, file=sys.stderr)
-                return 1
+            hpcflow.append(child_cpu(runtime_argv(tasks, 2 * i), tmp))
+            if base_env is not None:
+                baseline.append(child_cpu(runtime_argv(tasks, 2 * i + 1), tmp, base_env))
+            for n in (2 * i, 2 * i + 1) if base_env is not None else (2 * i,):
+                exit_record = (tmp / "runs" / f"u{n}" / "exit.json").read_text()
+                if '"succeeded"' not in exit_record:
+                    print(exit_record, file=sys.stderr)
+                    return 1
         f, h = faster_half_ms(floor), faster_half_ms(hpcflow)
         print(f"CPU per task, mean of the faster half of {args.runs} runs:")
         print(f"  python -c pass                              {f:6.1f} ms")
         print(f"  python -m hpcflow.runtime --tasks L --index {h:6.1f} ms  ({h - f:+.1f} ms)")
+        if baseline:
+            b = faster_half_ms(baseline)
+            print(f"  the same, {args.baseline_tree}  {b:6.1f} ms  ({b - f:+.1f} ms)")
     return 0
 
 

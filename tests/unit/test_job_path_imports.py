@@ -35,6 +35,7 @@ NOT_ON_THE_JOB_PATH = {
     # the DSL's `with` blocks, queries and submission (a module of OPs imports the DSL)
     "hpcflow.context", "contextvars", "hpcflow.dsl.query", "hpcflow.private",
     "pwd",  # the user name, when $USER is not set (jobs have it)
+    "fcntl",  # the merged log is appended under os.lockf
 }
 
 #: A module of function OPs as users write them (bench/workloads.py): it imports the DSL.
