@@ -12,7 +12,9 @@
     way a user runs it: ``wf.submit()`` (the background driver ticks) then ``wf.wait()``, with
     ``Engine.tick`` wrapped to count ticks and the Slurm commands of each tick
     (``hpcflow.scheduler.slurm.backend.COMMAND_COUNTS``). Targets: time <= 1.25 x floor
-    (median of ``--repeats`` interleaved runs), <= 20 squeue calls.
+    (median of ``--repeats`` interleaved runs), <= 20 squeue calls. ``--baseline-tree DIR``
+    also runs W1 from another source tree (e.g. ``git archive`` of an older commit) after
+    each of ours, in the same rounds, and prints its median against the floor and ours.
 (d) chains (``bench/slurm_chain.py``): a raw ``afterok`` chain of 30 jobs, W2 chained with
     ``afterok``, W2 fused (``Steps(fuse=True)``), ``--repeats`` interleaved; ratios printed.
 (c) one sliced step of ``--slices`` (10,000) trivial slices: the first tick(s) until the array is
@@ -166,6 +168,21 @@ def floor(n: int = 200, python: str = sys.executable) -> float:
     print("    sacct (relative to the first sbatch): " + job_phases(epoch0, ("floor-fan", "floor-reduce")))
     shutil.rmtree(work, ignore_errors=True)
     return elapsed
+
+
+def baseline_w1(tree: Path) -> float:
+    """W1 run by another source tree's own bench (its hpcflow first on PYTHONPATH, so its
+    jobs run its runtime too); the wall time it printed."""
+    tree = tree.resolve()
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, str(tree / "bench" / "slurm.py"), "--parts", "b", "--repeats", "1"],
+                         cwd=tree, env=env, capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        if line.startswith("(b) hpcflow W1") and "Succeeded" in line:
+            seconds = float(line.split(" in ")[1].split("s;")[0])
+            print(f"(b) baseline {tree}: W1 {seconds:.2f}s")
+            return seconds
+    raise SystemExit(f"baseline W1 in {tree} did not succeed:\n{out[-2000:]}")
 
 
 def byte_compile() -> None:
@@ -485,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", action="store_true",
                     help="(c): scontrol hold the array after launch, so tracking ticks are measured "
                          "without 32 running tasks competing for the CPU")
+    ap.add_argument("--baseline-tree", type=Path,
+                    help="(b): also run W1 with this source tree (e.g. `git archive` of an older "
+                         "commit; its own bench/slurm.py, PYTHONPATH on it) after each of ours")
     ap.add_argument("--chain-interval", type=float, default=1.0,
                     help="(d): max sleep of Client.wait between ticks")
     args = ap.parse_args(argv)
@@ -501,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     floors: list[float] = []
     w1s: list[float] = []
     squeues: list[int] = []
+    baselines: list[float] = []
     for r in range(args.repeats):  # interleaved: floor, hpcflow, floor, hpcflow, ...
         if "a" in parts:
             floors.append(floor(python=args.floor_python))
@@ -511,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
             squeues.append(info["squeue"])
             rc |= 0 if info["ok"] and info["max_squeue_per_tick"] <= 1 else 1
             wait_queue_empty()
+            if args.baseline_tree:
+                baselines.append(baseline_w1(args.baseline_tree))
+                wait_queue_empty()
     if floors and w1s:
         print()
         for i, (f, w) in enumerate(zip(floors, w1s, strict=False)):
@@ -521,6 +545,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{'ok' if ratio <= 1.25 else 'MISSED'}); squeue calls median "
               f"{statistics.median(squeues):.0f} (target <= 20: "
               f"{'ok' if statistics.median(squeues) <= 20 else 'MISSED'})")
+        if baselines:
+            print(f"(a/b) baseline {args.baseline_tree}: W1 " + " / ".join(f"{b:.2f}s" for b in baselines)
+                  + f", median {statistics.median(baselines):.2f}s = "
+                  f"{statistics.median(baselines) / statistics.median(floors):.2f} x floor; this tree "
+                  f"{statistics.median(w1s) / statistics.median(baselines):.2f} x baseline")
     if "d" in parts:  # (d) raw afterok chain, (e) W2 chained, (f) W2 fused: bench/slurm_chain.py
         import slurm_chain
 

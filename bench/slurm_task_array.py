@@ -3,8 +3,8 @@
     flock /work/bench.lock .venv/bin/python bench/slurm_task_array.py [--repeats 2]
 
 Two 200-task arrays with the floor's job options (``bench/slurm.py`` FLOOR_SCRIPT, which
-are hpcflow's): ``python -c pass``, and ``python -m hpcflow.runtime UNIT`` on copies of a
-W1 slice (``bench/task_cpu.py`` makes it), each timed from sbatch until squeue has no
+are hpcflow's): ``python -c pass``, and ``python -m hpcflow.runtime --tasks LIST --index N``
+on a task list of copies of a W1 slice (``bench/task_cpu.py`` makes it), each timed from sbatch until squeue has no
 task left. No engine runs meanwhile, so a difference is the tasks' own.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,39 +36,50 @@ def array_script(work: Path, argv: list[str]) -> Path:
     return path
 
 
-def timed_array(work: Path, script: Path) -> float:
+def timed_array(work: Path, script: Path) -> tuple[str, float]:
     t0 = time.perf_counter()
     job = subprocess.run(["sbatch", "--parsable", f"--chdir={work}", f"--array=0-{N - 1}", str(script)],
                          capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
     while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
         time.sleep(0.2)
-    return time.perf_counter() - t0
+    return job, time.perf_counter() - t0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--baseline-tree", type=Path, help="also time the runtime of this source "
+                        "tree (e.g. `git archive` of an older commit), byte-compiled, in the same rounds")
     args = parser.parse_args()
-    for directory in ("hpcflow", "bench"):  # as bench/slurm.py does
-        compileall.compile_dir(task_cpu.ROOT / directory, quiet=1)
+    roots = {"runtime": task_cpu.ROOT}
+    if args.baseline_tree:
+        roots["baseline"] = args.baseline_tree.resolve()
+    for root in roots.values():  # as bench/slurm.py does
+        for directory in ("hpcflow", "bench"):
+            compileall.compile_dir(root / directory, quiet=1)
     base = Path(tempfile.mkdtemp(prefix="bench-task-array-", dir="/tmp"))
     (base / "make").mkdir()
-    unit = task_cpu.make_unit(base / "make", task_cpu.BY_REFERENCE)
-    path = ":".join([str(task_cpu.ROOT), str(task_cpu.ROOT / "bench")])
+    source = task_cpu.make_unit(base / "make", task_cpu.BY_REFERENCE)
+    times: dict[str, list[float]] = {kind: [] for kind in ("pass", *roots)}
     for r in range(args.repeats):
-        for kind in ("pass", "runtime"):
+        for kind in times:
             work = base / f"{kind}-{r}"
             work.mkdir()
-            if kind == "runtime":
-                for i in range(N):
-                    task_cpu.fresh_copy(unit, work / f"u{i}")
-                argv = [f"env PYTHONPATH={path}", sys.executable, "-m", "hpcflow.runtime", str(work / "u{i}")]
+            root = roots.get(kind, task_cpu.ROOT)
+            path = ":".join([str(root), str(root / "bench")])
+            if kind in roots:
+                tasks = task_cpu.task_list(source, work, N)
+                argv = [f"env PYTHONPATH={path}", *task_cpu.runtime_argv(tasks, "{i}")]
             else:
                 argv = [f"env PYTHONPATH={path}", sys.executable, "-c", "pass"]
-            elapsed = timed_array(work, array_script(work, argv))
+            job, elapsed = timed_array(work, array_script(work, argv))
+            times[kind].append(elapsed)
             done = sum('"succeeded"' in p.read_text() for p in work.glob("u*/exit.json"))
-            note = f", {done} units succeeded" if kind == "runtime" else ""
-            print(f"round {r + 1}: {N}-task array of {kind:8s} {elapsed:6.2f} s{note}", flush=True)
+            note = f", {done} units succeeded" if kind in roots else ""
+            print(f"round {r + 1}: {N}-task array {job} of {kind:8s} {elapsed:6.2f} s{note}", flush=True)
+    floor = statistics.median(times["pass"])
+    for kind, values in times.items():
+        print(f"median {kind:8s} {statistics.median(values):6.2f} s  ({statistics.median(values) / floor:.2f}x pass)")
     shutil.rmtree(base, ignore_errors=True)
     return 0
 

@@ -11,7 +11,6 @@ object and never looks at ``os.environ`` itself. What a site file says is resolv
 from __future__ import annotations
 
 import os
-import pwd
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,7 @@ class Settings:
             wait_at_exit=not _flag(env, "HPCFLOW_NO_ATEXIT"),
             local_workers=int(workers) if workers else None,
             fork_server=not _flag(env, "HPCFLOW_NO_ZYGOTE"),
-            user=env.get("USER") or env.get("LOGNAME") or pwd.getpwuid(os.getuid()).pw_name,
+            user=env.get("USER") or env.get("LOGNAME") or _login_name(),
             python_path=tuple(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p),
         )
 
@@ -147,3 +146,9 @@ def use(settings: Settings | None) -> None:
     """Install ``settings`` for this process (``None``: resolve again on next use)."""
     global _current
     _current = settings
+
+
+def _login_name() -> str:
+    import pwd  # only without $USER and $LOGNAME: jobs have USER and import this module
+
+    return pwd.getpwuid(os.getuid()).pw_name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpcflow import context
 from hpcflow.dsl.io import Inputs, Outputs
 from hpcflow.dsl.step import Step, Task
 from hpcflow.dsl.templates import unique_name
@@ -29,10 +28,14 @@ class _Container:
         self.ignored_options = sorted(ignored)
 
     def __enter__(self) -> _Container:
+        from hpcflow import context  # a job imports the DSL with the user's OPs, never enters it
+
         context.push(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        from hpcflow import context
+
         context.pop(self)
 
     def __repr__(self) -> str:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpcflow import context, settings
+from hpcflow import settings
 from hpcflow.dsl.containers import DAG, Steps
-from hpcflow.dsl.query import StepInfo, step_infos
 from hpcflow.dsl.step import Step, check_name
 from hpcflow.errors import SpecError
-from hpcflow.private import make_dirs
 from hpcflow.spec.model import WorkflowSpec
+
+if TYPE_CHECKING:  # a job imports this module with the user's OPs: it never queries or submits
+    from hpcflow.dsl.query import StepInfo
 
 
 class Workflow:
@@ -46,10 +47,14 @@ class Workflow:
         self.entry.add(step)  # type: ignore[arg-type]  # a DAG entry takes Tasks; DAG.add checks
 
     def __enter__(self) -> Workflow:
+        from hpcflow import context
+
         context.push(self)
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        from hpcflow import context
+
         context.pop(self)
         if exc_type is None and not self._submitted:
             self.submit()
@@ -100,6 +105,8 @@ class Workflow:
         check_partition_limits(model, client.settings)  # the site's limits, before anything is stored
         wf_id = f"{self.name}-{os.urandom(3).hex()}"  # as secrets.token_hex
         work_dir = client.settings.work_root / wf_id
+        from hpcflow.private import make_dirs
+
         make_dirs(work_dir, client.settings.work_dir_mode)
         client.store.create_workflow(wf_id, self.name, spec, str(work_dir),
                                      site={"name": client.site_name}, reuse=reuse,
@@ -151,6 +158,8 @@ class Workflow:
                    sort_by_generation: bool = True, **ignored: Any) -> list[StepInfo]:
         """Steps of this workflow filtered by name, key, phase or type (each may be a list)."""
         wf_id = self._require_id()
+        from hpcflow.dsl.query import step_infos
+
         return step_infos(self._client.store, wf_id, name=name, key=key, phase=phase, type=type)
 
     def query_step_by_key(self, key: Any) -> list[StepInfo]:

@@ -16,10 +16,7 @@ from typing import Any
 
 from hpcflow import frozen
 from hpcflow.errors import CorruptRecord
-from hpcflow.runtime import integrity
 from hpcflow.runtime import records as rec
-from hpcflow.runtime.fserrors import describe
-from hpcflow.runtime.hooks import Hooks
 from hpcflow.runtime.loader import OPLoadError, load_op
 from hpcflow.settings import dflow_options
 from hpcflow.spec.model import TaskRecord
@@ -84,7 +81,9 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
         store = _object_store(unit)
         if store is not None:  # fetch s3:// inputs to scratch; publish outputs afterwards
             unit = frozen.replace(unit, artifacts=_fetch_inputs(unit, store, _scratch(unit_dir)))
-        else:  # shared filesystem: inputs must be what their producers recorded
+        elif unit.input_hashes:  # shared filesystem: inputs must be what their producers recorded
+            from hpcflow.runtime import integrity
+
             integrity.verify_inputs(unit)
         outputs = runner(unit, work)
         if store is not None:
@@ -93,8 +92,12 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
             prefix = unit.artifact_prefix or unit_dir.name
             outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
                                     for k, v in outputs["artifacts"].items()}
-        else:  # shared filesystem: record content hashes (S3 manifests carry their own)
+        elif outputs["artifacts"]:  # shared filesystem: record content hashes (S3 manifests carry their own)
+            from hpcflow.runtime import integrity
+
             outputs["hashes"] = integrity.record_outputs(outputs["artifacts"])
+        else:
+            outputs["hashes"] = {}
         if len(json.dumps(outputs, ensure_ascii=False)) <= rec.INLINE_OUTPUTS_MAX:
             record["outputs"] = outputs  # in the exit record: one file, written once
         else:  # too big for the space held for the exit record
@@ -102,6 +105,8 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
         import traceback
+
+        from hpcflow.runtime.fserrors import describe
 
         record.pop("outputs", None)
         record.update(status="failed", kind=_kind(exc), message=describe(exc, unit_dir),
@@ -252,9 +257,10 @@ def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
 
     tmpl = task.template
     os.environ.update(tmpl.envs)
-    hooks = Hooks(tmpl, task.step or "?", str(work))
+    hooks = _hooks(task, work)
     with _Alarm(tmpl.timeout):  # the step's timeout covers its pre- and post_script
-        hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
+        if hooks is not None:
+            hooks.run("pre_script")  # before the OP is imported, as at the top of Dflow's script
         if task.op is None:
             raise OPLoadError(f"the task record of step {task.step} names no OP")
         op = load_op(dict(task.op), list(tmpl.python_packages))
@@ -274,7 +280,8 @@ def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
             op_out = op.execute(op_in)
         else:  # an OP without @OP.exec_sign_check is checked all the same
             op_out = check_outputs(name, cls.get_output_sign(), op.execute(check_inputs(name, in_sign, op_in)))
-        hooks.run("post_script", op_obj=op, input=op_in, output=op_out)
+        if hooks is not None:
+            hooks.run("post_script", op_obj=op, input=op_in, output=op_out)
     out_sign = as_sign(cls.get_output_sign())
     params, arts = {}, {}
     for key, value in op_out.items():
@@ -283,6 +290,15 @@ def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
         else:
             params[key] = codec.encode(value)
     return {"parameters": params, "artifacts": arts}
+
+
+def _hooks(task: TaskRecord, work: Path) -> Any:
+    """The unit's pre_script/post_script, or None (a step without hooks does not import them)."""
+    if not (task.template.pre_script or task.template.post_script):
+        return None
+    from hpcflow.runtime.hooks import Hooks
+
+    return Hooks(task.template, task.step or "?", str(work))
 
 
 def _coerce_param(value: Any, tp: Any) -> Any:

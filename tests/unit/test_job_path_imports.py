@@ -30,6 +30,12 @@ NOT_ON_THE_JOB_PATH = {
     "signal",  # only a step with a timeout sets an alarm
     "copy", "weakref",  # the DSL's StepOutputs (copied when a workflow is queried)
     "cloudpickle", "pickle", "platform", "subprocess", "traceback", "sqlite3",
+    # only a unit with hooks, with recorded input hashes or output artifacts, or a failure
+    "hpcflow.runtime.hooks", "hpcflow.runtime.integrity", "hpcflow.runtime.fserrors",
+    # the DSL's `with` blocks, queries and submission (a module of OPs imports the DSL)
+    "hpcflow.context", "contextvars", "hpcflow.dsl.query", "hpcflow.private",
+    "pwd",  # the user name, when $USER is not set (jobs have it)
+    "fcntl",  # the merged log is appended under os.lockf
 }
 
 #: A module of function OPs as users write them (bench/workloads.py): it imports the DSL.
@@ -59,7 +65,8 @@ def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_
     unit = make_unit(tmp_path, PythonOPTemplate(module.inc), parameters={"x": 41}, slice_index=0)
     assert json.loads((unit / "task.json").read_text())["op"] == {"module": "lean_ops", "qualname": "inc"}
 
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(unit)], env=runtime_env(ops_dir),
+    env = dict(runtime_env(ops_dir), USER="hpcflow-test")  # as a job's environment has it
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(unit)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
     assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
@@ -82,3 +89,48 @@ def test_the_probe_sees_a_heavy_import(tmp_path, monkeypatch):
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, (Path(unit) / "log.txt").read_text()
     assert "tempfile" in proc.stdout.split()
+
+
+#: An OP whose module registers an atexit handler: it records whether the interpreter's
+#: teardown still ran it, and whether the runtime had frozen the collector by then.
+ATEXIT_OPS = '''
+import atexit
+import gc
+import os
+
+from hpcflow.python import OP
+
+_MARK = os.environ["ATEXIT_MARK"]
+
+
+@atexit.register
+def _at_exit():
+    with open(_MARK, "w") as fh:
+        fh.write(str(gc.get_freeze_count()))
+
+
+@OP.function
+def inc(x: int) -> {"y": int}:
+    return {"y": x + 1}
+'''
+
+
+def test_the_job_entry_point_freezes_the_collector_and_still_runs_atexit(tmp_path, monkeypatch):
+    """``python -m hpcflow.runtime`` freezes what the job made before the interpreter's
+    teardown (whose collections would walk all of it again), and teardown still runs the
+    OP's atexit handlers."""
+    ops_dir = tmp_path / "ops"
+    ops_dir.mkdir()
+    (ops_dir / "atexit_ops.py").write_text(ATEXIT_OPS)
+    monkeypatch.syspath_prepend(str(ops_dir))
+    monkeypatch.setenv("ATEXIT_MARK", str(tmp_path / "mark"))
+    module = importlib.import_module("atexit_ops")
+    unit = make_unit(tmp_path, PythonOPTemplate(module.inc), parameters={"x": 1})
+    env = dict(runtime_env(ops_dir), ATEXIT_MARK=str(tmp_path / "mark"))
+    proc = subprocess.run([sys.executable, "-m", "hpcflow.runtime", str(unit)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+    assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
+    assert rec.read_outputs(unit, json.loads((unit / rec.EXIT_FILE).read_text()))["parameters"] == {"y": 2}
+    frozen_at_exit = int((tmp_path / "mark").read_text())  # the handler ran
+    assert frozen_at_exit > 1000  # the modules, the unit's objects: all frozen

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,31 @@ def test_a_full_filesystem_is_named_by_its_mount_point(tmp_path: Path) -> None:
     assert describe(ValueError("bad"), tmp_path) == "ValueError: bad"
     quota = describe(OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), tmp_path)
     assert "quota" in quota and str(mount) in quota
+
+
+def _append_many(path: str, worker: int, count: int, out: Any) -> None:
+    from hpcflow.runtime.records import append_locked
+
+    for i in range(count):
+        data = f"worker {worker} entry {i} ".encode() * (1 + i % 7)
+        out.put((append_locked(Path(path), f"==> {worker}/{i} <==\n".encode(), data), data))
+
+
+def test_tasks_appending_to_the_merged_log_at_once_each_get_their_own_offset(tmp_path):
+    """Array tasks append their logs to one file at the same time: each returned offset
+    must point at that task's own bytes (the lock makes seek-to-end and write one step)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    merged = tmp_path / "units.log"
+    workers = [ctx.Process(target=_append_many, args=(str(merged), w, 40, out)) for w in range(6)]
+    for p in workers:
+        p.start()
+    entries = [out.get(timeout=60) for _ in range(6 * 40)]
+    for p in workers:
+        p.join(timeout=60)
+    text = merged.read_bytes()
+    for offset, data in entries:
+        assert text[offset:offset + len(data)] == data
+    assert sorted(offset for offset, _ in entries) == sorted({offset for offset, _ in entries})
