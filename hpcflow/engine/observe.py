@@ -28,6 +28,12 @@ log = logging.getLogger("hpcflow.engine")
 
 #: Runtimes remembered per step (the typical one is their median).
 RUNTIMES_KEPT = 50
+#: With at most this many jobs in flight, their exit records are looked for between
+#: scheduler queries (a stat each on the shared filesystem, nothing asked of the controller),
+#: so that the last step of a workflow is seen to end at once, not at the next query.
+LOOK_AHEAD_MAX = 16
+#: How often those records are looked for.
+LOOK_AHEAD_S = 0.25
 
 
 class Observer(EngineState):
@@ -43,17 +49,30 @@ class Observer(EngineState):
         now = time.time()
         clock = self._poll_clock
         ends: list[float] = []
+        ended: list[Attempt] = []  # jobs whose exit records appeared before the queue said so
         if clock is not None:
             clock.note_jobs((a.job_id for a in submitted if a.job_id), now)
             ends = self._expected_ends(submitted)
-            if not clock.due(now, ends):
-                # No query: only the jobs the last query saw gone are looked at again (their
-                # exit records may appear late on a slow shared filesystem).
+            looked = self._look_ahead(submitted)
+            ended = [a for a in looked if rec.has_exit(a.dir_text)]
+            # A chained job's record says its producers ended too: ask the queue now (never
+            # twice within the policy's shortest gap), so that they are settled first, with
+            # it, instead of at the next due query.
+            ask_now = clock.due(now, ends) or (
+                any(self._chained(a) for a in ended)
+                and (clock.last_poll is None or now - clock.last_poll >= clock.policy.min_s))
+            if not ask_now:
+                # No query: the jobs the last query saw gone are looked at again (their exit
+                # records may appear late on a slow shared filesystem), and so are the few
+                # jobs in flight whose records can be read here and have appeared.
                 waiting = [a for a in submitted
                            if (a.workflow_id, a.node_path, a.number) in self._gone_since]
+                waiting += [a for a in ended if a not in waiting]
                 if waiting:
                     self._settle(report, [(a, None) for a in waiting], None, now)
                 report.next_poll_at = clock.next_due(ends)
+                if looked:
+                    report.next_poll_at = min(report.next_poll_at, now + LOOK_AHEAD_S)
                 return
         ids = sorted({a.job_id for a in submitted if a.job_id})
         report.polled = len(ids)
@@ -69,10 +88,12 @@ class Observer(EngineState):
             else:
                 answered = statuses
                 clock.polled(now, {i: answered[i].state.value if i in answered else "gone" for i in ids})
+        ended_keys = {(a.workflow_id, a.node_path, a.number) for a in ended}
         gone = []
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
-            if status is not None and status.state.is_active:
+            if status is not None and status.state.is_active and (
+                    not ended_keys or (att.workflow_id, att.node_path, att.number) not in ended_keys):
                 if self._gone_since.pop((att.workflow_id, att.node_path, att.number), None) is not None:
                     self._attempt_updates.append((att, {"gone_since": None}))  # back in the queue
                 continue
@@ -83,6 +104,23 @@ class Observer(EngineState):
             if report.finished_units:
                 clock.note_change(now)
             report.next_poll_at = clock.next_due(ends)
+
+    def _look_ahead(self, submitted: list[Attempt]) -> list[Attempt]:
+        """The jobs whose exit records are looked for before the queue says they ended: all
+        of them when they are few, else the chained ones (the ends of chains, such as the
+        reduce behind an array), at most :data:`LOOK_AHEAD_MAX` stats a look."""
+        few = len(submitted) <= LOOK_AHEAD_MAX
+        wanted = [a for a in submitted if few or self._chained(a)][:LOOK_AHEAD_MAX]
+        return [a for a in wanted if self.work_area.reads_in_place(a.dir)]
+
+    def _chained(self, att: Attempt) -> bool:
+        """Whether the attempt's job was queued behind producers (``afterok``): known only
+        for workflows whose nodes are loaded."""
+        run = self.runs.get(att.workflow_id)
+        if run is None or att.workflow_id in self._dormant:
+            return False
+        node = run.nodes.get(att.node_path)
+        return bool(node is not None and node.data.get("chained_to"))
 
     def _settle(self, report: TickReport, gone: list[tuple[Attempt, JobStatus | None]],
                 statuses: Mapping[str, JobStatus] | None, now: float) -> None:

@@ -354,6 +354,9 @@ class RoutingWorkArea:
             raise SubmissionDeferred(f"{route.describe()} not reachable: {self._unstaged[route.id]}")
         return self.routes.for_route(route).area.job_request(request, code)
 
+    def reads_in_place(self, unit_dir: Path) -> bool:
+        return read_route_mark(Path(unit_dir)) is None and self.home.reads_in_place(unit_dir)
+
     def fetch(self, unit_dirs: Sequence[Path]) -> None:
         """Home directories from the home area, routed ones from their route (one download
         per route); a route that cannot be reached is raised after the others are done."""

@@ -45,6 +45,11 @@ class WorkArea(Protocol):
         """Bring finished attempt directories back where the engine reads them."""
         ...
 
+    def reads_in_place(self, unit_dir: Path) -> bool:
+        """Whether the job writes ``unit_dir`` on this machine's filesystem, so that its
+        exit record can be looked for without a transfer (or a scheduler query)."""
+        ...
+
 
 class LocalWorkArea:
     """The jobs share this machine's filesystem: nothing to move."""
@@ -57,6 +62,9 @@ class LocalWorkArea:
 
     def fetch(self, unit_dirs: Sequence[Path]) -> None:
         return None
+
+    def reads_in_place(self, unit_dir: Path) -> bool:
+        return True
 
 
 class RemoteWorkArea:
@@ -181,6 +189,9 @@ class RemoteWorkArea:
                        env=env)
 
     # --- fetching --------------------------------------------------------------------------
+
+    def reads_in_place(self, unit_dir: Path) -> bool:
+        return False  # a download per look: only after the queue says the job ended
 
     def fetch(self, unit_dirs: Sequence[Path]) -> None:
         """One download of every listed attempt directory that has its exit record, and of

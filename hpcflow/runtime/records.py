@@ -127,6 +127,11 @@ def read_exit(unit_dir: Path) -> dict[str, Any] | None:
     return read_json(Path(unit_dir) / EXIT_FILE)
 
 
+def has_exit(unit_dir: str | Path) -> bool:
+    """Whether the unit has written its exit record (one stat; it is written last)."""
+    return os.path.exists(os.path.join(unit_dir, EXIT_FILE))
+
+
 def read_outputs(unit_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     """A succeeded unit's outputs: in its exit record, else in ``outputs.json`` (large
     outputs, and attempts written before outputs moved into the exit record)."""
