@@ -15,7 +15,7 @@ from typing import Any
 from hpcflow.engine import chain, chain_jobs
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
-from hpcflow.engine.poll_policy import typical_runtime
+from hpcflow.engine.poll_policy import PollClock, typical_runtime
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.state import SUBMITTED, Attempt, EngineState, TickReport
 from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable
@@ -28,12 +28,13 @@ log = logging.getLogger("hpcflow.engine")
 
 #: Runtimes remembered per step (the typical one is their median).
 RUNTIMES_KEPT = 50
-#: With at most this many jobs in flight, their exit records are looked for between
-#: scheduler queries (a stat each on the shared filesystem, nothing asked of the controller),
-#: so that the last step of a workflow is seen to end at once, not at the next query.
+#: With at most this many jobs in flight (the tail of a fan-out, a chain's last step), their
+#: exit records are looked for between scheduler queries: a stat each on the shared
+#: filesystem, nothing asked of the controller, so that the end is seen when it is written.
 LOOK_AHEAD_MAX = 16
-#: How often those records are looked for.
-LOOK_AHEAD_S = 0.25
+#: How often: every 0.25 s within a minute of the last change, then every 2 s (a long job
+#: must not keep the engine ticking four times a second for hours).
+LOOK_AHEAD_S, LOOK_AHEAD_SLOW_S, LOOK_AHEAD_FAST_FOR_S = 0.25, 2.0, 60.0
 
 
 class Observer(EngineState):
@@ -70,9 +71,7 @@ class Observer(EngineState):
                 waiting += [a for a in ended if a not in waiting]
                 if waiting:
                     self._settle(report, [(a, None) for a in waiting], None, now)
-                report.next_poll_at = clock.next_due(ends)
-                if looked:
-                    report.next_poll_at = min(report.next_poll_at, now + LOOK_AHEAD_S)
+                report.next_poll_at = self._next_tick_due(clock, ends, now)
                 return
         ids = sorted({a.job_id for a in submitted if a.job_id})
         report.polled = len(ids)
@@ -103,15 +102,22 @@ class Observer(EngineState):
         if clock is not None:
             if report.finished_units:
                 clock.note_change(now)
-            report.next_poll_at = clock.next_due(ends)
+            report.next_poll_at = self._next_tick_due(clock, ends, now)
+
+    def _next_tick_due(self, clock: PollClock, ends: list[float], now: float) -> float:
+        """When the next query is due, or sooner, the next look ahead at exit records."""
+        due = clock.next_due(ends)
+        if self._look_ahead([a for a in self.inflight.values() if a.status == SUBMITTED]):
+            fast = now - clock.last_change < LOOK_AHEAD_FAST_FOR_S
+            due = min(due, now + (LOOK_AHEAD_S if fast else LOOK_AHEAD_SLOW_S))
+        return due
 
     def _look_ahead(self, submitted: list[Attempt]) -> list[Attempt]:
-        """The jobs whose exit records are looked for before the queue says they ended: all
-        of them when they are few, else the chained ones (the ends of chains, such as the
-        reduce behind an array), at most :data:`LOOK_AHEAD_MAX` stats a look."""
-        few = len(submitted) <= LOOK_AHEAD_MAX
-        wanted = [a for a in submitted if few or self._chained(a)][:LOOK_AHEAD_MAX]
-        return [a for a in wanted if self.work_area.reads_in_place(a.dir)]
+        """The jobs whose exit records are looked for before the queue says they ended
+        (when they are few, and the work area is this machine's filesystem)."""
+        if len(submitted) > LOOK_AHEAD_MAX:
+            return []
+        return [a for a in submitted if self.work_area.reads_in_place(a.dir)]
 
     def _chained(self, att: Attempt) -> bool:
         """Whether the attempt's job was queued behind producers (``afterok``): known only
