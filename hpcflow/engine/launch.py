@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
 from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
-from hpcflow.scheduler.base import JobRequest, Resources
+from hpcflow.scheduler.base import IndexedTasks, JobRequest, Resources
 from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
@@ -77,11 +77,12 @@ def task_record(run: WorkflowRun, node: Node, number: int,
                 storage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the unit's job reads (``TaskRecord`` JSON): its template and resolved inputs."""
     tmpl, template_json, op = _task_template(run, node)
-    artifacts = (node.inputs or {}).get("artifacts", {})
+    inputs = node.inputs or {}  # read once: a slice's are derived on each read
+    artifacts = inputs.get("artifacts", {})
     s3 = storage is not None and storage.get("kind") == "s3"
     return TaskRecord(
         workflow=run.id, step=node.path or run.name, template=tmpl,
-        parameters=(node.inputs or {}).get("parameters", {}), artifacts=artifacts,
+        parameters=inputs.get("parameters", {}), artifacts=artifacts,
         slice_index=node.slice_index,
         op=op,
         input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
@@ -159,7 +160,6 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         tag = route_tag(f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}", route)
         workdir = Path(run.work_dir) / "jobs" / tag
         task_list = workdir / TASK_LIST
-        tasks = []
         try:
             # Records are made one unit at a time as the list is written: 100,000 of them
             # never sit in memory together.
@@ -172,11 +172,12 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                if first[-1] == "0":  # the index is the last item: no container wrapping per task
-                    tasks.append((*first[:-1], str(index)))
-                else:
-                    tasks.append(tuple(runtime_argv(settings, tmpl, task_list, index, pool,
-                                                    job_interpreter(settings, run), run.launch)))
+            if first[-1] == "0":  # the index is the last item: no container wrapping per task
+                tasks: Sequence[tuple[str, ...]] = IndexedTasks(tuple(first[:-1]), len(chunks))
+            else:
+                tasks = tuple(tuple(runtime_argv(settings, tmpl, task_list, index, pool,
+                                                 job_interpreter(settings, run), run.launch))
+                              for index in range(len(chunks)))
         except HpcflowError as exc:
             requests.append((exc, items))
             continue
@@ -190,7 +191,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             tag=tag,
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
             workdir=workdir,
-            tasks=tuple(tasks),
+            tasks=tasks,
             env=job_environment(run.launch, settings.user),
             resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),

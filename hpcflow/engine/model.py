@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hpcflow.engine.retry import RetryCounters
 from hpcflow.states import FINAL_PHASES, NodeType, Phase
+from hpcflow.store.rawjson import RawJson, decode
 
 # Short names for the engine's modules, which compare phases and types all the time.
 PENDING, RUNNING, SUCCEEDED = Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED
@@ -29,7 +30,9 @@ class Node:
     key: str | None = None
     item: Any = None
     slice_index: int | None = None
-    inputs: dict[str, Any] | None = None
+    #: The inputs as held (read them as :attr:`inputs`): a dict, ``None``, or, for a slice
+    #: of a big fan-out, something that makes them when asked (:class:`LazyInputs`).
+    inputs_held: dict[str, Any] | LazyInputs | RawJson | None = None
     outputs: dict[str, Any] | None = None
     message: str | None = None
     #: The number of the latest attempt (0: none yet).
@@ -50,13 +53,38 @@ class Node:
     def reused(self) -> bool:
         return bool(self.data.get("reused"))
 
+    @property
+    def inputs(self) -> dict[str, Any] | None:
+        """The node's resolved inputs. A held dict is returned itself (changes stick); lazy
+        inputs are made anew on each read (assign the changed dict back to keep a change).
+
+        A 100,000-slice fan-out would otherwise hold 100,000 copies of nearly the same
+        nested dicts (~400 bytes each): a slice made at submission derives its inputs from
+        the fan-out's (:class:`hpcflow.engine.slicing.SliceSource`), a slice loaded from the
+        store keeps its row's JSON text until it is read."""
+        held = self.inputs_held
+        if held is None or type(held) is dict:
+            return held
+        if isinstance(held, RawJson):
+            return decode(held)  # type: ignore[no-any-return]
+        return held.inputs_of(self)  # type: ignore[union-attr]
+
+    @inputs.setter
+    def inputs(self, value: dict[str, Any] | None) -> None:
+        self.inputs_held = value
+
     def to_row(self) -> dict[str, Any]:
         # A shallow dict: dataclasses.asdict deep-copies every input and output value.
-        return {f: getattr(self, f) for f in _FIELDS}
+        row = {f: getattr(self, f) for f in _FIELDS}
+        held = row.pop("inputs_held")
+        # Text the store wrote is written back as is; lazy inputs bring their own JSON.
+        row["inputs"] = held if held is None or isinstance(held, (dict, RawJson)) else held.json_of(self)
+        return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Node:
         fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
+        fields["inputs_held"] = row.get("inputs")
         fields["data"] = fields.get("data") or {}
         fields["phase"] = _PHASES.get(fields["phase"]) or Phase(fields["phase"])  # Enum() is slow
         fields["type"] = _TYPES.get(fields["type"]) or NodeType(fields["type"])
@@ -71,6 +99,14 @@ class Node:
         if message is not None:
             self.message = message
         self.finished_at = time.time()
+
+
+class LazyInputs(Protocol):
+    """Inputs a node does not hold itself but derives when asked (shared by many nodes)."""
+
+    def inputs_of(self, node: Node) -> dict[str, Any]: ...
+
+    def json_of(self, node: Node) -> RawJson: ...
 
 
 _FIELDS = tuple(Node.__dataclass_fields__)

@@ -22,6 +22,12 @@ SUBMITTING, SUBMITTED = AttemptStatus.SUBMITTING, AttemptStatus.SUBMITTED
 #: An attempt's key in the engine's maps: (workflow id, node path, attempt number).
 AttemptKey = tuple[str, str, int]
 
+#: An attempt change to write: the fields and their values, or the names of fields whose
+#: current values on the attempt are written (``SUBMITTED_FIELDS``: a submitted array of
+#: 100,000 tasks would otherwise hold a dict per task until the write).
+AttemptChange = dict[str, Any] | tuple[str, ...]
+SUBMITTED_FIELDS = ("job_id", "status", "tag", "task_index", "submitted_at")
+
 
 @dataclass(slots=True)
 class Attempt:
@@ -70,13 +76,20 @@ class EngineState:
     inflight: dict[AttemptKey, Attempt]
     #: When an attempt's job was first seen gone without an exit record.
     _gone_since: dict[AttemptKey, float]
-    _attempt_updates: list[tuple[Attempt, dict[str, Any]]]
+    _attempt_updates: list[tuple[Attempt, AttemptChange]]
     _pending_groups: list[Any]
     #: Tags a site limit refused outright: no job can exist under them, no lookup needed.
     _never_sent: set[str]
     #: Quiet workflows whose attempts are watched without their nodes loaded: the revision
     #: they were quiet at (:mod:`hpcflow.engine.quiet`).
     _dormant: dict[str, int]
+    #: The job ids of a dormant workflow's attempts (no Attempt objects: a fresh tick
+    #: watching 100,000 of them needs only the ids to poll).
+    _dormant_jobs: dict[str, list[str]]
+
+    def inflight_count(self) -> int:
+        """Attempts in flight, those of dormant workflows included."""
+        return len(self.inflight) + sum(len(ids) for ids in self._dormant_jobs.values())
 
     def _load_run(self, wf_id: str) -> None:
         """Load a workflow's nodes and attempts (the engine's; declared for the halves)."""

@@ -19,7 +19,8 @@ from typing import Any
 
 from hpcflow.errors import StoreError, WorkflowNotFound
 from hpcflow.private import make_private_home, private_file
-from hpcflow.states import ACTIVE_STATUSES, WorkflowStatus
+from hpcflow.states import ACTIVE_ATTEMPTS, ACTIVE_STATUSES, AttemptStatus, Phase, WorkflowStatus
+from hpcflow.store.rawjson import RawJson
 from hpcflow.store.result_cache import ResultCacheRows
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -349,18 +350,34 @@ class Store(ResultCacheRows):
 
     # ---------------------------------------------------------------------------- nodes
 
-    def load_nodes(self, wf_id: str) -> list[dict[str, Any]]:
+    def load_nodes(self, wf_id: str, raw_inputs: bool = False) -> list[dict[str, Any]]:
+        """A workflow's node rows, JSON columns decoded; with ``raw_inputs``, ``inputs`` is
+        left as :class:`RawJson` text (the engine decodes a node's inputs when it reads them)."""
         rows = self.conn.execute("SELECT * FROM nodes WHERE workflow_id = ? ORDER BY id", (wf_id,))
-        return [_node_dict(r) for r in rows]
+        return [_node_dict(r, raw_inputs) for r in rows]
+
+    def load_nodes_at(self, wf_id: str, paths: Iterable[str], raw_inputs: bool = False) -> list[dict[str, Any]]:
+        """The node rows at ``paths`` (as :meth:`load_nodes`), for an engine that needs a
+        few units of a big workflow, not all of it."""
+        return [_node_dict(r, raw_inputs) for chunk in _chunks(list(paths)) for r in self.conn.execute(
+            f"SELECT * FROM nodes WHERE workflow_id = ? AND path IN ({','.join('?' * len(chunk))})"
+            " ORDER BY id", [wf_id, *chunk])]
+
+    def unfinished_children(self, wf_id: str, parent: str) -> int:
+        """How many children of ``parent`` are pending or running (an index seek)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM nodes WHERE workflow_id = ? AND parent = ? AND phase IN (?, ?)",
+            (wf_id, parent, Phase.PENDING, Phase.RUNNING)).fetchone()
+        return int(row[0])
 
     def save_node(self, wf_id: str, node: dict[str, Any]) -> None:
         self.save_nodes(wf_id, [node])
 
     def save_nodes(self, wf_id: str, nodes: Iterable[dict[str, Any]]) -> None:
         """Insert or update node rows (one statement for all: a fan-out saves 100,000)."""
-        dumps = json.dumps
         self.conn.executemany(_SAVE_NODE_SQL, (
-            [wf_id, *(dumps(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f) for f in NODE_COLUMNS)]
+            [wf_id, *(_json_column(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f)
+                      for f in NODE_COLUMNS)]
             for node in nodes))
 
     def delete_nodes(self, wf_id: str, paths: list[str]) -> None:
@@ -405,6 +422,24 @@ class Store(ResultCacheRows):
             " FROM attempts"
             f" WHERE workflow_id = ? AND status IN ({','.join('?' * len(status))}) ORDER BY id",
             [wf_id, *status]).fetchall()
+
+    def attempts_of_jobs(self, wf_id: str, job_ids: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The attempts in flight (rows as :meth:`active_attempts`) run by these jobs."""
+        return [r for chunk in _chunks(list(job_ids)) for r in self.conn.execute(
+            "SELECT node_path, number, dir, tag, status, job_id, task_index, submitted_at"
+            " FROM attempts WHERE workflow_id = ? AND status IN (?, ?)"
+            f" AND job_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+            [wf_id, *ACTIVE_ATTEMPTS, *chunk])]
+
+    def submitted_job_ids(self, wf_id: str) -> list[str] | None:
+        """The job ids of a workflow's attempts in flight, or ``None`` when one of them
+        still waits for its job id (the engine must load the run to adopt it)."""
+        rows = self.conn.execute(
+            "SELECT status, job_id FROM attempts WHERE workflow_id = ? AND status IN (?, ?)",
+            (wf_id, *ACTIVE_ATTEMPTS)).fetchall()
+        if any(r[0] != AttemptStatus.SUBMITTED or r[1] is None for r in rows):
+            return None
+        return [r[1] for r in rows]
 
     def attempts(self, wf_id: str, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM attempts WHERE workflow_id = ?", [wf_id]
@@ -462,9 +497,29 @@ def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
-def _node_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """Lists short enough for one ``IN (...)`` (SQLite caps a statement's variables)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _json_column(value: Any) -> str:
+    """A JSON column's text: ``RawJson`` as it is, ``None`` as ``null`` (both without the
+    encoder: a fan-out saves four JSON columns for each of 100,000 slices)."""
+    if value is None:
+        return "null"
+    if isinstance(value, RawJson):
+        return value
+    return json.dumps(value)
+
+
+def _node_dict(row: sqlite3.Row, raw_inputs: bool = False) -> dict[str, Any]:
     d = dict(row)
     for f in _JSON_NODE_FIELDS:
         value = d[f]
-        d[f] = json.loads(value) if value is not None and value != "null" else None
+        if value is None or value == "null":
+            d[f] = None
+        elif raw_inputs and f == "inputs":
+            d[f] = RawJson(value)
+        else:
+            d[f] = json.loads(value)
     return d
