@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from hpcflow import frozen
 from hpcflow.engine import limits
@@ -154,7 +154,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         slices = step.slices if step is not None else None
         size = (slices.group_size if slices else None) or 1
         pool = (slices.pool_size if slices else None) or 1
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        chunks = _Chunks(items, size)
         # routing: a step whose executor names a remote route; its tag says which
         route = step_route(step.executor if step is not None else None)
         tag = route_tag(f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}", route)
@@ -199,7 +199,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             # routing: the site's own setup lines are for its own nodes, not a routed cluster's
             setup_lines=(settings.setup_lines if route is None else ()) + _executor_setup(step),
             image=tmpl.image,
-            units=tuple(tuple(p.dir_text for p in chunk) for chunk in chunks),
+            units=_UnitDirs(chunks),
             pool=pool,
             step=node.name.split("(")[0],
             route=route.to_table() if route is not None else None,  # routing
@@ -207,6 +207,53 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         )
         requests.append((request, items))
     return requests
+
+
+class _Chunks(Sequence[list[PlannedAttempt]]):
+    """The planned attempts of each array task (``size`` per task), cut when read: a
+    100,000-task array would otherwise hold 100,000 lists of one until it is submitted."""
+
+    def __init__(self, items: list[PlannedAttempt], size: int) -> None:
+        self.items, self.size = items, size
+
+    def __len__(self) -> int:
+        return -(-len(self.items) // self.size)
+
+    @overload
+    def __getitem__(self, index: int) -> list[PlannedAttempt]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[list[PlannedAttempt]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[PlannedAttempt] | Sequence[list[PlannedAttempt]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.items[index * self.size:(index + 1) * self.size]
+
+
+class _UnitDirs(Sequence[tuple[str, ...]]):
+    """``JobRequest.units`` of an array: each task's unit directories, made when read."""
+
+    def __init__(self, chunks: _Chunks) -> None:
+        self.chunks = chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, ...] | Sequence[tuple[str, ...]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return tuple(p.dir_text for p in self.chunks[index])
 
 
 def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, task_list: Path, index: int,

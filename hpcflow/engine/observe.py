@@ -74,11 +74,17 @@ class Observer(EngineState):
         if self._dormant_jobs:
             submitted += self._wake(statuses, report)
         gone = []
+        active: dict[int, bool] = {}  # per status object: a pending range shares one
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
-            if status is not None and status.state.is_active:
-                self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
-                continue
+            if status is not None:
+                still = active.get(id(status))
+                if still is None:
+                    still = active[id(status)] = status.state.is_active
+                if still:
+                    if self._gone_since:
+                        self._gone_since.pop((att.workflow_id, att.node_path, att.number), None)
+                    continue
             gone.append((att, status))
         if gone:
             self._settle(report, gone, statuses, now)

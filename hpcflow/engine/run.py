@@ -303,8 +303,9 @@ class WorkflowRun:
                 item_scope = scope.with_item(item)
                 item_inputs = source if source is not None else \
                     self._item_inputs(step, tmpl, item_scope, slices, static)
-                child: dict[str, Any] = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
-                             template=step.template)
+                name = f"{step.name}({i})"  # a top-level step's path is its name: one string
+                child: dict[str, Any] = dict(path=name if path == step.name else f"{path}({i})",
+                                             parent=path, name=name, template=step.template)
                 self._make_instance(child, item_step, tmpl, item_scope, item_inputs, item, i, step_ref)
             return fan
         except ExpressionError as exc:

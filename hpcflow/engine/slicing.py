@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from hpcflow import codec
@@ -72,7 +73,7 @@ class SliceSource:
     before. One object per fan-out; each slice holds a reference to it (8 bytes instead of
     ~400 for its own nested dicts)."""
 
-    __slots__ = ("static", "slices")
+    __slots__ = ("static", "slices", "_names", "_parts")
 
     def __init__(self, static: dict[str, Any], slices: SlicesSpec, items: list[Any]) -> None:
         """Checks every item's slice now (a bad index fails the step when it is
@@ -85,6 +86,8 @@ class SliceSource:
         for item in items:
             for _, name, full in cut:
                 _cut(name, full, item)
+        self._names = [(section, name, full) for section, name, full in cut]
+        self._parts = _json_around(self.static, self._names)
 
     @staticmethod
     def applies(slices: SlicesSpec, any_item_input: bool) -> bool:
@@ -97,7 +100,28 @@ class SliceSource:
         return take_slice(self.static, self.slices, node.item)
 
     def json_of(self, node: Node) -> RawJson:
-        return RawJson(json.dumps(self.inputs_of(node)))
+        """``json.dumps(self.inputs_of(node))``, from the JSON of the shared part made once:
+        only the cut values are encoded per slice."""
+        parts, out = self._parts, [self._parts[0]]
+        for i, (_, name, full) in enumerate(self._names):
+            out.append(json.dumps(_cut(name, full, node.item)))
+            out.append(parts[i + 1])
+        return RawJson("".join(out))
+
+
+def _json_around(static: dict[str, Any], cut: list[tuple[str, str, list[Any]]]) -> list[str]:
+    """The JSON text of ``static`` split around the cut inputs' values, so that a slice's
+    JSON is the parts joined with its own values (encoded as ``json.dumps`` would)."""
+    marks = [f"hpcflow-slice-{uuid.uuid4().hex}-{i}" for i in range(len(cut))]
+    marked = {"parameters": dict(static["parameters"]), "artifacts": dict(static["artifacts"])}
+    for mark, (section, name, _) in zip(marks, cut, strict=True):
+        marked[section][name] = mark
+    text, parts = json.dumps(marked), []
+    for mark in marks:
+        before, text = text.split(json.dumps(mark), 1)
+        parts.append(before)
+    parts.append(text)
+    return parts
 
 
 def slice_width(slices: SlicesSpec, static: dict[str, Any]) -> int:

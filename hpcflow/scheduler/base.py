@@ -114,7 +114,7 @@ class JobRequest:
     #: What ``tasks`` run, for backends that do not run argv on a shared filesystem
     #: (Kubernetes): the step's image, the unit directories of each task, the pool size.
     image: str | None = None
-    units: tuple[tuple[str, ...], ...] = ()
+    units: Sequence[tuple[str, ...]] = ()
     pool: int = 1
     #: The step's name (``scan``), for burst rules and labels.
     step: str = ""

@@ -51,8 +51,25 @@ def test_a_slice_derives_the_inputs_it_held_before(tmp_path: Path):
     assert slices[0].inputs_held is slices[2].inputs_held
     assert [n.inputs for n in slices] == [
         {"parameters": {"x": x, "factor": 3}, "artifacts": {}} for x in (10, 20, 30)]
-    # the row written to the store is the JSON of those inputs
-    assert json.loads(slices[1].to_row()["inputs"]) == slices[1].inputs
+    # the row written to the store is the JSON of those inputs, as json.dumps writes it
+    row = slices[1].to_row()
+    assert row["inputs"] == json.dumps(slices[1].inputs) and row["data"] == json.dumps(slices[1].data)
+
+
+@OP.function
+def pair(x: object, label: str, unit: str) -> {"y": str}:
+    return {"y": f"{x}{label}{unit}"}
+
+
+def test_the_json_of_a_slice_is_what_json_dumps_writes(tmp_path: Path):
+    xs = [{"a": [1.5, None]}, "ünï \"q\"", 3, [True, 2e-300]]
+    labels = ["l0", "l1", "l2", "l3"]
+    step = Step("fan", PythonOPTemplate(pair, slices=Slices(input_parameter=["x", "label"], output_parameter=["y"])),
+                parameters={"x": xs, "label": labels, "unit": "€"})
+    slices = _slices(_run(tmp_path, step))
+    assert [n.inputs["parameters"]["x"] for n in slices] == xs
+    for node in slices:
+        assert node.to_row()["inputs"] == json.dumps(node.inputs)
 
 
 def test_a_changed_lazy_input_sticks_once_assigned_back(tmp_path: Path):
