@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,7 +78,7 @@ class Node:
 
     def to_row(self) -> dict[str, Any]:
         # A shallow dict: dataclasses.asdict deep-copies every input and output value.
-        row = {f: getattr(self, f) for f in _FIELDS}
+        row = dict(zip(_FIELDS, _field_values(self), strict=True))
         held = row.pop("inputs_held")
         # Text the store wrote is written back as is; lazy inputs bring their own JSON.
         row["inputs"] = held if held is None or isinstance(held, (dict, RawJson)) else held.json_of(self)
@@ -115,6 +116,8 @@ class LazyInputs(Protocol):
 
 
 _FIELDS = tuple(Node.__dataclass_fields__)
+#: All field values at once (in C: a fan-out saves 100,000 rows).
+_field_values = operator.attrgetter(*_FIELDS)
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,6 +8,7 @@ named and recorded, so an old store is upgraded in place.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 import time
@@ -375,10 +376,7 @@ class Store(ResultCacheRows):
 
     def save_nodes(self, wf_id: str, nodes: Iterable[dict[str, Any]]) -> None:
         """Insert or update node rows (one statement for all: a fan-out saves 100,000)."""
-        self.conn.executemany(_SAVE_NODE_SQL, (
-            [wf_id, *(_json_column(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f)
-                      for f in NODE_COLUMNS)]
-            for node in nodes))
+        self.conn.executemany(_SAVE_NODE_SQL, (_node_values(wf_id, node) for node in nodes))
 
     def delete_nodes(self, wf_id: str, paths: list[str]) -> None:
         self.conn.executemany(
@@ -500,6 +498,22 @@ def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     """Lists short enough for one ``IN (...)`` (SQLite caps a statement's variables)."""
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+#: Where the JSON columns are in a row of NODE_COLUMNS, and all columns of a full row at once.
+_JSON_AT = tuple(NODE_COLUMNS.index(f) for f in _JSON_NODE_FIELDS)
+_columns_of = operator.itemgetter(*NODE_COLUMNS)
+
+
+def _node_values(wf_id: str, node: dict[str, Any]) -> list[Any]:
+    """A row's values in NODE_COLUMNS order, JSON columns encoded (absent keys are NULL)."""
+    try:
+        values = [wf_id, *_columns_of(node)]
+    except KeyError:
+        values = [wf_id, *(node.get(f) for f in NODE_COLUMNS)]
+    for i in _JSON_AT:
+        values[i + 1] = _json_column(values[i + 1])
+    return values
 
 
 def _json_column(value: Any) -> str:
