@@ -53,7 +53,12 @@ def safe_path(node_path: str) -> str:
 
 
 def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> str:
-    return os.path.join(run.work_dir, safe_path(node.path), f"attempt-{number}")
+    return attempt_dir(run.work_dir, node.path, number)
+
+
+def attempt_dir(work_dir: str, node_path: str, number: int) -> str:
+    """Where attempt ``number`` of the unit at ``node_path`` runs."""
+    return os.path.join(work_dir, safe_path(node_path), f"attempt-{number}")
 
 
 def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None,

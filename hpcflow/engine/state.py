@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.engine.cache_hook import CacheHook
+from hpcflow.engine.launch import attempt_dir
 from hpcflow.engine.poll_policy import PollClock
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
@@ -32,18 +33,29 @@ SUBMITTED_FIELDS = ("job_id", "status", "tag", "task_index", "submitted_at")
 @dataclass(slots=True)
 class Attempt:
     """An attempt the engine is watching. Its directory is kept as text (``dir`` makes the
-    Path when asked): a Path costs ~400 bytes, and a big fan-out watches 100,000 attempts."""
+    Path when asked): a Path costs ~400 bytes, and a big fan-out watches 100,000 attempts.
+    An attempt the engine just planned holds not even the text (~100 bytes) but the run's
+    work root, from which its directory is made when asked (``launch.attempt_dir``)."""
 
     workflow_id: str
     node_path: str
     number: int
-    dir_text: str
+    #: The attempt directory as recorded, or None: made from ``work_root``.
+    dir_held: str | None
     tag: str
     status: AttemptStatus
     job_id: str | None = None
     task_index: int = 0
     #: When the scheduler accepted the job (the start of its expected runtime).
     submitted_at: float | None = None
+    work_root: str | None = None
+
+    @property
+    def dir_text(self) -> str:
+        if self.dir_held is not None:
+            return self.dir_held
+        assert self.work_root is not None, "an attempt needs its directory or its work root"
+        return attempt_dir(self.work_root, self.node_path, self.number)
 
     @property
     def dir(self) -> Path:

@@ -33,7 +33,7 @@ class Launcher(Observer):
 
     def _plan(self) -> list[PlannedAttempt]:
         planned: list[PlannedAttempt] = []
-        by_path: dict[tuple[str, str], PlannedAttempt] = {}  # for chained units' links
+        by_path: dict[str, dict[str, PlannedAttempt]] = {}  # per run, for chained units' links
         chain_jobs.withdraw(self)  # chained attempts whose producers failed: not failures
         cap = self.settings.max_queued_jobs
         room = None if cap is None else max(0, cap - self.inflight_count())
@@ -43,7 +43,7 @@ class Launcher(Observer):
                     continue
                 if room is not None and len(planned) >= room:
                     break
-                links = chain_jobs.plan_links(self, run, node, by_path)
+                links = chain_jobs.plan_links(self, run, node, by_path.setdefault(run.id, {}))
                 if links is chain_jobs.WAIT:
                     continue  # launched early, but a producer has no attempt yet
                 if not self.cache.consult(run, node):
@@ -58,7 +58,7 @@ class Launcher(Observer):
                     continue
                 run.set_phase(node, m.RUNNING, _attempt_message(p.number))
                 planned.append(p)
-                by_path[(run.id, node.path)] = p
+                by_path[run.id][node.path] = p
             run.launches.clear()
         return planned
 
@@ -74,12 +74,13 @@ class Launcher(Observer):
                     "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
                     "status": SUBMITTING,
                 } for p in planned if p.run.id == wf_id))
-            for p in planned:
-                att = Attempt(p.run.id, p.node.path, p.number, p.dir_text, p.tag, SUBMITTING,
-                              None, p.task_index)
-                self.inflight[(p.run.id, p.node.path, p.number)] = att
-            for run in self.runs.values():
+            for run in self.runs.values():  # first: its events are let go before the attempts
                 self._write_run(run)
+            for p in planned:
+                # prepare_attempt made the directory from the work root: so will the attempt
+                att = Attempt(p.run.id, p.node.path, p.number, None, p.tag, SUBMITTING,
+                              None, p.task_index, work_root=p.run.work_dir)
+                self.inflight[(p.run.id, p.node.path, p.number)] = att
 
     def _write_attempt_updates(self) -> None:
         """Inside a transaction: attempt changes, and a revision bump for their workflows so

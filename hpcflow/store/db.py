@@ -7,6 +7,7 @@ named and recorded, so an old store is upgraded in place.
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 import sqlite3
@@ -401,15 +402,14 @@ class Store(ResultCacheRows):
         self.update_attempts([(wf_id, node_path, number, fields)])
 
     def update_attempts(self, updates: Iterable[tuple[str, str, int, dict[str, Any]]]) -> None:
-        """Attempt changes ``(workflow, node path, number, fields)``, one statement per set
-        of fields changed (a submitted array updates 100,000 attempts alike)."""
-        by_fields: dict[tuple[str, ...], list[list[Any]]] = {}
-        for wf_id, node_path, number, fields in updates:
-            by_fields.setdefault(tuple(fields), []).append([*fields.values(), wf_id, node_path, number])
-        for names, rows in by_fields.items():
+        """Attempt changes ``(workflow, node path, number, fields)`` in order, one statement
+        per run of changes to the same fields (a submitted array updates 100,000 attempts
+        alike), its rows streamed to SQLite rather than collected first."""
+        for names, run in itertools.groupby(updates, key=lambda u: tuple(u[3])):
             sets = ", ".join(f"{k} = ?" for k in names)
             self.conn.executemany(
-                f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?", rows)
+                f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?",
+                ([*fields.values(), wf_id, node_path, number] for wf_id, node_path, number, fields in run))
 
     def active_attempts(self, wf_id: str, status: tuple[str, ...]) -> list[tuple[Any, ...]]:
         """``(node_path, number, dir, tag, status, job_id, task_index, submitted_at)`` of the
