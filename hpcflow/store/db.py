@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import operator
 import sqlite3
 import threading
 import time
@@ -21,8 +20,8 @@ from typing import Any
 
 from hpcflow.errors import StoreError, WorkflowNotFound
 from hpcflow.private import make_private_home, private_file
-from hpcflow.states import ACTIVE_ATTEMPTS, ACTIVE_STATUSES, AttemptStatus, Phase, WorkflowStatus
-from hpcflow.store.rawjson import RawJson
+from hpcflow.states import ACTIVE_ATTEMPTS, ACTIVE_STATUSES, AttemptStatus, WorkflowStatus
+from hpcflow.store.nodes import NodeRows, in_chunks
 from hpcflow.store.result_cache import ResultCacheRows
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -125,19 +124,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-NODE_COLUMNS = (
-    "path", "parent", "name", "template", "type", "phase", "key", "item", "slice_index",
-    "inputs", "outputs", "message", "attempts", "retries", "system_retries", "data",
-    "created_at", "started_at", "finished_at",
-)
-_JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
-_SAVE_NODE_SQL = (
-    f"INSERT INTO nodes (workflow_id, {', '.join(NODE_COLUMNS)}) VALUES (?, {', '.join('?' * len(NODE_COLUMNS))})"
-    f" ON CONFLICT (workflow_id, path) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in NODE_COLUMNS if c != "path")
-)
-
-
 def default_home() -> Path:
     """Where the store and work directories live (``--home``, $HPCFLOW_HOME, ~/.hpcflow)."""
     from hpcflow.settings import current
@@ -176,7 +162,7 @@ def pending_migrations(conn: sqlite3.Connection) -> list[str]:
     return [name for name, _ in MIGRATIONS if name not in done]
 
 
-class Store(ResultCacheRows):
+class Store(NodeRows, ResultCacheRows):
     """One SQLite database (one per user by default)."""
 
     #: How long a write waits for another process's write lock before giving up.
@@ -350,40 +336,6 @@ class Store(ResultCacheRows):
             raise WorkflowNotFound(f"no workflow {wf_id!r} in {self.path}")
         return str(row[0])
 
-    # ---------------------------------------------------------------------------- nodes
-
-    def load_nodes(self, wf_id: str, raw_inputs: bool = False) -> list[dict[str, Any]]:
-        """A workflow's node rows, JSON columns decoded; with ``raw_inputs``, ``inputs`` is
-        left as :class:`RawJson` text (the engine decodes a node's inputs when it reads them)."""
-        rows = self.conn.execute("SELECT * FROM nodes WHERE workflow_id = ? ORDER BY id", (wf_id,))
-        return [_node_dict(r, raw_inputs) for r in rows]
-
-    def load_nodes_at(self, wf_id: str, paths: Iterable[str], raw_inputs: bool = False) -> list[dict[str, Any]]:
-        """The node rows at ``paths`` (as :meth:`load_nodes`), for an engine that needs a
-        few units of a big workflow, not all of it."""
-        return [_node_dict(r, raw_inputs) for chunk in _chunks(list(paths)) for r in self.conn.execute(
-            f"SELECT * FROM nodes WHERE workflow_id = ? AND path IN ({','.join('?' * len(chunk))})"
-            " ORDER BY id", [wf_id, *chunk])]
-
-    def unfinished_children(self, wf_id: str, parent: str) -> int:
-        """How many children of ``parent`` are pending or running (an index seek)."""
-        row = self.conn.execute(
-            "SELECT COUNT(*) FROM nodes WHERE workflow_id = ? AND parent = ? AND phase IN (?, ?)",
-            (wf_id, parent, Phase.PENDING, Phase.RUNNING)).fetchone()
-        return int(row[0])
-
-    def save_node(self, wf_id: str, node: dict[str, Any]) -> None:
-        self.save_nodes(wf_id, [node])
-
-    def save_nodes(self, wf_id: str, nodes: Iterable[dict[str, Any]]) -> None:
-        """Insert or update node rows (one statement for all: a fan-out saves 100,000)."""
-        self.conn.executemany(_SAVE_NODE_SQL, (_node_values(wf_id, node) for node in nodes))
-
-    def delete_nodes(self, wf_id: str, paths: list[str]) -> None:
-        self.conn.executemany(
-            "DELETE FROM nodes WHERE workflow_id = ? AND path = ?", [(wf_id, p) for p in paths]
-        )
-
     # ------------------------------------------------------------------------- attempts
 
     def add_attempt(self, wf_id: str, attempt: dict[str, Any]) -> None:
@@ -423,7 +375,7 @@ class Store(ResultCacheRows):
 
     def attempts_of_jobs(self, wf_id: str, job_ids: Iterable[str]) -> list[tuple[Any, ...]]:
         """The attempts in flight (rows as :meth:`active_attempts`) run by these jobs."""
-        return [r for chunk in _chunks(list(job_ids)) for r in self.conn.execute(
+        return [r for chunk in in_chunks(list(job_ids)) for r in self.conn.execute(
             "SELECT node_path, number, dir, tag, status, job_id, task_index, submitted_at"
             " FROM attempts WHERE workflow_id = ? AND status IN (?, ?)"
             f" AND job_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
@@ -492,48 +444,4 @@ def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     for f in ("spec", "site", "reuse", "launch"):
         d[f] = json.loads(d[f]) if d[f] else None
-    return d
-
-
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    """Lists short enough for one ``IN (...)`` (SQLite caps a statement's variables)."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-#: Where the JSON columns are in a row of NODE_COLUMNS, and all columns of a full row at once.
-_JSON_AT = tuple(NODE_COLUMNS.index(f) for f in _JSON_NODE_FIELDS)
-_columns_of = operator.itemgetter(*NODE_COLUMNS)
-
-
-def _node_values(wf_id: str, node: dict[str, Any]) -> list[Any]:
-    """A row's values in NODE_COLUMNS order, JSON columns encoded (absent keys are NULL)."""
-    try:
-        values = [wf_id, *_columns_of(node)]
-    except KeyError:
-        values = [wf_id, *(node.get(f) for f in NODE_COLUMNS)]
-    for i in _JSON_AT:
-        values[i + 1] = _json_column(values[i + 1])
-    return values
-
-
-def _json_column(value: Any) -> str:
-    """A JSON column's text: ``RawJson`` as it is, ``None`` as ``null`` (both without the
-    encoder: a fan-out saves four JSON columns for each of 100,000 slices)."""
-    if value is None:
-        return "null"
-    if isinstance(value, RawJson):
-        return value
-    return json.dumps(value)
-
-
-def _node_dict(row: sqlite3.Row, raw_inputs: bool = False) -> dict[str, Any]:
-    d = dict(row)
-    for f in _JSON_NODE_FIELDS:
-        value = d[f]
-        if value is None or value == "null":
-            d[f] = None
-        elif raw_inputs and f == "inputs":
-            d[f] = RawJson(value)
-        else:
-            d[f] = json.loads(value)
     return d
