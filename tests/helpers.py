@@ -69,7 +69,7 @@ def make_unit(
         name=path,
         template=name,
         type=POD,
-        inputs=inputs,
+        inputs_held=inputs,
         slice_index=slice_index,
     )
     planned = prepare_attempt(run, node)  # type: ignore[arg-type]

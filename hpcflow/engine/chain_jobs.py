@@ -109,16 +109,16 @@ def replan_if_dependency_killed(engine: Observer, att: Attempt, status: JobStatu
 
 
 def plan_links(engine: Observer, run: WorkflowRun, node: Node,
-               planned: Mapping[tuple[str, str], PlannedAttempt]) -> Links | None:
+               planned: Mapping[str, PlannedAttempt]) -> Links | None:
     """None for an ordinary unit; ``WAIT`` while a producer has no attempt; else the links
-    (also recorded in ``node.data``). ``planned``: this tick's attempts by (workflow, path)."""
+    (also recorded in ``node.data``). ``planned``: this tick's attempts of ``run`` by path."""
     after = node.data.get("after")
     if not after:
         return None
     container = _container_path(run, node)
 
     def dir_of(unit: Node) -> Path | None:
-        p = planned.get((run.id, unit.path))
+        p = planned.get(unit.path)
         if p is not None:
             return p.dir
         att = engine.inflight.get((run.id, unit.path, unit.attempts))
@@ -156,7 +156,7 @@ def plan_links(engine: Observer, run: WorkflowRun, node: Node,
                 "stack": producer.type == m.FANOUT and index is None, "units": units}
     fuse = node.data.get("fuse")
     if fuse and links.chained_to:
-        fused = planned.get((run.id, child_path(container, fuse)))
+        fused = planned.get(child_path(container, fuse))
         if fused is not None and set(links.chained_to) <= {fused.node.path}:
             links.fused_with = fused.node.path
     if links.chained_to and links.fused_with is None and not run.chaining.jobs:
@@ -188,6 +188,10 @@ def _units(run: WorkflowRun, node: Node) -> list[Node]:
 def build_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> list[tuple[Any, list[PlannedAttempt]]]:
     """``group_requests``, except that fused units run in their producer's job; producers'
     jobs come first, so their ids are known when a dependant is submitted."""
+    if not any(p.node.data.get("fused_with") for p in planned):  # no map of 100,000 keys
+        requests = group_requests(planned, settings)
+        requests.sort(key=lambda r: min(chain.depth(p.node) for p in r[1]))
+        return requests
     by_path = {(p.run.id, p.node.path): p for p in planned}
     following: dict[tuple[str, str], PlannedAttempt] = {}
     for p in planned:

@@ -57,6 +57,7 @@ class Engine(Launcher):
         self._pending_groups = []
         self._never_sent = set()
         self._dormant = {}
+        self._dormant_jobs = {}
         #: The revision each loaded run was last checked for quietness at.
         self._quiet_checked: dict[str, int] = {}
         # A scheduler whose queries load a shared controller is asked only when a query is
@@ -77,6 +78,7 @@ class Engine(Launcher):
             # next tick starts again from what was committed.
             self.runs.clear()
             self._dormant.clear()
+            self._dormant_jobs.clear()
             self.inflight.clear()
             self._attempt_updates.clear()
             self._pending_groups = []
@@ -99,7 +101,7 @@ class Engine(Launcher):
         self._commit(planned)
         self._submit(planned)
         report.finished_workflows = self._finish_workflows()
-        report.inflight = len(self.inflight)
+        report.inflight = self.inflight_count()
         self._mark_quiet()
         return report
 
@@ -174,16 +176,11 @@ class Engine(Launcher):
         self._drop_run(wf_id)
         if self._foreign_site(wf_id, self.store.workflow_site_name(wf_id)):
             return
-        rows = self.store.active_attempts(wf_id, ACTIVE_ATTEMPT)
-        if any(row[4] != AttemptStatus.SUBMITTED for row in rows):
+        job_ids = self.store.submitted_job_ids(wf_id)
+        if job_ids is None:
             self._load_run(wf_id)  # an attempt waits for its job id: adoption needs the run
             return
-        for (path, number, unit_dir, tag, _, job_id, task_index, submitted_at, gone) in rows:
-            self.inflight[(wf_id, path, number)] = Attempt(
-                wf_id, path, number, unit_dir, tag, AttemptStatus.SUBMITTED, job_id,
-                task_index, submitted_at)
-            if gone is not None:
-                self._gone_since[(wf_id, path, number)] = gone
+        self._dormant_jobs[wf_id] = job_ids
         self._dormant[wf_id] = revision
 
     def _load_run(self, wf_id: str) -> None:
@@ -191,7 +188,7 @@ class Engine(Launcher):
         row = self.store.get_workflow(wf_id)
         if self._foreign_site(wf_id, (row.get("site") or {}).get("name")):
             return
-        nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id)]
+        nodes = [Node.from_row(r) for r in self.store.load_nodes(wf_id, raw_inputs=True)]
         run = WorkflowRun(row, nodes)
         run.chaining = ChainOptions(jobs=supports_dependencies(self.scheduler),
                                     fuse=runs_in_unit_dirs(self.scheduler),
@@ -223,6 +220,7 @@ class Engine(Launcher):
     def _drop_run(self, wf_id: str) -> None:
         self.runs.pop(wf_id, None)
         self._dormant.pop(wf_id, None)
+        self._dormant_jobs.pop(wf_id, None)
         for key in [k for k in self.inflight if k[0] == wf_id]:
             del self.inflight[key]
         for key in [k for k in self._gone_since if k[0] == wf_id]:

@@ -8,10 +8,10 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from hpcflow import frozen
 from hpcflow.engine import limits
@@ -23,7 +23,7 @@ from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
 from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
-from hpcflow.scheduler.base import JobRequest, Resources
+from hpcflow.scheduler.base import IndexedTasks, JobRequest, Resources
 from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
@@ -53,7 +53,12 @@ def safe_path(node_path: str) -> str:
 
 
 def unit_dir_of(run: WorkflowRun, node: Node, number: int) -> str:
-    return os.path.join(run.work_dir, safe_path(node.path), f"attempt-{number}")
+    return attempt_dir(run.work_dir, node.path, number)
+
+
+def attempt_dir(work_dir: str, node_path: str, number: int) -> str:
+    """Where attempt ``number`` of the unit at ``node_path`` runs."""
+    return os.path.join(work_dir, safe_path(node_path), f"attempt-{number}")
 
 
 def prepare_attempt(run: WorkflowRun, node: Node, storage: dict[str, Any] | None = None,
@@ -77,11 +82,12 @@ def task_record(run: WorkflowRun, node: Node, number: int,
                 storage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the unit's job reads (``TaskRecord`` JSON): its template and resolved inputs."""
     tmpl, template_json, op = _task_template(run, node)
-    artifacts = (node.inputs or {}).get("artifacts", {})
+    inputs = node.inputs or {}  # read once: a slice's are derived on each read
+    artifacts = inputs.get("artifacts", {})
     s3 = storage is not None and storage.get("kind") == "s3"
     return TaskRecord(
         workflow=run.id, step=node.path or run.name, template=tmpl,
-        parameters=(node.inputs or {}).get("parameters", {}), artifacts=artifacts,
+        parameters=inputs.get("parameters", {}), artifacts=artifacts,
         slice_index=node.slice_index,
         op=op,
         input_hashes=run.hashes.for_inputs(artifacts),  # the runtime checks them before the OP
@@ -153,13 +159,12 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         slices = step.slices if step is not None else None
         size = (slices.group_size if slices else None) or 1
         pool = (slices.pool_size if slices else None) or 1
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        chunks = _Chunks(items, size)
         # routing: a step whose executor names a remote route; its tag says which
         route = step_route(step.executor if step is not None else None)
         tag = route_tag(f"hpcflow-{run.id}-{uuid.uuid4().hex[:10]}", route)
         workdir = Path(run.work_dir) / "jobs" / tag
         task_list = workdir / TASK_LIST
-        tasks = []
         try:
             # Records are made one unit at a time as the list is written: 100,000 of them
             # never sit in memory together.
@@ -172,11 +177,12 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             for index, chunk in enumerate(chunks):
                 for p in chunk:
                     p.tag, p.task_index = tag, index
-                if first[-1] == "0":  # the index is the last item: no container wrapping per task
-                    tasks.append((*first[:-1], str(index)))
-                else:
-                    tasks.append(tuple(runtime_argv(settings, tmpl, task_list, index, pool,
-                                                    job_interpreter(settings, run), run.launch)))
+            if first[-1] == "0":  # the index is the last item: no container wrapping per task
+                tasks: Sequence[tuple[str, ...]] = IndexedTasks(tuple(first[:-1]), len(chunks))
+            else:
+                tasks = tuple(tuple(runtime_argv(settings, tmpl, task_list, index, pool,
+                                                 job_interpreter(settings, run), run.launch))
+                              for index in range(len(chunks)))
         except HpcflowError as exc:
             requests.append((exc, items))
             continue
@@ -190,7 +196,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             tag=tag,
             name=f"hpcflow.{run.name}.{_UNSAFE.sub('_', node.name.split('(')[0])}"[:120],
             workdir=workdir,
-            tasks=tuple(tasks),
+            tasks=tasks,
             env=job_environment(run.launch, settings.user),
             resources=job_resources(settings, tmpl, step, units_per_task=limits.units_per_task(step),
                                     exclude=exclude),
@@ -198,7 +204,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
             # routing: the site's own setup lines are for its own nodes, not a routed cluster's
             setup_lines=(settings.setup_lines if route is None else ()) + _executor_setup(step),
             image=tmpl.image,
-            units=tuple(tuple(p.dir_text for p in chunk) for chunk in chunks),
+            units=_UnitDirs(chunks),
             pool=pool,
             step=node.name.split("(")[0],
             route=route.to_table() if route is not None else None,  # routing
@@ -206,6 +212,53 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
         )
         requests.append((request, items))
     return requests
+
+
+class _Chunks(Sequence[list[PlannedAttempt]]):
+    """The planned attempts of each array task (``size`` per task), cut when read: a
+    100,000-task array would otherwise hold 100,000 lists of one until it is submitted."""
+
+    def __init__(self, items: list[PlannedAttempt], size: int) -> None:
+        self.items, self.size = items, size
+
+    def __len__(self) -> int:
+        return -(-len(self.items) // self.size)
+
+    @overload
+    def __getitem__(self, index: int) -> list[PlannedAttempt]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[list[PlannedAttempt]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[PlannedAttempt] | Sequence[list[PlannedAttempt]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.items[index * self.size:(index + 1) * self.size]
+
+
+class _UnitDirs(Sequence[tuple[str, ...]]):
+    """``JobRequest.units`` of an array: each task's unit directories, made when read."""
+
+    def __init__(self, chunks: _Chunks) -> None:
+        self.chunks = chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, ...] | Sequence[tuple[str, ...]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return tuple(p.dir_text for p in self.chunks[index])
 
 
 def runtime_argv(settings: EngineSettings, tmpl: OPTemplateSpec, task_list: Path, index: int,

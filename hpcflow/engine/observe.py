@@ -6,13 +6,14 @@ appears within the grace period, why the job vanished.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpcflow.engine import chain, chain_jobs
+from hpcflow.engine import chain, chain_jobs, wake
 from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.poll_policy import PollClock, typical_runtime
@@ -45,14 +46,15 @@ class Observer(EngineState):
         :mod:`hpcflow.engine.poll_policy`), then read the exit records of the jobs it no
         longer reports as pending or running (the records are the truth)."""
         submitted = [a for a in self.inflight.values() if a.status == SUBMITTED]
-        if not submitted:
+        dormant = [job for ids in self._dormant_jobs.values() for job in ids]
+        if not submitted and not dormant:
             return
         now = time.time()
         clock = self._poll_clock
         ends: list[float] = []
         ended: list[Attempt] = []  # jobs whose exit records appeared before the queue said so
         if clock is not None:
-            clock.note_jobs((a.job_id for a in submitted if a.job_id), now)
+            clock.note_jobs(itertools.chain((a.job_id for a in submitted if a.job_id), dormant), now)
             ends = self._expected_ends(submitted)
             looked = self._look_ahead(submitted)
             ended = [a for a in looked if rec.has_exit(a.dir_text)]
@@ -73,7 +75,7 @@ class Observer(EngineState):
                     self._settle(report, [(a, None) for a in waiting], None, now)
                 report.next_poll_at = self._next_tick_due(clock, ends, now)
                 return
-        ids = sorted({a.job_id for a in submitted if a.job_id})
+        ids = sorted({a.job_id for a in submitted if a.job_id}.union(dormant))
         report.polled = len(ids)
         try:
             statuses = self.scheduler.poll(ids)
@@ -87,15 +89,22 @@ class Observer(EngineState):
             else:
                 answered = statuses
                 clock.polled(now, {i: answered[i].state.value if i in answered else "gone" for i in ids})
+        if self._dormant_jobs:
+            submitted += self._wake(statuses, report)
         ended_keys = {(a.workflow_id, a.node_path, a.number) for a in ended}
         gone = []
+        active: dict[int, bool] = {}  # per status object: a pending range shares one
         for att in submitted:
             status = statuses.get(att.job_id or "") if statuses is not None else None
-            if status is not None and status.state.is_active and (
-                    not ended_keys or (att.workflow_id, att.node_path, att.number) not in ended_keys):
-                if self._gone_since.pop((att.workflow_id, att.node_path, att.number), None) is not None:
-                    self._attempt_updates.append((att, {"gone_since": None}))  # back in the queue
-                continue
+            key = (att.workflow_id, att.node_path, att.number)
+            if status is not None and not (ended_keys and key in ended_keys):
+                still = active.get(id(status))
+                if still is None:
+                    still = active[id(status)] = status.state.is_active
+                if still:
+                    if self._gone_since and self._gone_since.pop(key, None) is not None:
+                        self._attempt_updates.append((att, {"gone_since": None}))  # back in the queue
+                    continue
             gone.append((att, status))
         if gone:
             self._settle(report, gone, statuses, now)
@@ -132,8 +141,6 @@ class Observer(EngineState):
                 statuses: Mapping[str, JobStatus] | None, now: float) -> None:
         """Read the exit records of jobs that left the queue; a job gone longer than the
         grace period without one is lost (decided only right after a query answered)."""
-        if self._dormant:
-            gone = self._wake(gone)
         try:
             self.work_area.fetch([att.dir for att, _ in gone])
         except HpcflowError as exc:
@@ -185,23 +192,27 @@ class Observer(EngineState):
             self._apply_failure(att, kind, f"{message}{tail}", host=status.node if status else None)
             report.finished_units += 1
 
-    def _wake(self, gone: list[tuple[Attempt, JobStatus | None]]) -> list[tuple[Attempt, JobStatus | None]]:
-        """Load the runs of dormant workflows one of whose jobs left the queue, and answer
-        with the attempts as the loaded runs hold them."""
-        woken = {att.workflow_id for att, _ in gone if att.workflow_id in self._dormant}
-        if not woken:
-            return gone
+    def _wake(self, statuses: Mapping[str, JobStatus] | None, report: TickReport) -> list[Attempt]:
+        """Dormant workflows some of whose jobs left the queue: record their units'
+        successes alone when that is all that changed (:mod:`hpcflow.engine.wake`), else
+        load the run (every dormant run when the scheduler did not answer: the exit
+        records tell). Returns the loaded runs' attempts in flight."""
+        woken = []
+        for wf_id, ids in list(self._dormant_jobs.items()):
+            if statuses is None:
+                woken.append(wf_id)
+                continue
+            gone = {job for job in ids if not _active(statuses.get(job))}
+            if not gone:
+                continue
+            recorded = wake.record_successes(self, wf_id, gone)
+            if recorded is None:
+                woken.append(wf_id)
+            else:
+                report.finished_units += recorded
         for wf_id in woken:
             self._load_run(wf_id)
-        out = []
-        for att, status in gone:
-            if att.workflow_id in woken:
-                fresh = self.inflight.get((att.workflow_id, att.node_path, att.number))
-                if fresh is None:
-                    continue
-                att = fresh
-            out.append((att, status))
-        return out
+        return [a for a in self.inflight.values() if a.workflow_id in woken and a.status == SUBMITTED]
 
     def _described(self, att: Attempt, status: JobStatus | None) -> JobStatus | None:
         """The full status of a lost job (exit code, reason, node; from accounting once it
@@ -219,8 +230,9 @@ class Observer(EngineState):
         """When jobs in flight are due to end: submission time plus the typical runtime of
         their step's finished attempts (one time per step and submission second)."""
         ends = set()
+        learnt = {wf_id for (wf_id, _), typical in self._typical.items() if typical is not None}
         for att in submitted:
-            if att.submitted_at is None:
+            if att.submitted_at is None or att.workflow_id not in learnt:
                 continue
             run = self.runs.get(att.workflow_id)
             node = run.nodes.get(att.node_path) if run is not None else None
@@ -286,6 +298,10 @@ class Observer(EngineState):
         self._attempt_updates.append(
             (att, {"status": status, "kind": kind, "message": message, "finished_at": time.time()})
         )
+
+
+def _active(status: JobStatus | None) -> bool:
+    return status is not None and status.state.is_active
 
 
 def job_log_tail(att: Attempt, work_dir: str, lines: int = 5) -> str:

@@ -19,12 +19,13 @@ from hpcflow.engine.job_env import LaunchRecord
 from hpcflow.engine.model import Node, child_path
 from hpcflow.engine.retry import Verdict, decide
 from hpcflow.engine.scope import Scope
-from hpcflow.engine.slicing import slice_width, stack_outputs, take_slice
+from hpcflow.engine.slicing import SliceSource, slice_width, stack_outputs, take_slice
 from hpcflow.errors import ExpressionError
 from hpcflow.spec.model import (
     ContainerTemplateSpec,
     OPTemplateSpec,
     OutputParameterSpec,
+    SlicesSpec,
     StepSpec,
     TemplateSpec,
     Value,
@@ -242,7 +243,9 @@ class WorkflowRun:
 
     def _advance_fanout(self, node: Node) -> str:
         kids = [self.nodes[p] for p in self.children.get(node.path, [])]
-        phases = [self.advance(k) for k in kids]
+        # A unit whose attempt is in flight cannot change here: its phase, without the call
+        # (100,000 slices are walked every tick).
+        phases = [k.phase if _in_flight(k) else self.advance(k) for k in kids]
         if any(p not in m.FINAL for p in phases):
             return m.RUNNING
         step = self.step_spec(node)
@@ -292,24 +295,35 @@ class WorkflowRun:
                 fan.key = _text(scope.resolve(step.key))
             self.add(fan)
             item_step = step if key_uses_item else frozen.replace(step, key=None)  # once, not per item
+            step_ref = [parent.template, step.name]  # one list for all items (never changed)
+            # Slices cut at their item from item-independent inputs share the fan-out's.
+            source = (SliceSource(static, slices, items) if slices is not None
+                      and SliceSource.applies(slices, _any_item_input(step, tmpl)) else None)
             for i, item in enumerate(items):
                 item_scope = scope.with_item(item)
-                inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
-                if slices:
-                    inputs = take_slice(inputs, slices, item_scope.resolve(slices.slices))
-                child: dict[str, Any] = dict(path=f"{path}({i})", parent=path, name=f"{step.name}({i})",
-                             template=step.template)
-                self._make_instance(child, item_step, tmpl, item_scope, inputs, item, i)
+                item_inputs = source if source is not None else \
+                    self._item_inputs(step, tmpl, item_scope, slices, static)
+                name = f"{step.name}({i})"  # a top-level step's path is its name: one string
+                child: dict[str, Any] = dict(path=name if path == step.name else f"{path}({i})",
+                                             parent=path, name=name, template=step.template)
+                self._make_instance(child, item_step, tmpl, item_scope, item_inputs, item, i, step_ref)
             return fan
         except ExpressionError as exc:
             node = self.nodes.get(path) or self.add(Node(**base, type=_type_of(tmpl)))
             self.set_phase(node, m.FAILED, f"step {step.name}: {exc}")
             return node
 
+    def _item_inputs(self, step: StepSpec, tmpl: TemplateSpec, item_scope: Scope,
+                     slices: SlicesSpec | None, static: dict[str, Any]) -> dict[str, Any]:
+        """One item's inputs, resolved and (for slices) cut, held by its node."""
+        inputs = self._resolve_inputs(step, tmpl, item_scope, only_static=False, static=static)
+        return take_slice(inputs, slices, item_scope.resolve(slices.slices)) if slices else inputs
+
     def _make_instance(self, base: dict[str, Any], step: StepSpec, tmpl: TemplateSpec,
-                       scope: Scope, inputs: dict[str, Any], item: Any, index: int | None) -> Node:
-        node = Node(**base, type=_type_of(tmpl), item=item, slice_index=index, inputs=inputs,
-                    data={"step": [scope.node.template, step.name]})
+                       scope: Scope, inputs: dict[str, Any] | SliceSource, item: Any,
+                       index: int | None, step_ref: list[Any] | None = None) -> Node:
+        node = Node(**base, type=_type_of(tmpl), item=item, slice_index=index, inputs_held=inputs,
+                    data={"step": step_ref or [scope.node.template, step.name]})
         if step.key is not None:
             node.key = _text(scope.resolve(step.key))
             reused = self.reuse.get(node.key)
@@ -428,6 +442,19 @@ def _uses_item(vspec: Value | None) -> bool:
         _USES_ITEM.clear()
     _USES_ITEM[id(vspec)] = (vspec, answer)  # the object is kept, so its id stays its own
     return answer
+
+
+def _in_flight(node: Node) -> bool:
+    """A running unit :meth:`WorkflowRun.advance` would leave as it is."""
+    return (node.phase is m.RUNNING and node.type is m.POD and node.started_at is not None
+            and "deferred" not in node.data)
+
+
+def _any_item_input(step: StepSpec, tmpl: TemplateSpec) -> bool:
+    """Whether any input the step gives (or its template defaults) depends on ``{{item}}``."""
+    defaults = {k: d.default for k, d in tmpl.inputs.parameters.items()}
+    return any(_uses_item(step.parameters.get(k, default)) for k, default in defaults.items()) \
+        or any(_uses_item(step.artifacts.get(k)) for k in tmpl.inputs.artifacts)
 
 
 def _text(value: Any) -> str:

@@ -8,6 +8,7 @@ of them is submitted again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from hpcflow.engine import model as m
 from hpcflow.engine.launch import PlannedAttempt, prepare_attempt
 from hpcflow.engine.observe import Observer
 from hpcflow.engine.run import WorkflowRun
-from hpcflow.engine.state import SUBMITTED, SUBMITTING, Attempt
+from hpcflow.engine.state import SUBMITTED, SUBMITTED_FIELDS, SUBMITTING, Attempt, AttemptChange
 from hpcflow.engine.work_area import code_roots
 from hpcflow.errors import HpcflowError, SchedulerUnavailable, SubmissionDeferred
 from hpcflow.runtime.fserrors import describe
@@ -32,17 +33,17 @@ class Launcher(Observer):
 
     def _plan(self) -> list[PlannedAttempt]:
         planned: list[PlannedAttempt] = []
-        by_path: dict[tuple[str, str], PlannedAttempt] = {}  # for chained units' links
+        by_path: dict[str, dict[str, PlannedAttempt]] = {}  # per run, for chained units' links
         chain_jobs.withdraw(self)  # chained attempts whose producers failed: not failures
         cap = self.settings.max_queued_jobs
-        room = None if cap is None else max(0, cap - len(self.inflight))
+        room = None if cap is None else max(0, cap - self.inflight_count())
         for run in self.runs.values():
             for node in list(run.launches.values()):
                 if node.phase != m.PENDING:
                     continue
                 if room is not None and len(planned) >= room:
                     break
-                links = chain_jobs.plan_links(self, run, node, by_path)
+                links = chain_jobs.plan_links(self, run, node, by_path.setdefault(run.id, {}))
                 if links is chain_jobs.WAIT:
                     continue  # launched early, but a producer has no attempt yet
                 if not self.cache.consult(run, node):
@@ -55,9 +56,9 @@ class Launcher(Observer):
                     run.fail_unit(node, ErrorKind.FATAL, f"cannot prepare attempt "
                                   f"{node.attempts + 1} under {where}: {describe(exc, where)}")
                     continue
-                run.set_phase(node, m.RUNNING, f"attempt {p.number}")
+                run.set_phase(node, m.RUNNING, _attempt_message(p.number))
                 planned.append(p)
-                by_path[(run.id, node.path)] = p
+                by_path[run.id][node.path] = p
             run.launches.clear()
         return planned
 
@@ -73,19 +74,22 @@ class Launcher(Observer):
                     "tag": p.tag, "task_index": p.task_index, "backend": self.scheduler.name,
                     "status": SUBMITTING,
                 } for p in planned if p.run.id == wf_id))
-            for p in planned:
-                att = Attempt(p.run.id, p.node.path, p.number, p.dir_text, p.tag, SUBMITTING,
-                              None, p.task_index)
-                self.inflight[(p.run.id, p.node.path, p.number)] = att
-            for run in self.runs.values():
+            for run in self.runs.values():  # first: its events are let go before the attempts
                 self._write_run(run)
+            for p in planned:
+                # prepare_attempt made the directory from the work root: so will the attempt
+                att = Attempt(p.run.id, p.node.path, p.number, None, p.tag, SUBMITTING,
+                              None, p.task_index, work_root=p.run.work_dir)
+                self.inflight[(p.run.id, p.node.path, p.number)] = att
 
     def _write_attempt_updates(self) -> None:
         """Inside a transaction: attempt changes, and a revision bump for their workflows so
         that another engine holding them in memory reloads."""
         touched = {att.workflow_id for att, _ in self._attempt_updates}
-        self.store.update_attempts((att.workflow_id, att.node_path, att.number, fields)
-                                   for att, fields in self._attempt_updates)
+        self.store.update_attempts(
+            (att.workflow_id, att.node_path, att.number,
+             fields if isinstance(fields, dict) else {k: getattr(att, k) for k in fields})
+            for att, fields in self._attempt_updates)
         self._attempt_updates.clear()
         for wf_id in touched:
             run = self.runs.get(wf_id)
@@ -108,7 +112,7 @@ class Launcher(Observer):
         self._pending_groups = []
         if not groups and not self._attempt_updates:
             return
-        updates: list[tuple[Attempt, dict[str, Any]]] = []
+        updates: list[tuple[Attempt, AttemptChange]] = []
         failed: list[tuple[PlannedAttempt, str]] = []
         groups = self._stage(groups)
         for request, items in groups:
@@ -142,6 +146,7 @@ class Launcher(Observer):
                 failed += [(p, f"could not submit the job: {describe(exc, request.workdir)}")
                            for p in items]
                 continue
+            now = time.time()
             for p in items:
                 att = self.inflight.get((p.run.id, p.node.path, p.number))
                 if att is None:
@@ -149,9 +154,9 @@ class Launcher(Observer):
                 att.job_id = submitted.task_ids[p.task_index]
                 att.status = SUBMITTED
                 att.tag = request.tag
-                att.submitted_at = time.time()
-                updates.append((att, {"job_id": att.job_id, "status": SUBMITTED, "tag": request.tag,
-                                      "task_index": p.task_index, "submitted_at": att.submitted_at}))
+                att.task_index = p.task_index
+                att.submitted_at = now
+                updates.append((att, SUBMITTED_FIELDS))
         for p, message in failed:
             att = self.inflight.get((p.run.id, p.node.path, p.number))
             if att is not None:
@@ -223,3 +228,8 @@ class Launcher(Observer):
             self._attempt_updates.append((att, {"tag": p.tag, "task_index": p.task_index}))
         return groups
 
+
+@functools.lru_cache(maxsize=64)
+def _attempt_message(number: int) -> str:
+    """A running unit's message, one string per attempt number (not one per unit)."""
+    return f"attempt {number}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,54 +36,77 @@ UNITS_LOG = "units.log"
 def write_task_list(path: Path, tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
                     *, log: str | None = None) -> None:
     """Write the task list for ``tasks`` (per array task: its units' ``(dir, task record)``;
-    an iterable, so the records can be made one at a time)."""
+    an iterable, so the records can be made one at a time).
+
+    The task lines go to a scratch file first and are copied in after the header and the
+    offsets, which need them all: 100,000 lines (~40 MB) never sit in memory together."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    head, lines = _render(tasks, log)
-    with open(tmp, "wb") as fh:
-        fh.write(head)
-        fh.writelines(lines)
+    scratch = tmp.with_name(tmp.name + ".lines")
+    templates = _Templates()
+    lengths = []
+    try:
+        with open(scratch, "w+b") as body:
+            for line in _task_lines(tasks, templates):
+                body.write(line)
+                lengths.append(len(line))
+            body.seek(0)
+            with open(tmp, "wb") as fh:
+                fh.write(_head(templates.templates, lengths, log))
+                while chunk := body.read(1 << 20):
+                    fh.write(chunk)
+    finally:
+        scratch.unlink(missing_ok=True)
     os.replace(tmp, path)
 
 
 def render_task_list(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
                      *, log: str | None = None) -> bytes:
     """The bytes of a task list (see the module's docstring)."""
-    head, lines = _render(tasks, log)
-    return b"".join([head, *lines])
+    templates = _Templates()
+    lines = list(_task_lines(tasks, templates))
+    return b"".join([_head(templates.templates, [len(line) for line in lines], log), *lines])
 
 
-def _render(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]],
-            log: str | None) -> tuple[bytes, list[bytes]]:
-    """The magic line, header and offsets; and the task lines."""
-    templates: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    by_id: dict[int, tuple[int, Any]] = {}  # units of a fan-out share one template object
-    lines: list[bytes] = []
+class _Templates:
+    """The distinct templates of a task list, each given its index once."""
+
+    def __init__(self) -> None:
+        self.templates: list[dict[str, Any]] = []
+        self._index: dict[str, int] = {}
+        self._by_id: dict[int, tuple[int, Any]] = {}  # units of a fan-out share one template object
+
+    def ref(self, template: dict[str, Any]) -> int:
+        known = self._by_id.get(id(template))
+        if known is not None and known[1] is template:
+            return int(known[0])
+        key = json.dumps(template, sort_keys=True, ensure_ascii=False)
+        if key not in self._index:
+            self._index[key] = len(self.templates)
+            self.templates.append(template)
+        ref = self._index[key]
+        self._by_id[id(template)] = (ref, template)  # kept alive: its id stays its own
+        return ref
+
+
+def _task_lines(tasks: Iterable[Iterable[tuple[str, dict[str, Any]]]], templates: _Templates) -> Iterator[bytes]:
+    """One JSON line per array task, its units' templates replaced by their index."""
     for units in tasks:
-        entry = []
-        for unit_dir, record in units:
-            template = record["template"]
-            known = by_id.get(id(template))
-            if known is not None and known[1] is template:
-                ref = known[0]
-            else:
-                key = json.dumps(template, sort_keys=True, ensure_ascii=False)
-                if key not in index:
-                    index[key] = len(templates)
-                    templates.append(template)
-                ref = index[key]
-                by_id[id(template)] = (ref, template)  # kept alive: its id stays its own
-            entry.append({"dir": unit_dir, "task": {**record, "template": ref}})
-        lines.append(json.dumps(entry, ensure_ascii=False).encode() + b"\n")
-    header = json.dumps({"count": len(lines), "templates": templates, "log": log},
+        entry = [{"dir": unit_dir, "task": {**record, "template": templates.ref(record["template"])}}
+                 for unit_dir, record in units]
+        yield json.dumps(entry, ensure_ascii=False).encode() + b"\n"
+
+
+def _head(templates: list[dict[str, Any]], lengths: list[int], log: str | None) -> bytes:
+    """The magic line, the header and the fixed-width offsets of lines of ``lengths``."""
+    header = json.dumps({"count": len(lengths), "templates": templates, "log": log},
                         ensure_ascii=False).encode() + b"\n"
-    start = len(MAGIC) + len(header) + len(lines) * (OFFSET_WIDTH + 1)
+    start = len(MAGIC) + len(header) + len(lengths) * (OFFSET_WIDTH + 1)
     offsets = bytearray()
-    for line in lines:
+    for length in lengths:
         offsets += b"%0*d\n" % (OFFSET_WIDTH, start)
-        start += len(line)
-    return MAGIC + header + bytes(offsets), lines
+        start += length
+    return MAGIC + header + bytes(offsets)
 
 
 class TaskListError(ValueError):

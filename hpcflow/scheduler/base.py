@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 
 class JobState(str, enum.Enum):
@@ -53,6 +53,46 @@ class Resources:
     extra_options: tuple[str, ...] = ()
 
 
+class IndexedTasks(Sequence[tuple[str, ...]]):
+    """The argv of ``size`` array tasks that differ only in their last item, the task's
+    number (``... --index N``). Each is made when read: a 100,000-task array would
+    otherwise hold 100,000 tuples of some twenty items until it is submitted."""
+
+    __slots__ = ("prefix", "size")
+
+    def __init__(self, prefix: tuple[str, ...], size: int) -> None:
+        self.prefix = prefix
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, ...] | Sequence[tuple[str, ...]]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self.size)))
+        if index < 0:
+            index += self.size
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return (*self.prefix, str(index))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, IndexedTasks):
+            return (self.prefix, self.size) == (other.prefix, other.size)
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"IndexedTasks({self.prefix!r} + [0..{self.size - 1}])"
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """One submission: a single job (one task) or an array (several tasks, same resources)."""
@@ -64,7 +104,7 @@ class JobRequest:
     #: Existing directory for the job script, the task list and the scheduler's logs.
     workdir: Path
     #: The argv each task runs; ``len(tasks) > 1`` makes an array (index i runs ``tasks[i]``).
-    tasks: tuple[tuple[str, ...], ...]
+    tasks: Sequence[tuple[str, ...]]
     env: Mapping[str, str] = field(default_factory=dict)
     resources: Resources = Resources()
     #: At most this many tasks of the array run at once (Slurm ``--array=...%P``).
@@ -74,7 +114,7 @@ class JobRequest:
     #: What ``tasks`` run, for backends that do not run argv on a shared filesystem
     #: (Kubernetes): the step's image, the unit directories of each task, the pool size.
     image: str | None = None
-    units: tuple[tuple[str, ...], ...] = ()
+    units: Sequence[tuple[str, ...]] = ()
     pool: int = 1
     #: The step's name (``scan``), for burst rules and labels.
     step: str = ""

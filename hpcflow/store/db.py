@@ -7,6 +7,7 @@ named and recorded, so an old store is upgraded in place.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -19,7 +20,8 @@ from typing import Any
 
 from hpcflow.errors import StoreError, WorkflowNotFound
 from hpcflow.private import make_private_home, private_file
-from hpcflow.states import ACTIVE_STATUSES, WorkflowStatus
+from hpcflow.states import ACTIVE_ATTEMPTS, ACTIVE_STATUSES, AttemptStatus, WorkflowStatus
+from hpcflow.store.nodes import NodeRows, in_chunks
 from hpcflow.store.result_cache import ResultCacheRows
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -129,19 +131,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-NODE_COLUMNS = (
-    "path", "parent", "name", "template", "type", "phase", "key", "item", "slice_index",
-    "inputs", "outputs", "message", "attempts", "retries", "system_retries", "data",
-    "created_at", "started_at", "finished_at",
-)
-_JSON_NODE_FIELDS = ("item", "inputs", "outputs", "data")
-_SAVE_NODE_SQL = (
-    f"INSERT INTO nodes (workflow_id, {', '.join(NODE_COLUMNS)}) VALUES (?, {', '.join('?' * len(NODE_COLUMNS))})"
-    f" ON CONFLICT (workflow_id, path) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in NODE_COLUMNS if c != "path")
-)
-
-
 def default_home() -> Path:
     """Where the store and work directories live (``--home``, $HPCFLOW_HOME, ~/.hpcflow)."""
     from hpcflow.settings import current
@@ -180,7 +169,7 @@ def pending_migrations(conn: sqlite3.Connection) -> list[str]:
     return [name for name, _ in MIGRATIONS if name not in done]
 
 
-class Store(ResultCacheRows):
+class Store(NodeRows, ResultCacheRows):
     """One SQLite database (one per user by default)."""
 
     #: How long a write waits for another process's write lock before giving up.
@@ -354,27 +343,6 @@ class Store(ResultCacheRows):
             raise WorkflowNotFound(f"no workflow {wf_id!r} in {self.path}")
         return str(row[0])
 
-    # ---------------------------------------------------------------------------- nodes
-
-    def load_nodes(self, wf_id: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT * FROM nodes WHERE workflow_id = ? ORDER BY id", (wf_id,))
-        return [_node_dict(r) for r in rows]
-
-    def save_node(self, wf_id: str, node: dict[str, Any]) -> None:
-        self.save_nodes(wf_id, [node])
-
-    def save_nodes(self, wf_id: str, nodes: Iterable[dict[str, Any]]) -> None:
-        """Insert or update node rows (one statement for all: a fan-out saves 100,000)."""
-        dumps = json.dumps
-        self.conn.executemany(_SAVE_NODE_SQL, (
-            [wf_id, *(dumps(node.get(f)) if f in _JSON_NODE_FIELDS else node.get(f) for f in NODE_COLUMNS)]
-            for node in nodes))
-
-    def delete_nodes(self, wf_id: str, paths: list[str]) -> None:
-        self.conn.executemany(
-            "DELETE FROM nodes WHERE workflow_id = ? AND path = ?", [(wf_id, p) for p in paths]
-        )
-
     # ------------------------------------------------------------------------- attempts
 
     def add_attempt(self, wf_id: str, attempt: dict[str, Any]) -> None:
@@ -393,15 +361,14 @@ class Store(ResultCacheRows):
         self.update_attempts([(wf_id, node_path, number, fields)])
 
     def update_attempts(self, updates: Iterable[tuple[str, str, int, dict[str, Any]]]) -> None:
-        """Attempt changes ``(workflow, node path, number, fields)``, one statement per set
-        of fields changed (a submitted array updates 100,000 attempts alike)."""
-        by_fields: dict[tuple[str, ...], list[list[Any]]] = {}
-        for wf_id, node_path, number, fields in updates:
-            by_fields.setdefault(tuple(fields), []).append([*fields.values(), wf_id, node_path, number])
-        for names, rows in by_fields.items():
+        """Attempt changes ``(workflow, node path, number, fields)`` in order, one statement
+        per run of changes to the same fields (a submitted array updates 100,000 attempts
+        alike), its rows streamed to SQLite rather than collected first."""
+        for names, run in itertools.groupby(updates, key=lambda u: tuple(u[3])):
             sets = ", ".join(f"{k} = ?" for k in names)
             self.conn.executemany(
-                f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?", rows)
+                f"UPDATE attempts SET {sets} WHERE workflow_id = ? AND node_path = ? AND number = ?",
+                ([*fields.values(), wf_id, node_path, number] for wf_id, node_path, number, fields in run))
 
     def active_attempts(self, wf_id: str, status: tuple[str, ...]) -> list[tuple[Any, ...]]:
         """``(node_path, number, dir, tag, status, job_id, task_index, submitted_at,
@@ -412,6 +379,24 @@ class Store(ResultCacheRows):
             " gone_since FROM attempts"
             f" WHERE workflow_id = ? AND status IN ({','.join('?' * len(status))}) ORDER BY id",
             [wf_id, *status]).fetchall()
+
+    def attempts_of_jobs(self, wf_id: str, job_ids: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The attempts in flight (rows as :meth:`active_attempts`) run by these jobs."""
+        return [r for chunk in in_chunks(list(job_ids)) for r in self.conn.execute(
+            "SELECT node_path, number, dir, tag, status, job_id, task_index, submitted_at"
+            " FROM attempts WHERE workflow_id = ? AND status IN (?, ?)"
+            f" AND job_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+            [wf_id, *ACTIVE_ATTEMPTS, *chunk])]
+
+    def submitted_job_ids(self, wf_id: str) -> list[str] | None:
+        """The job ids of a workflow's attempts in flight, or ``None`` when one of them
+        still waits for its job id (the engine must load the run to adopt it)."""
+        rows = self.conn.execute(
+            "SELECT status, job_id FROM attempts WHERE workflow_id = ? AND status IN (?, ?)",
+            (wf_id, *ACTIVE_ATTEMPTS)).fetchall()
+        if any(r[0] != AttemptStatus.SUBMITTED or r[1] is None for r in rows):
+            return None
+        return [r[1] for r in rows]
 
     def attempts(self, wf_id: str, status: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM attempts WHERE workflow_id = ?", [wf_id]
@@ -466,12 +451,4 @@ def _workflow_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     for f in ("spec", "site", "reuse", "launch"):
         d[f] = json.loads(d[f]) if d[f] else None
-    return d
-
-
-def _node_dict(row: sqlite3.Row) -> dict[str, Any]:
-    d = dict(row)
-    for f in _JSON_NODE_FIELDS:
-        value = d[f]
-        d[f] = json.loads(value) if value is not None and value != "null" else None
     return d

@@ -148,3 +148,48 @@ def test_a_job_lost_while_its_workflow_is_quiet_is_retried_by_fresh_engines(
         time.sleep(0.05)
     assert client.store.workflow_status(wf.id) == "Succeeded"
     assert [count(tmp_path, f"q{i}-start") for i in range(3)] == [1, 2, 1]
+
+
+def test_a_fresh_engine_records_finished_slices_without_loading_the_workflow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Slices that succeed while their siblings run are recorded from their own rows
+    (hpcflow.engine.wake); the last ones load the run, which finishes the fan-out."""
+    from hpcflow.client import get_client
+    from hpcflow.engine.engine import Engine
+
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")
+    client = get_client()
+    releases = [str(tmp_path / f"release-{i}") for i in range(3)]
+    wf = Workflow("quiet-wake")
+    wf.add(Step("hold", PythonOPTemplate(ops.hold_until, slices=Slices(
+        input_parameter=["release", "tag"], output_parameter=["tag"])),
+        parameters={"release": releases, "log_dir": str(tmp_path), "tag": ["q0", "q1", "q2"]}))
+    wf.submit()
+    _until_quiet(Engine(client.store, client.scheduler, client.settings), client.store, wf.id)
+    loads = _no_node_loads(monkeypatch, client.store)
+
+    Path(releases[0]).write_text("go\n")
+    deadline = time.time() + 60
+    while client.store.attempts(wf.id, status=("succeeded",)) == []:
+        assert time.time() < deadline, "the released slice was never recorded"
+        fresh = Engine(client.store, client.scheduler, client.settings)  # as cron starts one
+        fresh.tick()
+        time.sleep(0.05)
+    assert loads == [] and fresh.runs == {}  # recorded without loading the workflow
+    assert wf.id in client.store.quiet_revisions()  # and still quiet, at its new revision
+    done = [s for s in wf.query_step(name="hold") if s.phase == "Succeeded"]
+    assert [(s.name, s.outputs.parameters["tag"].value) for s in done] == [("hold(0)", "q0")]
+    assert client.store.workflow_status(wf.id) == "Running"
+
+    queried = len(loads)  # query_step reads the nodes too
+    for release in releases[1:]:
+        Path(release).write_text("go\n")
+    while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
+        assert time.time() < deadline, "the workflow did not finish"
+        Engine(client.store, client.scheduler, client.settings).tick()
+        time.sleep(0.05)
+    assert client.store.workflow_status(wf.id) == "Succeeded"
+    assert len(loads) > queried  # the last slices finish the fan-out: the run was loaded
+    fan = [s for s in wf.query_step(name="hold") if s.slice_index is None][0]
+    assert fan.outputs.parameters["tag"].value == ["q0", "q1", "q2"]  # stacked in order
+    assert [count(tmp_path, f"q{i}-start") for i in range(3)] == [1, 1, 1]  # each ran once

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from hpcflow.errors import SpecError
-from hpcflow.scheduler.base import JobRequest, Resources
+from hpcflow.scheduler.base import IndexedTasks, JobRequest, Resources
 
 #: Marks our jobs in the queue: the job name ends with ``~<tag>`` and the comment is this + tag.
 COMMENT_PREFIX = "hpcflow:"
@@ -165,6 +165,8 @@ def shared_argv(tasks: Sequence[Sequence[str]]) -> list[str] | None:
     ``--tasks LIST --index`` commands are), else None: then one file per task is written."""
     if len(tasks) < 2:
         return None
+    if isinstance(tasks, IndexedTasks):  # built that way: nothing to compare
+        return list(tasks.prefix)
     first = list(tasks[0][:-1])
     for i, argv in enumerate(tasks):
         if len(argv) != len(first) + 1 or argv[-1] != str(i) or list(argv[:-1]) != first:
