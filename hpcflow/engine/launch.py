@@ -23,7 +23,7 @@ from hpcflow.engine.settings import EngineSettings
 from hpcflow.errors import HpcflowError
 from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
-from hpcflow.scheduler.base import IndexedTasks, JobRequest, Resources
+from hpcflow.scheduler.base import IndexedTasks, JobRequest, MadeWhenRead, Resources
 from hpcflow.spec.model import OPTemplateSpec, StepSpec, TaskRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]+")
@@ -240,7 +240,7 @@ class _Chunks(Sequence[list[PlannedAttempt]]):
         return self.items[index * self.size:(index + 1) * self.size]
 
 
-class _UnitDirs(Sequence[tuple[str, ...]]):
+class _UnitDirs(MadeWhenRead[tuple[str, ...]]):
     """``JobRequest.units`` of an array: each task's unit directories, made when read."""
 
     def __init__(self, chunks: _Chunks) -> None:
@@ -249,15 +249,7 @@ class _UnitDirs(Sequence[tuple[str, ...]]):
     def __len__(self) -> int:
         return len(self.chunks)
 
-    @overload
-    def __getitem__(self, index: int) -> tuple[str, ...]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[tuple[str, ...]]: ...
-
-    def __getitem__(self, index: int | slice) -> tuple[str, ...] | Sequence[tuple[str, ...]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _make(self, index: int) -> tuple[str, ...]:
         return tuple(p.dir_text for p in self.chunks[index])
 
 

@@ -12,7 +12,9 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, TypeVar, overload
+
+_Item = TypeVar("_Item")
 
 
 class JobState(str, enum.Enum):
@@ -53,10 +55,35 @@ class Resources:
     extra_options: tuple[str, ...] = ()
 
 
-class IndexedTasks(Sequence[tuple[str, ...]]):
+class MadeWhenRead(Sequence[_Item]):
+    """A read-only sequence whose items are made when read (``_make(i)``, ``0 <= i < len``):
+    a 100,000-task array would otherwise hold 100,000 tuples until it is submitted."""
+
+    __slots__ = ()
+
+    def _make(self, index: int) -> _Item:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> _Item: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_Item]: ...
+
+    def __getitem__(self, index: int | slice) -> _Item | Sequence[_Item]:
+        size = len(self)
+        if isinstance(index, slice):
+            return tuple(self._make(i) for i in range(*index.indices(size)))
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(index)
+        return self._make(index)
+
+
+class IndexedTasks(MadeWhenRead[tuple[str, ...]]):
     """The argv of ``size`` array tasks that differ only in their last item, the task's
-    number (``... --index N``). Each is made when read: a 100,000-task array would
-    otherwise hold 100,000 tuples of some twenty items until it is submitted."""
+    number (``... --index N``)."""
 
     __slots__ = ("prefix", "size")
 
@@ -67,19 +94,7 @@ class IndexedTasks(Sequence[tuple[str, ...]]):
     def __len__(self) -> int:
         return self.size
 
-    @overload
-    def __getitem__(self, index: int) -> tuple[str, ...]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[tuple[str, ...]]: ...
-
-    def __getitem__(self, index: int | slice) -> tuple[str, ...] | Sequence[tuple[str, ...]]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(self.size)))
-        if index < 0:
-            index += self.size
-        if not 0 <= index < self.size:
-            raise IndexError(index)
+    def _make(self, index: int) -> tuple[str, ...]:
         return (*self.prefix, str(index))
 
     def __eq__(self, other: object) -> bool:
