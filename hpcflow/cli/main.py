@@ -127,7 +127,8 @@ def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
     store = _client().store
     wf = store.get_workflow(workflow)
     nodes = store.load_nodes(wf["id"])
-    ran_on = views.where_units_ran(wf, store.attempts(wf["id"]))
+    attempts = store.attempts(wf["id"])
+    ran_on = views.where_units_ran(wf, attempts)
     if as_json:
         out = {k: wf[k] for k in ("id", "name", "status", "message", "created_at", "finished_at")}
         out["steps"] = [{k: n[k] for k in ("path", "name", "type", "phase", "key", "attempts",
@@ -137,7 +138,8 @@ def show(workflow: str = typer.Argument(..., help="Workflow id or name."),
                            "cached": (n.get("data") or {}).get("cached")} for n in nodes]
         print(json.dumps(out, indent=2, default=str))
     else:
-        console.print(views.step_tree(wf, nodes, ran_on=ran_on))
+        console.print(views.step_tree(wf, nodes, ran_on=ran_on,
+                                      withdrawn=views.withdrawn_attempts(attempts)))
 
 
 def _find_node(store: Any, wf_id: str, step: str) -> dict[str, Any]:

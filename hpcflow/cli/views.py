@@ -40,19 +40,35 @@ def workflows_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def where_units_ran(wf: dict[str, Any], attempts: list[dict[str, Any]]) -> dict[str, str]:
-    """Node path → the site its last submitted attempt ran on (bursting sends some away)."""
+    """Node path → the site its last submitted attempt ran on (bursting sends some away);
+    attempts withdrawn before they ran (a chained job whose producer failed) are left out."""
     from hpcflow.engine.burst import where_ran
 
     home = (wf.get("site") or {}).get("name") or "local"
     out: dict[str, str] = {}
     for a in attempts:  # in attempt order: the last one wins
-        if a.get("job_id"):
+        if a.get("job_id") and not _withdrawn(a):
             out[a["node_path"]] = where_ran(a["job_id"], home)
     return out
 
 
+def withdrawn_attempts(attempts: list[dict[str, Any]]) -> dict[str, int]:
+    """Node path → how many of its attempts were withdrawn before they ran."""
+    out: dict[str, int] = {}
+    for a in attempts:
+        if _withdrawn(a):
+            out[a["node_path"]] = out.get(a["node_path"], 0) + 1
+    return out
+
+
+def _withdrawn(attempt: dict[str, Any]) -> bool:
+    from hpcflow.engine.chain_jobs import WITHDRAWN_MESSAGE
+
+    return attempt.get("status") == "cancelled" and (attempt.get("message") or "").startswith(WITHDRAWN_MESSAGE)
+
+
 def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int = 50,
-              ran_on: dict[str, str] | None = None) -> Tree:
+              ran_on: dict[str, str] | None = None, withdrawn: dict[str, int] | None = None) -> Tree:
     by_parent: dict[str | None, list[dict[str, Any]]] = {}
     for n in nodes:
         by_parent.setdefault(n["parent"], []).append(n)
@@ -66,8 +82,9 @@ def step_tree(wf: dict[str, Any], nodes: list[dict[str, Any]], max_children: int
         parts = [f"{n['name']}", f"[{style}]{n['phase']}[/]", n["type"]]
         if n["key"]:
             parts.append(f"key={n['key']}")
-        if n["attempts"]:
-            parts.append(f"attempts={n['attempts']}")
+        ran = (n["attempts"] or 0) - (withdrawn or {}).get(n["path"], 0)  # withdrawn never ran
+        if ran > 0:
+            parts.append(f"attempts={ran}")
         if ran_on and n["path"] in ran_on:
             parts.append(f"on={ran_on[n['path']]}")
         cached = (n.get("data") or {}).get("cached")

@@ -64,6 +64,10 @@ WAIT = Links()
 # ------------------------------------------------------------------------- withdraw
 
 
+#: How a withdrawn attempt's message starts (views leave such attempts out: they never ran).
+WITHDRAWN_MESSAGE = "withdrawn, planned again"
+
+
 def withdraw(engine: Observer) -> None:
     """Cancel and close the attempts that ``WorkflowRun.advance`` withdrew (not failures:
     their nodes are planned again)."""
@@ -86,7 +90,7 @@ def withdraw(engine: Observer) -> None:
             log.warning("could not cancel %d withdrawn job(s): %s", len(ids), exc)
     for att, why in closing:
         engine._close_attempt(att, AttemptStatus.CANCELLED, ErrorKind.CANCELLED,
-                              f"withdrawn, planned again: {why}")
+                              f"{WITHDRAWN_MESSAGE}: {why}")
 
 
 def replan_if_dependency_killed(engine: Observer, att: Attempt, status: JobStatus | None) -> bool:
