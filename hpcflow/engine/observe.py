@@ -18,7 +18,7 @@ from hpcflow.engine.model import Node
 from hpcflow.engine.outcomes import outcome_from_exit, outcome_from_scheduler
 from hpcflow.engine.poll_policy import PollClock, typical_runtime
 from hpcflow.engine.run import WorkflowRun
-from hpcflow.engine.state import SUBMITTED, Attempt, EngineState, TickReport
+from hpcflow.engine.state import SUBMITTED, Attempt, AttemptKey, EngineState, TickReport
 from hpcflow.errors import CorruptRecord, HpcflowError, SchedulerUnavailable
 from hpcflow.runtime import records as rec
 from hpcflow.runtime.tasklist import TASK_LIST
@@ -53,11 +53,12 @@ class Observer(EngineState):
         clock = self._poll_clock
         ends: list[float] = []
         ended: list[Attempt] = []  # jobs whose exit records appeared before the queue said so
+        ended_keys: set[AttemptKey] = set()
         if clock is not None:
             clock.note_jobs(itertools.chain((a.job_id for a in submitted if a.job_id), dormant), now)
             ends = self._expected_ends(submitted)
-            looked = self._look_ahead(submitted)
-            ended = [a for a in looked if rec.has_exit(a.dir_text)]
+            ended = [a for a in self._look_ahead(submitted) if rec.has_exit(a.dir_text)]
+            ended_keys = {(a.workflow_id, a.node_path, a.number) for a in ended}
             # A chained job's record says its producers ended too: ask the queue now (never
             # twice within the policy's shortest gap), so that they are settled first, with
             # it, instead of at the next due query.
@@ -68,9 +69,9 @@ class Observer(EngineState):
                 # No query: the jobs the last query saw gone are looked at again (their exit
                 # records may appear late on a slow shared filesystem), and so are the few
                 # jobs in flight whose records can be read here and have appeared.
-                waiting = [a for a in submitted
-                           if (a.workflow_id, a.node_path, a.number) in self._gone_since]
-                waiting += [a for a in ended if a not in waiting]
+                waiting = [a for a in submitted if (key := (a.workflow_id, a.node_path, a.number))
+                           in self._gone_since and key not in ended_keys]
+                waiting += ended
                 if waiting:
                     self._settle(report, [(a, None) for a in waiting], None, now)
                 report.next_poll_at = self._next_tick_due(clock, ends, now)
@@ -91,7 +92,6 @@ class Observer(EngineState):
                 clock.polled(now, {i: answered[i].state.value if i in answered else "gone" for i in ids})
         if self._dormant_jobs:
             submitted += self._wake(statuses, report)
-        ended_keys = {(a.workflow_id, a.node_path, a.number) for a in ended}
         gone = []
         active: dict[int, bool] = {}  # per status object: a pending range shares one
         for att in submitted:
@@ -116,10 +116,21 @@ class Observer(EngineState):
     def _next_tick_due(self, clock: PollClock, ends: list[float], now: float) -> float:
         """When the next query is due, or sooner, the next look ahead at exit records."""
         due = clock.next_due(ends)
-        if self._look_ahead([a for a in self.inflight.values() if a.status == SUBMITTED]):
+        if self._look_ahead(self._few_submitted()):
             fast = now - clock.last_change < LOOK_AHEAD_FAST_FOR_S
             due = min(due, now + (LOOK_AHEAD_S if fast else LOOK_AHEAD_SLOW_S))
         return due
+
+    def _few_submitted(self) -> list[Attempt]:
+        """The submitted attempts in flight, or [] as soon as there are more than
+        :data:`LOOK_AHEAD_MAX` (a big fan-out is not listed again at the end of every tick)."""
+        few = []
+        for att in self.inflight.values():
+            if att.status == SUBMITTED:
+                few.append(att)
+                if len(few) > LOOK_AHEAD_MAX:
+                    return []
+        return few
 
     def _look_ahead(self, submitted: list[Attempt]) -> list[Attempt]:
         """The jobs whose exit records are looked for before the queue says they ended
