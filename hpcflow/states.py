@@ -77,6 +77,9 @@ class AttemptStatus(str, Enum):
 
 
 ACTIVE_ATTEMPTS = (AttemptStatus.SUBMITTING, AttemptStatus.SUBMITTED)
+#: How the message of an attempt withdrawn before it ran starts (a chained job whose
+#: producer failed or was retried); it is cancelled, and views do not count it as run.
+WITHDRAWN_MESSAGE = "withdrawn, planned again"
 
 
 class ErrorKind(str, Enum):

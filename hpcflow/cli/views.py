@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from hpcflow import codec
+from hpcflow.states import WITHDRAWN_MESSAGE
 
 PHASE_STYLE = {
     "Succeeded": "green", "Failed": "red", "Running": "yellow", "Pending": "dim",
@@ -62,8 +63,6 @@ def withdrawn_attempts(attempts: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _withdrawn(attempt: dict[str, Any]) -> bool:
-    from hpcflow.engine.chain_jobs import WITHDRAWN_MESSAGE
-
     return attempt.get("status") == "cancelled" and (attempt.get("message") or "").startswith(WITHDRAWN_MESSAGE)
 
 

@@ -36,7 +36,7 @@ from hpcflow.errors import HpcflowError
 from hpcflow.runtime.fserrors import describe
 from hpcflow.runtime.tasklist import TASK_LIST, UNITS_LOG, write_task_list
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus
-from hpcflow.states import AttemptStatus, ErrorKind
+from hpcflow.states import WITHDRAWN_MESSAGE, AttemptStatus, ErrorKind
 
 if TYPE_CHECKING:
     from hpcflow.engine.observe import Observer
@@ -62,10 +62,6 @@ WAIT = Links()
 
 
 # ------------------------------------------------------------------------- withdraw
-
-
-#: How a withdrawn attempt's message starts (views leave such attempts out: they never ran).
-WITHDRAWN_MESSAGE = "withdrawn, planned again"
 
 
 def withdraw(engine: Observer) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from hpcflow.cli import views
-from hpcflow.engine.chain_jobs import WITHDRAWN_MESSAGE
+from hpcflow.states import WITHDRAWN_MESSAGE
 
 
 def _node(path: str, name: str, phase: str, attempts: int, parent: str | None = "") -> dict[str, Any]:
