@@ -116,22 +116,22 @@ def pid_entry(task_id: str, lists: dict[str, dict[str, tuple[int, str]]] | None 
 
     ``lists`` caches each pid list read, so that one poll of a big fan-out reads its job's
     list once instead of once per task."""
-    path, sep, index = task_id.removeprefix("local:").partition("#")
+    path, index = split_task_id(task_id)
     try:
-        if not sep:
-            pid_s, start = Path(path).read_text().split()
+        if not index:
+            pid_s, start = path.read_text().split()
             return int(pid_s), start
-        entries = lists.get(path) if lists is not None else None
+        entries = lists.get(str(path)) if lists is not None else None
         if entries is None:
             entries = _read_pid_list(path)
             if lists is not None:
-                lists[path] = entries
+                lists[str(path)] = entries
         return entries.get(index)
     except (OSError, ValueError):
         return None
 
 
-def _read_pid_list(path: str) -> dict[str, tuple[int, str]]:
+def _read_pid_list(path: Path) -> dict[str, tuple[int, str]]:
     """Index -> (pid, start time) of one job's pid list; the first line of an index wins."""
     entries: dict[str, tuple[int, str]] = {}
     with open(path) as fh:

@@ -31,4 +31,4 @@ def test_one_read_of_a_pid_list_gives_each_task_its_own_line(tmp_path: Path,
     assert [s.state for s in cached] == [JobState.RUNNING, JobState.CANCELLED,
                                          JobState.UNKNOWN, JobState.UNKNOWN]
     assert cached[2].reason == "process ended" and cached[3].reason == local_pids.NEVER_STARTED
-    assert reads == [str(pids)]
+    assert reads == [pids]
