@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,25 +35,34 @@ def damage(unit: Path, how: str) -> str:
     return f"{path} is corrupt"
 
 
-@pytest.mark.parametrize("how", ["exit", "outputs", "deleted"])
-def test_a_damaged_attempt_fails_its_step_and_not_the_tick(how: str, monkeypatch: pytest.MonkeyPatch):
+def _first_attempt_written(wf: Workflow) -> tuple[Any, Any, dict[str, Any], float]:
+    """Submit ``wf``, tick once (its first step is submitted) and wait until that step's
+    only attempt has written its exit record; the client, the engine, the attempt and the
+    deadline the wait had (the tests give the rest of the workflow 30 s more)."""
     from hpcflow.client import get_client
     from hpcflow.engine.engine import Engine
 
-    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")  # this test drives the engine itself
-    wf = Workflow("damaged")
-    wf.add(Step("add", PythonOPTemplate(ops.add), parameters={"a": 1}))
-    wf.add(Step("after", PythonOPTemplate(ops.add), parameters={"a": 2}))
     wf.submit()
     client = get_client()
     engine = Engine(client.store, client.scheduler, client.settings, only={wf.id})
-    engine.tick()  # submits "add"
+    engine.tick()
     (attempt,) = client.store.attempts(wf.id)
     unit = Path(attempt["dir"])
     deadline = time.monotonic() + 30
     while not (unit / rec.EXIT_FILE).exists():
         assert time.monotonic() < deadline, "the job never wrote its exit record"
         time.sleep(0.02)
+    return client, engine, attempt, deadline
+
+
+@pytest.mark.parametrize("how", ["exit", "outputs", "deleted"])
+def test_a_damaged_attempt_fails_its_step_and_not_the_tick(how: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")  # this test drives the engine itself
+    wf = Workflow("damaged")
+    wf.add(Step("add", PythonOPTemplate(ops.add), parameters={"a": 1}))
+    wf.add(Step("after", PythonOPTemplate(ops.add), parameters={"a": 2}))
+    client, engine, attempt, deadline = _first_attempt_written(wf)
+    unit = Path(attempt["dir"])
     expected = damage(unit, how)
     while client.store.workflow_status(wf.id) not in ("Succeeded", "Failed"):
         assert time.monotonic() < deadline + 30, client.store.workflow_status(wf.id)
@@ -67,8 +77,6 @@ def test_a_damaged_attempt_fails_its_step_and_not_the_tick(how: str, monkeypatch
 def test_an_attempt_in_the_older_layout_is_still_read(monkeypatch: pytest.MonkeyPatch):
     """Attempts written before outputs moved into the exit record (``outputs.json`` beside
     it, a local pid file of its own) still finish their workflow with their outputs."""
-    from hpcflow.client import get_client
-    from hpcflow.engine.engine import Engine
     from hpcflow.scheduler.local_pids import recorded_pid, status_from_pid_file
 
     monkeypatch.setenv("HPCFLOW_SUBMIT_ONLY", "1")
@@ -76,16 +84,8 @@ def test_an_attempt_in_the_older_layout_is_still_read(monkeypatch: pytest.Monkey
     add = Step("add", PythonOPTemplate(ops.add), parameters={"a": 41})
     wf.add(add)
     wf.add(Step("after", PythonOPTemplate(ops.add), parameters={"a": add.outputs.parameters["c"]}))
-    wf.submit()
-    client = get_client()
-    engine = Engine(client.store, client.scheduler, client.settings, only={wf.id})
-    engine.tick()
-    (attempt,) = client.store.attempts(wf.id)
+    client, engine, attempt, deadline = _first_attempt_written(wf)
     unit = Path(attempt["dir"])
-    deadline = time.monotonic() + 30
-    while not (unit / rec.EXIT_FILE).exists():
-        assert time.monotonic() < deadline, "the job never wrote its exit record"
-        time.sleep(0.02)
     record = rec.read_exit(unit) or {}
     rec.write_json_atomic(unit / rec.OUTPUTS_FILE, record.pop("outputs"))
     rec.write_json_atomic(unit / rec.EXIT_FILE, record)  # as the runtime wrote it before
