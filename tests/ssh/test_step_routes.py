@@ -130,6 +130,21 @@ def _tick(env: dict[str, str], cwd: Path) -> None:
     assert proc.returncode == 0, explain(proc)
 
 
+def _tick_until_final(env: dict[str, str], cwd: Path, home: Path, wf_id: str, deadline: float,
+                      gap: float, why: str) -> str:
+    """Run `hpcflow tick` processes from ``cwd`` every ``gap`` s until the workflow ends
+    (failing with ``why`` past ``deadline``); its final status."""
+    status = ""
+    while status not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline, why
+        _tick(env, cwd)
+        store = Store(home / "hpcflow.db")
+        status = store.workflow_status(wf_id)
+        store.close()
+        time.sleep(gap)
+    return status
+
+
 def _wf_id(proc: subprocess.CompletedProcess[str]) -> str:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("submitted ")]
     assert lines, explain(proc)
@@ -227,15 +242,8 @@ def test_a_restarted_engine_adopts_the_remote_job_instead_of_submitting_it_again
     store.update_attempt(wf_id, str(first["node_path"]), int(str(first["number"])), job_id=None,
                          status="submitting")
     store.close()
-    status = ""
-    while status not in ("Succeeded", "Failed"):
-        assert time.monotonic() < deadline, "the workflow did not finish"
-        _tick(env, elsewhere)
-        store = Store(home / "hpcflow.db")
-        status = store.workflow_status(wf_id)
-        store.close()
-        time.sleep(0.5)
-    assert status == "Succeeded"
+    assert _tick_until_final(env, elsewhere, home, wf_id, deadline, 0.5,
+                             "the workflow did not finish") == "Succeeded"
     atts = _attempts(home, wf_id)["scale"]
     assert len(atts) == 1 and atts[0]["job_id"] == first["job_id"]  # adopted, same job
     assert [j for j, _ in _slurm_jobs_of(wf_id)] == [str(first["job_id"]).split(":", 1)[1]]
@@ -262,15 +270,8 @@ def test_sshd_stopped_mid_run_the_remote_step_waits_and_finishes_after(
     assert atts["scale"][0]["status"] == "submitted" and len(atts["scale"]) == 1
     assert "consume" not in atts  # nothing went on without the remote result
     sshd.start()
-    status = ""
-    while status not in ("Succeeded", "Failed"):
-        assert time.monotonic() < deadline, "the workflow did not finish after reconnection"
-        _tick(env, project)
-        store = Store(home / "hpcflow.db")
-        status = store.workflow_status(wf_id)
-        store.close()
-        time.sleep(1.0)
-    assert status == "Succeeded"
+    assert _tick_until_final(env, project, home, wf_id, deadline, 1.0,
+                             "the workflow did not finish after reconnection") == "Succeeded"
     atts = _attempts(home, wf_id)
     assert all(len(v) == 1 and v[0]["status"] == "succeeded" for v in atts.values()), atts
     assert sshd.authentications() >= 2  # logged in again after the restart
