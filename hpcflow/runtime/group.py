@@ -18,6 +18,23 @@ _USAGE = ("usage: python -m hpcflow.runtime [--pool N | --sequence] "
           "(--tasks FILE --index N | UNIT_DIR ...)")
 
 
+def run_job(argv: list[str]) -> int:
+    """:func:`main` as a job's whole process runs it, its garbage collection set for a
+    process that ends right after: what ``python -m hpcflow.runtime`` and a Python batch
+    script call."""
+    import gc
+
+    # Everything imported so far lives until the process ends: frozen, the OP's own
+    # collections do not walk it again.
+    gc.freeze()
+    code = main(argv)
+    # The records are written. The interpreter's teardown still clears the modules, closes
+    # files and runs atexit; frozen, its final collections skip every object the imports
+    # and the units made: ~3.5 ms of CPU per task (bench/README.md), paid by every slice.
+    gc.freeze()
+    return code
+
+
 def main(argv: list[str]) -> int:
     pool = 1
     args = list(argv)

@@ -262,3 +262,28 @@ def test_cancelled_task_ids_collapse_into_ranges_and_whole_arrays() -> None:
     assert collapse_task_ids(ids) == ["13", "10_[0-49999,50000-99999]", "11_[3-5,9]", "12_7"]
     assert collapse_task_ids(ids, {"10": 100_000, "11": 10}) == ["13", "10", "11_[3-5,9]", "12_7"]
     assert collapse_task_ids(["13", "13_2"]) == ["13"]  # the whole job covers its tasks
+
+
+def test_a_job_keeps_a_bash_script_when_it_needs_a_shell(tmp_path: Path) -> None:
+    """A Python batch script (tests/slurm/test_slurm_batch_scripts.py) only for the runtime's
+    own argv, with no setup lines, no variable read at start-up, and a ``#!`` line Linux
+    reads whole (127 bytes) with no whitespace in it."""
+    from hpcflow.scheduler.slurm.python_script import runtime_command
+
+    argv = (sys.executable, "-m", "hpcflow.runtime", "--tasks", "t", "--index")
+    env = {"PYTHONPATH": "/p", "PYTHONUNBUFFERED": "1", "USER": "u", "HPCFLOW_DFLOW_ALIAS": "1"}
+
+    def job(tasks: tuple[tuple[str, ...], ...], **kw: object) -> JobRequest:
+        return JobRequest(tag="t", name="n", workdir=tmp_path, tasks=tasks, **{"env": env, **kw})
+
+    array = tuple((*argv, str(i)) for i in range(3))
+    assert runtime_command(job(array)) is not None
+    assert runtime_command(job(array[:1])) is not None
+    assert runtime_command(job(array, setup_lines=("module load x",))) is None
+    assert runtime_command(job(array, env={**env, "LD_LIBRARY_PATH": "/l"})) is None
+    long = ("/" + "d" * 130 + "/python", *argv[1:])
+    assert runtime_command(job(tuple((*long, str(i)) for i in range(3)))) is None
+    spaced = ("/a b/python", *argv[1:])
+    assert runtime_command(job(tuple((*spaced, str(i)) for i in range(3)))) is None
+    container = ("ch-run", "img", "--", *argv)
+    assert runtime_command(job(tuple((*container, str(i)) for i in range(3)))) is None

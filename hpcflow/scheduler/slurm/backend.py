@@ -20,6 +20,7 @@ from hpcflow.errors import SchedulerError, SchedulerUnavailable, SubmissionDefer
 from hpcflow.scheduler.base import JobRequest, JobState, JobStatus, SubmittedJob
 from hpcflow.scheduler.slurm import argv as A
 from hpcflow.scheduler.slurm import parse as P
+from hpcflow.scheduler.slurm.python_script import render_python_script, runtime_command
 from hpcflow.scheduler.slurm.script import (
     render_script,
     render_task_list,
@@ -141,15 +142,13 @@ class SlurmScheduler:
             raise SchedulerError(f"job {tag}: nothing to submit (no tasks)")
         is_array = count > 1
         workdir = Path(job.workdir)
-        script = workdir / f"hpcflow-{tag}.sh"
-        shared = shared_argv(job.tasks)
-        if shared is not None:  # one argv file for the whole array, the index appended
-            tasks = workdir / f"hpcflow-{tag}.argv"
-            out = {tasks: render_task_list([shared])[0]}
+        command = runtime_command(job)
+        if command is not None:  # no shell needed: the script is the runtime's own program
+            script = workdir / f"hpcflow-{tag}.py"
+            out = {script: render_python_script(job, command, is_array=is_array)}
         else:
-            tasks = workdir / f"hpcflow-{tag}.tasks"
-            out = {tasks / str(i): content for i, content in enumerate(render_task_list(job.tasks))}
-        out[script] = render_script(job, tasks_file=tasks.name, is_array=is_array)  # last
+            script = workdir / f"hpcflow-{tag}.sh"
+            out = _bash_job_files(job, script, is_array=is_array)
         self._write(out)
         chunk = self.max_array_size() if is_array else 1
         task_ids: list[str] = []
@@ -351,3 +350,17 @@ def _lookup(rows: Mapping[str, P.QueueRow], task_id: str) -> P.QueueRow | None:
 
 def _status(row: P.QueueRow) -> JobStatus:
     return JobStatus(row.state, row.exit_code, row.reason, row.node)
+
+
+def _bash_job_files(job: JobRequest, script: Path, *, is_array: bool) -> dict[Path, str]:
+    """A bash batch script and the argv it reads: one file for an array whose tasks differ
+    only by their index (the number appended), else one file per task in a directory."""
+    shared = shared_argv(job.tasks)
+    if shared is not None:
+        tasks = script.with_suffix(".argv")
+        out = {tasks: render_task_list([shared])[0]}
+    else:
+        tasks = script.with_suffix(".tasks")
+        out = {tasks / str(i): content for i, content in enumerate(render_task_list(job.tasks))}
+    out[script] = render_script(job, tasks_file=tasks.name, is_array=is_array)  # written last
+    return out

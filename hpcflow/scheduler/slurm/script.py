@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from hpcflow.errors import SpecError
 from hpcflow.scheduler.base import IndexedTasks, JobRequest, Resources
@@ -127,13 +127,13 @@ def resource_directives(res: Resources) -> list[str]:
     return [f"#SBATCH {opt}" for opt in opts]
 
 
-def render_script(job: JobRequest, *, tasks_file: str, is_array: bool) -> str:
-    """The batch script for ``job``; one script serves every chunk of a split array."""
+def batch_directives(job: JobRequest, *, is_array: bool) -> list[str]:
+    """The ``#SBATCH`` lines of ``job``'s batch script, whichever language the script is."""
     tag = validate_tag(job.tag)
     # One log pair per array (chunk), not per task: a 100,000-task array would otherwise
     # leave 200,000 files. Tasks append; the units' own logs are in their attempts.
     logs = "slurm-%A" if is_array else "slurm-%j"
-    directives = [
+    return [
         f"#SBATCH --job-name={job_name(job.name, tag)}",
         f"#SBATCH --comment={COMMENT_PREFIX}{tag}",
         f"#SBATCH --output={logs}.out",
@@ -145,13 +145,21 @@ def render_script(job: JobRequest, *, tasks_file: str, is_array: bool) -> str:
         "#SBATCH --no-requeue",
         *resource_directives(job.resources),
     ]
-    env_lines = []
-    for key, value in job.env.items():
+
+
+def check_env_keys(env: Mapping[str, str]) -> None:
+    for key in env:
         if not _ENV_KEY.match(key):
             raise SpecError(f"environment variable name {key!r} is not a valid identifier")
-        env_lines.append(f"export {key}={sh_quote(value)}")
+
+
+def render_script(job: JobRequest, *, tasks_file: str, is_array: bool) -> str:
+    """The batch script for ``job``; one script serves every chunk of a split array."""
+    directives = batch_directives(job, is_array=is_array)
+    check_env_keys(job.env)
+    env_lines = [f"export {key}={sh_quote(value)}" for key, value in job.env.items()]
     return TEMPLATE.format(
-        tag=tag,
+        tag=job.tag,
         directives="\n".join(directives),
         workdir=sh_quote(str(job.workdir)),
         env="\n".join(env_lines),
