@@ -53,6 +53,7 @@ class Engine(Launcher):
         self.runs = {}
         self.inflight = {}
         self._gone_since = {}
+        self._chained_inflight = {}
         self._attempt_updates = []
         self._pending_groups = []
         self._never_sent = set()
@@ -80,6 +81,7 @@ class Engine(Launcher):
             self._dormant.clear()
             self._dormant_jobs.clear()
             self.inflight.clear()
+            self._chained_inflight.clear()
             self._attempt_updates.clear()
             self._pending_groups = []
             raise
@@ -200,6 +202,9 @@ class Engine(Launcher):
             att = Attempt(wf_id, path, number, unit_dir, tag, statuses[status], job_id,
                           task_index, submitted_at)
             self.inflight[(wf_id, path, number)] = att
+            node = run.nodes.get(path)
+            if node is not None and node.data.get("chained_to"):
+                self._chained_inflight[(wf_id, path, number)] = att
             if gone is not None:  # an earlier engine (a cron tick) saw its job gone then
                 self._gone_since[(wf_id, path, number)] = gone
         if self._poll_clock is not None:
@@ -225,6 +230,8 @@ class Engine(Launcher):
             del self.inflight[key]
         for key in [k for k in self._gone_since if k[0] == wf_id]:
             del self._gone_since[key]  # recorded in the store: loaded again with the run
+        for key in [k for k in self._chained_inflight if k[0] == wf_id]:
+            del self._chained_inflight[key]
 
     # ------------------------------------------------------------------------- finish
 

@@ -121,22 +121,27 @@ class Observer(EngineState):
             due = min(due, now + (LOOK_AHEAD_S if fast else LOOK_AHEAD_SLOW_S))
         return due
 
-    def _few_submitted(self) -> list[Attempt]:
-        """The submitted attempts in flight, or [] as soon as there are more than
+    def _few_submitted(self) -> list[Attempt] | None:
+        """The submitted attempts in flight, or None as soon as there are more than
         :data:`LOOK_AHEAD_MAX` (a big fan-out is not listed again at the end of every tick)."""
         few = []
         for att in self.inflight.values():
             if att.status == SUBMITTED:
                 few.append(att)
                 if len(few) > LOOK_AHEAD_MAX:
-                    return []
+                    return None
         return few
 
-    def _look_ahead(self, submitted: list[Attempt]) -> list[Attempt]:
-        """The jobs whose exit records are looked for before the queue says they ended
-        (when they are few, and the work area is this machine's filesystem)."""
-        if len(submitted) > LOOK_AHEAD_MAX:
-            return []
+    def _look_ahead(self, submitted: list[Attempt] | None) -> list[Attempt]:
+        """The jobs whose exit records are looked for before the queue says they ended,
+        where the work area is this machine's filesystem: all of ``submitted`` when they
+        are few; else (``None``: too many) the few chained ones, queued behind producers,
+        whose record says those ended too (the reduce behind a big fan-out)."""
+        if submitted is None or len(submitted) > LOOK_AHEAD_MAX:
+            chained = self._chained_inflight
+            if len(chained) > LOOK_AHEAD_MAX:
+                return []
+            submitted = [a for a in chained.values() if a.status == SUBMITTED]
         return [a for a in submitted if self.work_area.reads_in_place(a.dir)]
 
     def _chained(self, att: Attempt) -> bool:
@@ -306,6 +311,7 @@ class Observer(EngineState):
         key = (att.workflow_id, att.node_path, att.number)
         self.inflight.pop(key, None)
         self._gone_since.pop(key, None)
+        self._chained_inflight.pop(key, None)
         self._attempt_updates.append(
             (att, {"status": status, "kind": kind, "message": message, "finished_at": time.time()})
         )

@@ -89,6 +89,10 @@ class EngineState:
     #: When an attempt's job was first seen gone without an exit record (also stored with
     #: the attempt, ``attempts.gone_since``: a fresh engine continues the grace period).
     _gone_since: dict[AttemptKey, float]
+    #: Attempts in flight whose jobs were queued behind their producers' (``afterok``):
+    #: their exit records are looked for even while a big fan-out is in flight
+    #: (:mod:`hpcflow.engine.observe`), since one says its producers ended too.
+    _chained_inflight: dict[AttemptKey, Attempt]
     _attempt_updates: list[tuple[Attempt, AttemptChange]]
     _pending_groups: list[Any]
     #: Tags a site limit refused outright: no job can exist under them, no lookup needed.

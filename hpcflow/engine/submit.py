@@ -81,6 +81,8 @@ class Launcher(Observer):
                 att = Attempt(p.run.id, p.node.path, p.number, None, p.tag, SUBMITTING,
                               None, p.task_index, work_root=p.run.work_dir)
                 self.inflight[(p.run.id, p.node.path, p.number)] = att
+                if p.node.data.get("chained_to"):
+                    self._chained_inflight[(p.run.id, p.node.path, p.number)] = att
 
     def _write_attempt_updates(self) -> None:
         """Inside a transaction: attempt changes, and a revision bump for their workflows so

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpcflow import Step, Workflow
+from hpcflow.engine.observe import LOOK_AHEAD_MAX
 from hpcflow.python import PythonOPTemplate, Slices
 from hpcflow.runtime import records as rec
 from tests.integration import wf_ops as ops
@@ -65,13 +66,16 @@ def test_a_lone_job_is_seen_to_end_without_a_query(slurm_home: Path, tmp_path: P
     assert client.store.workflow_status(wf.id) == "Succeeded"
 
 
+# 3 slices: every job in flight is watched; LOOK_AHEAD_MAX + 4: only the chained reduce is
+@pytest.mark.parametrize("width", [3, LOOK_AHEAD_MAX + 4])
 def test_a_chained_reduce_ending_brings_the_query_forward(slurm_home: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          monkeypatch: pytest.MonkeyPatch, width: int) -> None:
     from hpcflow.scheduler.slurm import backend
 
     wf = Workflow("look-chain")
+    xs = [float(i + 1) for i in range(width)]
     sq = Step("sq", PythonOPTemplate(ops.square, slices=Slices(input_parameter=["x"], output_parameter=["y"])),
-              parameters={"x": [1.0, 2.0, 3.0]})
+              parameters={"x": xs})
     tot = Step("tot", PythonOPTemplate(ops.total), parameters={"values": sq.outputs.parameters["y"]})
     wf.add(sq)
     wf.add(tot)
@@ -83,4 +87,4 @@ def test_a_chained_reduce_ending_brings_the_query_forward(slurm_home: Path, tmp_
     engine.tick()
     assert backend.COMMAND_COUNTS["squeue"] == before + 1  # one query, brought forward
     assert client.store.workflow_status(wf.id) == "Succeeded"
-    assert wf.query_step(name="tot")[0].outputs.parameters["sum"].value == 14.0
+    assert wf.query_step(name="tot")[0].outputs.parameters["sum"].value == sum(x * x for x in xs)
