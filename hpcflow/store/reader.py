@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hpcflow.errors import WorkflowNotFound
+from hpcflow.states import WITHDRAWN_MESSAGE
 from hpcflow.store.db import connect_readonly, default_home, pending_migrations
 
 #: Columns of a node that every listing needs; never inputs or outputs (they can be huge).
@@ -132,6 +133,19 @@ class StoreReader:
                 " AND (path = ? OR (path >= ? AND path < ? AND instr(substr(path, ?), '(') = 0))"
                 " ORDER BY id", (wf_id, root, prefix, root + "0", len(prefix) + 1))
         return [_decoded(r, ("data",)) for r in rows]
+
+    def withdrawn_counts(self, wf_id: str, paths: list[str]) -> dict[str, int]:
+        """How many attempts of each of ``paths`` were withdrawn before they ran (a chained
+        job whose producer failed): the tree counts only attempts that ran."""
+        counts: dict[str, int] = {}
+        for chunk in _chunks(paths, 500):
+            rows = self.conn.execute(
+                "SELECT node_path, COUNT(*) FROM attempts WHERE workflow_id = ?"
+                f" AND node_path IN ({','.join('?' * len(chunk))}) AND status = 'cancelled'"
+                " AND substr(message, 1, ?) = ? GROUP BY node_path",
+                (wf_id, *chunk, len(WITHDRAWN_MESSAGE), WITHDRAWN_MESSAGE))
+            counts.update({path: n for path, n in rows})
+        return counts
 
     def child_counts(self, wf_id: str, parents: list[str]) -> dict[str, dict[str, int]]:
         """Phase counts of the children of each of ``parents`` (fan-outs), from the index."""

@@ -89,7 +89,8 @@ class Dashboard:
     def _tree(self, wf_id: str, root: str) -> tuple[StepView | None, list[dict[str, Any]]]:
         rows = self.reader.tree(wf_id, root)
         counts = self.reader.child_counts(wf_id, fanout_paths(rows))
-        return build_tree(rows, counts, self.spec(wf_id), root), rows
+        withdrawn = self.reader.withdrawn_counts(wf_id, [r["path"] for r in rows if (r["attempts"] or 0) > 0])
+        return build_tree(rows, counts, self.spec(wf_id), root, withdrawn), rows
 
     def _failures(self, wf_id: str, tree: StepView | None, limit: int = 20) -> list[dict[str, Any]]:
         """Failed units: those in the tree, then the first failed items of each fan-out."""

@@ -59,10 +59,12 @@ class StepView:
 
 
 def build_tree(rows: list[dict[str, Any]], counts: dict[str, dict[str, int]],
-               spec: dict[str, Any], root_path: str = "") -> StepView | None:
+               spec: dict[str, Any], root_path: str = "",
+               withdrawn: dict[str, int] | None = None) -> StepView | None:
     """Nest ``rows`` (from ``StoreReader.tree``) under ``root_path``; ``counts`` are the
-    phase counts of each fan-out's items."""
-    views = {r["path"]: _view(r, counts) for r in rows}
+    phase counts of each fan-out's items, ``withdrawn`` the attempts of each node that
+    never ran (``StoreReader.withdrawn_counts``), left out of its attempt count."""
+    views = {r["path"]: _view(r, counts, (withdrawn or {}).get(r["path"], 0)) for r in rows}
     root = views.get(root_path)
     if root is None:
         return None
@@ -77,11 +79,11 @@ def fanout_paths(rows: list[dict[str, Any]]) -> list[str]:
     return [r["path"] for r in rows if r["type"] == "FanOut"]
 
 
-def _view(row: dict[str, Any], counts: dict[str, dict[str, int]]) -> StepView:
+def _view(row: dict[str, Any], counts: dict[str, dict[str, int]], withdrawn: int = 0) -> StepView:
     return StepView(
         path=row["path"], name=row["name"], type=row["type"], phase=row["phase"],
         template=row["template"], key=row["key"], message=row["message"],
-        attempts=row["attempts"] or 0, started_at=row["started_at"],
+        attempts=max(0, (row["attempts"] or 0) - withdrawn), started_at=row["started_at"],
         finished_at=row["finished_at"], data=row.get("data") or {},
         counts=counts.get(row["path"], {}) if row["type"] == "FanOut" else None,
     )

@@ -359,3 +359,39 @@ def test_a_store_without_the_ui_indexes_still_serves_and_says_how_to_upgrade(hpc
     assert "lacks 0004_ui_indexes" in page.text and "hpcflow list" in page.text
     Store(hpcflow_home / "hpcflow.db").close()  # any hpcflow command upgrades it
     assert "lacks 0003" not in client_for(hpcflow_home)[0].get(f"/wf/{wf.id}").text
+
+
+def test_the_tree_counts_only_attempts_that_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A chained job withdrawn before it ran (its producer failed, on Slurm) is not an
+    attempt: a step whose first attempt was withdrawn and whose second ran shows none."""
+    from hpcflow.client import reset_clients
+    from hpcflow.states import WITHDRAWN_MESSAGE
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HPCFLOW_HOME", str(home))
+    monkeypatch.setenv("HPCFLOW_NO_ATEXIT", "1")
+    monkeypatch.delenv("HPCFLOW_SITE", raising=False)
+    reset_clients()
+    wf = Workflow("withdrawn")
+    wf.add(Step("solo", PythonOPTemplate(ops.square), parameters={"x": 3.0}))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    reset_clients()
+    client, _ = client_for(home)
+    assert " attempts" not in client.get(f"/wf/{wf.id}").text
+    # what a withdrawn chained job leaves: attempt 1 cancelled before it ran, attempt 2 ran
+    with sqlite3.connect(home / "hpcflow.db") as db:
+        db.execute("UPDATE attempts SET number = 2 WHERE workflow_id = ? AND node_path = 'solo'", (wf.id,))
+        db.execute("INSERT INTO attempts (workflow_id, node_path, number, dir, tag, backend, status,"
+                   " message, created_at) VALUES (?, 'solo', 1, '/nowhere', 't', 'slurm', 'cancelled', ?, 0)",
+                   (wf.id, f"{WITHDRAWN_MESSAGE}: a producer failed"))
+        db.execute("UPDATE nodes SET attempts = 2 WHERE workflow_id = ? AND path = 'solo'", (wf.id,))
+        db.execute("UPDATE workflows SET updated_at = updated_at + 1 WHERE id = ?", (wf.id,))
+    page = client.get(f"/wf/{wf.id}").text
+    assert "2 attempts" not in page and "solo" in page
+    with sqlite3.connect(home / "hpcflow.db") as db:  # a third that ran: now two did
+        db.execute("INSERT INTO attempts (workflow_id, node_path, number, dir, tag, backend, status,"
+                   " message, created_at) VALUES (?, 'solo', 3, '/nowhere', 't', 'slurm', 'failed', 'x', 0)",
+                   (wf.id,))
+        db.execute("UPDATE nodes SET attempts = 3 WHERE workflow_id = ? AND path = 'solo'", (wf.id,))
+    assert "2 attempts" in client.get(f"/wf/{wf.id}").text
