@@ -24,9 +24,13 @@ from hpcflow.scheduler.fork_client import Zygote, early_zygote, start_fork_serve
 from hpcflow.scheduler.local_pids import (
     NEVER_STARTED,
     WITHDRAWN,
+    PidEntry,
     PidList,
     QueuedJob,
     live_pid,
+    mark_timed_out,
+    pid_entry,
+    pid_line,
     proc_start_time,
     queued_file,
     read_queued,
@@ -126,7 +130,8 @@ class LocalScheduler:
     def poll(self, task_ids: Sequence[str]) -> Mapping[str, JobStatus]:
         out: dict[str, JobStatus] = {}
         self._elsewhere, self._queued = {}, {}
-        pid_lists: dict[str, dict[str, tuple[int, str]]] = {}  # each job's list read once
+        pid_lists: dict[str, dict[str, PidEntry]] = {}  # each job's list read once
+        now = time.time()
         for tid in task_ids:
             if tid in self._tasks:
                 continue
@@ -139,6 +144,9 @@ class LocalScheduler:
             if status.state == JobState.RUNNING:
                 tag = split_task_id(tid)[0].name.removesuffix(".pids")
                 self._elsewhere[tag] = self._elsewhere.get(tag, 0) + 1
+                entry = pid_entry(tid, pid_lists)
+                if entry is not None and entry.deadline is not None and now > entry.deadline:
+                    _stop_overdue(tid, entry, now)
         self._pump()
         for tid in task_ids:
             if tid not in out:
@@ -325,8 +333,9 @@ class LocalScheduler:
 
     @staticmethod
     def _pid_line(task: _Task) -> str:
-        assert task.pid is not None
-        return f"{task.task_id.rpartition('#')[2]} {task.pid} {proc_start_time(task.pid)}\n"
+        assert task.pid is not None and task.started is not None
+        deadline = task.started + task.time_limit_s if task.time_limit_s else None
+        return pid_line(task.task_id.rpartition("#")[2], task.pid, proc_start_time(task.pid), deadline)
 
     def _launch(self, task: _Task) -> None:
         runtime_args = _runtime_args(task.argv)
@@ -361,3 +370,14 @@ def _kill_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _stop_overdue(task_id: str, entry: PidEntry, now: float) -> None:
+    """Stop a task another process started (and can no longer watch) that ran past its
+    time limit: SIGTERM to its group and a ``timeout`` line, so that whoever polls it next
+    reports TIMEOUT; SIGKILL once it has had the grace period to end."""
+    if entry.timed_out is None:
+        mark_timed_out(task_id, now)
+        _kill_group(entry.pid, signal.SIGTERM)
+    elif now - entry.timed_out > _KILL_GRACE_S:
+        _kill_group(entry.pid, signal.SIGKILL)

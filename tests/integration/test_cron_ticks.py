@@ -132,3 +132,48 @@ def test_cron_ticks_start_the_slices_an_earlier_tick_left_queued(tmp_path: Path)
     assert _marks(marks, "done") == {i: 1 for i in range(5)}
     step = next(s for s in state["steps"] if s["name"] == "work")
     assert step["outputs"]["parameters"]["y"] == [0, 10, 20, 30, 40]
+
+
+SLOW = '''
+import os
+import time
+
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+
+@OP.function
+def slow(marks: str) -> {{"y": int}}:
+    open(os.path.join(marks, f"start-0-{{os.getpid()}}"), "w").close()
+    time.sleep(600)
+    open(os.path.join(marks, f"done-0-{{os.getpid()}}"), "w").close()
+    return {{"y": 1}}
+
+
+wf = Workflow("limit")
+wf.add(Step("slow", PythonOPTemplate(slow, resources={{"time": {limit}}}),
+            parameters={{"marks": {marks!r}}}))
+wf.submit()
+'''
+
+
+def test_cron_ticks_stop_a_job_at_its_time_limit_after_the_tick_that_started_it_ended(tmp_path: Path):
+    # Only the process that starts a local job watches its clock; a cron tick exits at once.
+    # The job's deadline is on its pid-list line, so a later tick stops it (SIGTERM, then
+    # SIGKILL) and the step fails as timed out instead of running for ever.
+    project, marks = tmp_path / "project", tmp_path / "marks"
+    project.mkdir()
+    marks.mkdir()
+    (project / "wf.py").write_text(textwrap.dedent(SLOW.format(limit=3, marks=str(marks))))
+    env = user_env(tmp_path / "home")
+    wf_id = _submit(project, env)
+
+    state = _tick_until(wf_id, env, timeout=90)
+
+    assert state["status"] == "Failed", state["message"]
+    step = next(s for s in state["steps"] if s["name"] == "slow")
+    assert "time limit" in step["message"], step["message"]
+    [start] = marks.glob("start-0-*")
+    pid = int(start.name.rsplit("-", 1)[1])
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert not list(marks.glob("done-*"))
