@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slurm
 
 #: A user's project: the OPs in a module next to the workflow script, as `hpcflow submit` runs it.
 OPS = '''
+import os
 import sys
 from typing import List
 
