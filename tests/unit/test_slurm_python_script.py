@@ -5,6 +5,7 @@ place of an inherited one."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -57,7 +58,9 @@ def test_golden_python_script() -> None:
     compile(text, "array.py", "exec")  # valid Python whatever the values
 
 
-def test_array_task_offset_plus_index_runs_its_unit_with_the_jobs_environment(tmp_path: Path, monkeypatch) -> None:
+def _probe_array(tmp_path: Path, monkeypatch, *, job_path: bool) -> dict:
+    """Run task 3 of a 5-task probe array (chunk offset 2, array task 1) through the
+    script's ``#!`` line, from a shell whose $PYTHONPATH names a decoy; its outputs."""
     ops_dir = tmp_path / f"ops {HOSTILE.splitlines()[0]}"
     ops_dir.mkdir()
     (ops_dir / "probe_ops.py").write_text(textwrap.dedent(OPS))
@@ -74,6 +77,8 @@ def test_array_task_offset_plus_index_runs_its_unit_with_the_jobs_environment(tm
     write_task_list(workdir / TASK_LIST, tasks, log=str(workdir / "units.log"))
     argv = (sys.executable, "-m", "hpcflow.runtime", "--tasks", str(workdir / TASK_LIST), "--index")
     job = _job(workdir, IndexedTasks(argv, 5), ops_dir)
+    if not job_path:
+        job = dataclasses.replace(job, env={k: v for k, v in job.env.items() if k != "PYTHONPATH"})
     command = runtime_command(job)
     assert command is not None
     script = tmp_path / "hpcflow-probe.py"
@@ -81,17 +86,28 @@ def test_array_task_offset_plus_index_runs_its_unit_with_the_jobs_environment(tm
     script.chmod(0o755)
     decoy = tmp_path / "decoy"
     decoy.mkdir()
+    inherited = [str(decoy)] if job_path else [str(REPO_ROOT), str(ops_dir), str(decoy)]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SLURM_ARRAY_TASK_ID": "1",
-           "PYTHONPATH": str(decoy)}  # what the login shell that ran sbatch had
+           "PYTHONPATH": os.pathsep.join(inherited)}  # what the login shell that ran sbatch had
 
     proc = subprocess.run([str(script), "2"], env=env, cwd="/", capture_output=True, text=True,
                           timeout=60, check=False)  # chunk offset 2, array task 1: task 3
 
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in workdir.glob("u*")) == ["u3"]
-    out = read_outputs(workdir / "u3")["parameters"]
-    assert out == {"y": 4, "value": HOSTILE, "path0": str(workdir), "decoys": []}
     assert not list(tmp_path.rglob("hf-canary"))
+    return read_outputs(workdir / "u3")["parameters"]
+
+
+def test_array_task_offset_plus_index_runs_its_unit_with_the_jobs_environment(tmp_path: Path, monkeypatch) -> None:
+    out = _probe_array(tmp_path, monkeypatch, job_path=True)
+    workdir = tmp_path / "job 'q' $(touch hf-canary) ü"
+    assert out == {"y": 4, "value": HOSTILE, "path0": str(workdir), "decoys": []}
+
+
+def test_a_job_without_its_own_pythonpath_keeps_the_inherited_one_as_bash_would(tmp_path: Path, monkeypatch) -> None:
+    out = _probe_array(tmp_path, monkeypatch, job_path=False)
+    assert out["y"] == 4 and out["decoys"] == [str(tmp_path / "decoy")]
 
 
 def test_a_missing_job_directory_exits_97_and_says_which(tmp_path: Path) -> None:

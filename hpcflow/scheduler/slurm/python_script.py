@@ -36,9 +36,7 @@ TEMPLATE = """\
 import os
 import sys
 
-# What the interpreter put on sys.path from the $PYTHONPATH the job inherited (resolved
-# where it started), replaced below by this job's own, as bash's `export` would have.
-inherited = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+{inherited}
 try:
     os.chdir({workdir!r})
 except OSError as error:
@@ -56,6 +54,14 @@ from hpcflow.runtime.group import run_job  # noqa: E402
 
 sys.exit(run_job(args))
 """
+
+#: What the interpreter put on sys.path from the $PYTHONPATH the job inherited, when the job
+#: sets its own (bash's ``export`` would have replaced it).
+_INHERITED = """\
+# What the interpreter put on sys.path from the $PYTHONPATH the job inherited (resolved
+# where it started), replaced below by this job's own, as bash's `export` would have.
+inherited = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]"""
+_KEEP_INHERITED = "inherited: list[str] = []  # the job sets no $PYTHONPATH: the inherited one stays"
 
 _INDEX = ("args.append(str(int(sys.argv[1] if len(sys.argv) > 1 else 0)"
           " + int(os.environ.get('SLURM_ARRAY_TASK_ID') or 0)))\n")
@@ -89,8 +95,8 @@ def runtime_command(job: JobRequest) -> RuntimeCommand | None:
         argv = shared
     if len(argv) < 3 or tuple(argv[1:3]) != RUNTIME_MODULE:
         return None  # a container command, or a task that is not the runtime
-    command = RuntimeCommand(argv[0], tuple(argv[3:]), indexed,
-                             job.env.get("PYTHONUNBUFFERED", "") not in ("", "0"))
+    # as Python reads it: any non-empty value, "0" too, means unbuffered
+    command = RuntimeCommand(argv[0], tuple(argv[3:]), indexed, bool(job.env.get("PYTHONUNBUFFERED")))
     interpreter = command.interpreter
     if (not os.path.isabs(interpreter) or any(c.isspace() or c == "\0" for c in interpreter)
             or len(f"#!{command.shebang}".encode()) > MAX_SHEBANG_BYTES):
@@ -109,6 +115,7 @@ def render_python_script(job: JobRequest, command: RuntimeCommand, *, is_array: 
         workdir=str(job.workdir),
         env=dict(job.env),
         python_path=python_path,
+        inherited=_INHERITED if "PYTHONPATH" in job.env else _KEEP_INHERITED,
         args=list(command.args),
         index=_INDEX if command.indexed else "",
     )
