@@ -88,6 +88,45 @@ def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_
     assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
 
 
+#: W1's reduce: chained behind its fan-out, it reads the slices' exit records when it starts.
+REDUCE_OPS = OPS_MODULE + '''
+
+@OP.function
+def total(ys: List[int]) -> {"total": int}:
+    return {"total": sum(ys)}
+'''
+
+
+def test_a_chained_reduce_reads_its_producers_without_the_modules_taken_off(tmp_path, monkeypatch):
+    ops_dir = tmp_path / "ops"
+    ops_dir.mkdir()
+    (ops_dir / "lean_reduce_ops.py").write_text(textwrap.dedent(REDUCE_OPS))
+    monkeypatch.syspath_prepend(str(ops_dir))
+    module = importlib.import_module("lean_reduce_ops")
+    producers = []
+    for i, y in enumerate((3, 4)):
+        producer = tmp_path / f"fan({i})" / "attempt-1"
+        rec.write_json_atomic(producer / rec.EXIT_FILE, {
+            "status": "succeeded", "outputs": {"parameters": {"y": y}, "artifacts": {}, "hashes": {}}})
+        producers.append({"dir": str(producer)})
+    unit = make_unit(tmp_path, PythonOPTemplate(module.total), step="total")
+    task = json.loads((unit / rec.TASK_FILE).read_text())
+    task["deferred"] = {"parameters": {"ys": {"step": "fan", "output": "y", "stack": True,
+                                              "units": producers}}}
+    (unit / rec.TASK_FILE).write_text(json.dumps(task))
+
+    env = dict(runtime_env(ops_dir), USER="hpcflow-test")
+    proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+    assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
+    outputs = rec.read_outputs(unit, json.loads((unit / rec.EXIT_FILE).read_text()))
+    assert outputs["parameters"] == {"total": 7}
+    imported = set(proc.stdout.split())
+    assert "hpcflow.runtime.deferred" in imported  # it read the producers
+    assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
+
+
 @pytest.mark.parametrize("heavy", ["tempfile", "pathlib"])
 def test_the_probe_sees_a_heavy_import(tmp_path, monkeypatch, heavy):
     """The check above can fail: an OP module that imports tempfile shows up, and so does
