@@ -7,7 +7,7 @@ is in :mod:`hpcflow.python`.
 import importlib
 from typing import Any, cast
 
-from hpcflow.settings import dflow_options as _dflow_options
+from hpcflow.node_settings import dflow_options as _dflow_options
 
 #: Public names and the modules that define them, imported on first use so that a job
 #: importing ``hpcflow.python.op`` does not pay for the whole DSL.

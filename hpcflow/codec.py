@@ -9,15 +9,16 @@ import, are pickled by value (cloudpickle) leaf by leaf, so lists of them can st
 from __future__ import annotations
 
 import json
-from pathlib import PurePath
 from typing import Any
+
+from hpcflow.pathtypes import is_path
 
 
 def encode(value: Any) -> Any:
     """Turn a Python value into a JSON-compatible structure (lossless for user classes)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, PurePath):
+    if is_path(value):  # without importing pathlib (hpcflow.pathtypes)
         return str(value)
     if isinstance(value, (list, tuple)) and all(_is_plain(v) for v in value):
         return [encode(v) for v in value]

@@ -1,6 +1,7 @@
 """Configuration of this process, resolved once: CLI flags > environment > defaults.
 
-This is the only module that reads hpcflow's environment variables (README, "Environment
+This module, with :mod:`hpcflow.node_settings` for what a job reads (re-exported here), is
+the only place that reads hpcflow's environment variables (README, "Environment
 variables"). The CLI resolves a :class:`Settings` from its flags and installs it with
 :func:`use`; a script that imports hpcflow gets one from the environment on first use.
 Everything below (the client, the engine's site adapter, the schedulers) is handed the
@@ -16,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.frozen import frozen, replace
+from hpcflow.node_settings import (
+    DflowOptions,
+    NodeOptions,
+    dflow_options,
+    flag,
+    node_options,
+    pod_options,
+)
 
 #: Every environment variable hpcflow reads, with what it sets.
 ENVIRONMENT = {
@@ -70,10 +79,10 @@ class Settings:
         return cls(
             home=home_dir,
             site_file=site_file,
-            submit_only=_flag(env, "HPCFLOW_SUBMIT_ONLY"),
-            wait_at_exit=not _flag(env, "HPCFLOW_NO_ATEXIT"),
+            submit_only=flag(env, "HPCFLOW_SUBMIT_ONLY"),
+            wait_at_exit=not flag(env, "HPCFLOW_NO_ATEXIT"),
             local_workers=int(workers) if workers else None,
-            fork_server=not _flag(env, "HPCFLOW_NO_ZYGOTE"),
+            fork_server=not flag(env, "HPCFLOW_NO_ZYGOTE"),
             user=env.get("USER") or env.get("LOGNAME") or _login_name(),
             python_path=tuple(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p),
         )
@@ -92,48 +101,6 @@ class Settings:
         return options
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "") not in ("", "0")
-
-
-@frozen
-class NodeOptions:
-    """What the runtime takes from the compute node's environment."""
-
-    scratch: str = "/tmp"
-    #: fsync before rename costs milliseconds per record; a record lost to an OS crash only
-    #: makes the engine treat the attempt as lost and run it again, so it is opt-in.
-    fsync: bool = False
-
-
-def pod_options(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
-    """(task list key, storage JSON, ``JOB_COMPLETION_INDEX``) in a Kubernetes pod;
-    KeyError names a missing one."""
-    env = os.environ if environ is None else environ
-    return env["HPCFLOW_POD_TASKS"], env["HPCFLOW_POD_STORAGE"], env["JOB_COMPLETION_INDEX"]
-
-
-def node_options(environ: Mapping[str, str] | None = None) -> NodeOptions:
-    env = os.environ if environ is None else environ
-    return NodeOptions(scratch=env.get("HPCFLOW_SCRATCH") or env.get("TMPDIR") or "/tmp",
-                       fsync=_flag(env, "HPCFLOW_FSYNC"))
-
-
-@frozen
-class DflowOptions:
-    """The Dflow alias's settings (read on ``import hpcflow``, before any Settings exist)."""
-
-    alias: bool = False
-    quiet: bool = False
-    mode: str = "default"
-
-
-def dflow_options(environ: Mapping[str, str] | None = None) -> DflowOptions:
-    env = os.environ if environ is None else environ
-    return DflowOptions(alias=_flag(env, "HPCFLOW_DFLOW_ALIAS"), quiet=_flag(env, "HPCFLOW_DFLOW_ALIAS_QUIET"),
-                        mode=env.get("DFLOW_MODE") or "default")
-
-
 _current: Settings | None = None
 
 
@@ -149,6 +116,10 @@ def use(settings: Settings | None) -> None:
 
 
 def _login_name() -> str:
-    import pwd  # only without $USER and $LOGNAME: jobs have USER and import this module
+    import pwd  # only without $USER and $LOGNAME (a login shell has them)
 
     return pwd.getpwuid(os.getuid()).pw_name
+
+
+__all__ = ["ENVIRONMENT", "USER_SITE", "DflowOptions", "NodeOptions", "Settings", "current",
+           "dflow_options", "node_options", "pod_options", "use"]

@@ -19,7 +19,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from hpcflow.settings import dflow_options
+from hpcflow.node_settings import dflow_options
 
 ENV_VAR = "HPCFLOW_DFLOW_ALIAS"
 #: The directory ``hpcflow exec`` puts on PYTHONPATH: it holds the bootstrap ``dflow`` package.

@@ -6,7 +6,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hpcflow import settings
 from hpcflow.dsl.containers import DAG, Steps
 from hpcflow.dsl.step import Step, check_name
 from hpcflow.errors import SpecError
@@ -14,6 +13,7 @@ from hpcflow.spec.model import WorkflowSpec
 
 if TYPE_CHECKING:  # a job imports this module with the user's OPs: it never queries or submits
     from hpcflow.dsl.query import StepInfo
+    from hpcflow.settings import Settings
 
 
 class Workflow:
@@ -85,7 +85,7 @@ class Workflow:
         from hpcflow.python import upload_packages
 
         client = self._client
-        if not settings.current().submit_only:
+        if not _settings().submit_only:
             warm_up = getattr(client.scheduler, "warm_up", None)
             if warm_up is not None:
                 warm_up()  # the fork server boots while the spec compiles
@@ -95,7 +95,7 @@ class Workflow:
         from hpcflow.engine.limits import check_partition_limits
 
         reuse = [s.reuse_record() for s in (reuse_step or [])]
-        launch = capture_launch(modules_in_spec(spec), upload_packages, settings.current().python_path,
+        launch = capture_launch(modules_in_spec(spec), upload_packages, _settings().python_path,
                                 debug_mode=config.get("mode") == "debug")
         if getattr(client, "remote", False):  # a remote site: the login node's store
             self.id = client.submit_spec(self.name, spec, reuse, launch)
@@ -116,7 +116,7 @@ class Workflow:
         remember_unwaited(wf_id, client)
         from hpcflow import config
 
-        if config.get("mode") == "debug" and not settings.current().submit_only:
+        if config.get("mode") == "debug" and not _settings().submit_only:
             self.wait()  # Dflow's debug mode returns from submit() when the workflow has ended
         return wf_id
 
@@ -130,7 +130,7 @@ class Workflow:
         from hpcflow.client import forget_unwaited
 
         wf_id = self._require_id()
-        if settings.current().submit_only:  # `hpcflow submit`: the daemon drives it
+        if _settings().submit_only:  # `hpcflow submit`: the daemon drives it
             raise SystemExit(0)
         status: str = self._client.wait(wf_id, timeout=timeout, interval=interval)
         if status in ("Succeeded", "Failed"):
@@ -143,7 +143,7 @@ class Workflow:
         wf_id = self._require_id()
         client = self._client
         status: str = client.store.workflow_status(wf_id)
-        if settings.current().submit_only and status in ("Pending", "Running"):
+        if _settings().submit_only and status in ("Pending", "Running"):
             raise SystemExit(0)  # `hpcflow submit` stops the script at its first poll
         if status in ("Pending", "Running") and not client.is_driving(wf_id):
             client.tick_once(only={wf_id})  # nothing drives it: this poll does one step
@@ -188,7 +188,7 @@ class Workflow:
 def _start_fork_server_early(site: str | None) -> None:
     """Plain local mode, first submission of this process: boot the fork server before
     the engine is imported (its start-up then overlaps ours; see ``local.py``)."""
-    config = settings.current()
+    config = _settings()
     if site or config.site_file or config.submit_only or not config.fork_server:
         return
     if "hpcflow.client" in sys.modules:  # a client may exist: its scheduler warms up itself
@@ -196,3 +196,11 @@ def _start_fork_server_early(site: str | None) -> None:
     from hpcflow.scheduler.fork_client import start_fork_server_early
 
     start_fork_server_early()
+
+
+def _settings() -> Settings:
+    """This process's settings, imported on first use: a job imports this module with its
+    OPs' module and never submits (hpcflow.settings needs pathlib, ~3.5 ms a task)."""
+    from hpcflow.settings import current
+
+    return current()

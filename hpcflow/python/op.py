@@ -12,10 +12,10 @@ import types
 import typing
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, cast, get_type_hints
 
 from hpcflow.errors import OPSignatureError
+from hpcflow.pathtypes import is_path
 from hpcflow.python.opio import OPIO, Artifact, OPIOSign, Parameter, as_sign, type_name
 from hpcflow.python.typecheck import check_type, describe_value_type
 
@@ -236,7 +236,7 @@ def _paths(value: Any) -> bool:
         return all(_paths(v) for v in value)
     if isinstance(value, dict):
         return all(_paths(v) for v in value.values())
-    return value is None or isinstance(value, (str, Path))
+    return value is None or isinstance(value, str) or is_path(value)
 
 
 def _short_repr(value: Any) -> str:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterator, Mapping, MutableMapping
-from pathlib import Path
 from typing import Any, Dict, Generic, List, TypeVar, Union
 
+from hpcflow.pathtypes import is_path_type
+
 _NO_DEFAULT = object()
+#: ``Artifact()``'s type until it is made: ``pathlib.Path``, imported only then (a job of
+#: a function OP with plain parameters never imports pathlib).
+_PATH = object()
 
 T = TypeVar("T")
 
@@ -98,12 +102,16 @@ class Artifact:
 
     def __init__(
         self,
-        type: Any = Path,
+        type: Any = _PATH,
         optional: bool = False,
         archive: str | None = "default",
         global_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if type is _PATH:
+            from pathlib import Path
+
+            type = Path
         self.type = type
         self.optional = optional
         self.archive = archive
@@ -120,7 +128,7 @@ def artifact_structure(tp: Any) -> str:
     """Classify an artifact type as ``"path"``, ``"list"``, ``"dict"`` or ``"nested"``."""
     from typing import get_origin
 
-    if tp in (str, Path, Any):
+    if tp in (str, Any) or is_path_type(tp):
         return "path"
     origin = get_origin(tp)
     if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):

@@ -11,9 +11,9 @@ import os
 import sys
 import types
 import typing
-from pathlib import Path
 from typing import Any, get_args, get_origin
 
+from hpcflow.pathtypes import is_path_type
 from hpcflow.python.opio import NestedDict
 
 
@@ -79,7 +79,7 @@ def _check_plain(value: Any, expected: Any) -> bool:
         )
     if expected is complex:
         return isinstance(value, (int, float, complex))
-    if expected in (Path, os.PathLike):
+    if expected is os.PathLike or is_path_type(expected):
         return isinstance(value, (str, os.PathLike))
     if _is_typeddict(expected):
         return isinstance(value, dict)

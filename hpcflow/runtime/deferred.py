@@ -16,7 +16,6 @@ into one list. The values are those the engine would have written, codec-encoded
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from hpcflow import frozen
@@ -73,7 +72,7 @@ def _unit_output(task: TaskRecord, section: str, name: str, step: str, output: s
                  unit: dict[str, Any], hashes: dict[str, Any]) -> Any:
     if "value" in unit:
         return unit["value"]
-    where = Path(unit["dir"])
+    where = str(unit["dir"])  # str: a chained reduce imports no pathlib
     what = f"step {task.step}: input {name!r} comes from output {output!r} of step {step}"
     try:
         record = rec.read_exit(where)

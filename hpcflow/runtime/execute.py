@@ -1,7 +1,8 @@
 """Run one unit: stage inputs, execute the OP or script, record outputs and the exit record.
 
 Every job of every slice imports this module, so what only some units need (subprocess for
-scripts, traceback for failures, S3, hashing) is imported where it is used.
+scripts, traceback for failures, S3, hashing, ``pathlib`` for artifacts) is imported where
+it is used; the unit's directories are ``str`` paths handled with ``os.path``.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow import frozen
 from hpcflow.errors import CorruptRecord
+from hpcflow.node_settings import dflow_options
+from hpcflow.pathtypes import is_path_type
 from hpcflow.runtime import records as rec
 from hpcflow.runtime.loader import OPLoadError, load_op
-from hpcflow.settings import dflow_options
 from hpcflow.spec.model import TaskRecord
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hpcflow.runtime.records import StrPath
 
 
 class StepTimeout(BaseException):
@@ -31,8 +37,8 @@ class OutputError(Exception):
     """The OP finished but an output is missing or malformed."""
 
 
-def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
-             merged_log: Path | None = None) -> bool:
+def run_unit(unit_dir: StrPath, task: Mapping[str, Any] | None = None,
+             merged_log: StrPath | None = None) -> bool:
     """Run the unit in ``unit_dir``; return True on success. Never raises.
 
     ``task`` (a task record's JSON) comes from the job's task list (the unit directory is
@@ -41,29 +47,29 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
     succeeds leaves only its exit record (outputs inside) and, if the OP wrote any, its
     ``work`` directory; its log goes to ``merged_log`` when given. A failed unit keeps all.
     """
-    unit_dir = Path(unit_dir).absolute()
+    unit_dir = os.path.join(os.getcwd(), unit_dir)  # absolute (unchanged when it is)
     raw = task
     try:
         if raw is not None:
-            unit_dir.mkdir(parents=True, exist_ok=True)
+            os.makedirs(unit_dir, exist_ok=True)
     except OSError as exc:
         print(f"hpcflow: cannot create the attempt directory {unit_dir}: {exc}", file=sys.stderr)
         return False
-    unit_dir = unit_dir.resolve()
-    if not unit_dir.is_dir():  # nowhere to write a log or an exit record: say so in the job's log
+    unit_dir = os.path.realpath(unit_dir)
+    if not os.path.isdir(unit_dir):  # nowhere to write a log or an exit record: say so in the job's log
         print(f"hpcflow: the attempt directory {unit_dir} does not exist (deleted?)", file=sys.stderr)
         return False
     started = time.time()
-    work = unit_dir / rec.WORK_DIR
+    work = os.path.join(unit_dir, rec.WORK_DIR)
     record: dict[str, Any] = {"host": os.uname().nodename, "pid": os.getpid(), "started_at": started}
     exit_writer = rec.ExitRecordWriter(unit_dir)  # holds the record's disk space from now on
     old_cwd = os.getcwd()
-    log_path = unit_dir / rec.LOG_FILE
+    log_path = os.path.join(unit_dir, rec.LOG_FILE)
     saved_fds = _redirect_output(log_path)
     label = ""
     try:
         if raw is None:
-            unit = _read_task(unit_dir / rec.TASK_FILE)
+            unit = _read_task(os.path.join(unit_dir, rec.TASK_FILE))
         else:
             unit = _parse_task(raw, f"the task list entry of {unit_dir}")
         label = unit.step
@@ -71,7 +77,7 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
             from hpcflow.runtime.deferred import resolve
 
             unit = resolve(unit)
-        work.mkdir(parents=True, exist_ok=True)
+        os.makedirs(work, exist_ok=True)
         os.chdir(work)
         if dflow_options().alias:  # submitted under `hpcflow exec`: the job resolves dflow too
             from hpcflow.compat.alias import install
@@ -89,7 +95,7 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
         if store is not None:
             from hpcflow.storage import remote
 
-            prefix = unit.artifact_prefix or unit_dir.name
+            prefix = unit.artifact_prefix or os.path.basename(unit_dir)
             outputs["artifacts"] = {k: remote.publish(store, v, f"{prefix}/{k}")
                                     for k, v in outputs["artifacts"].items()}
         elif outputs["artifacts"]:  # shared filesystem: record content hashes (S3 manifests carry their own)
@@ -101,7 +107,7 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
         if len(json.dumps(outputs, ensure_ascii=False)) <= rec.INLINE_OUTPUTS_MAX:
             record["outputs"] = outputs  # in the exit record: one file, written once
         else:  # too big for the space held for the exit record
-            rec.write_json_atomic(unit_dir / rec.OUTPUTS_FILE, outputs)
+            rec.write_json_atomic(os.path.join(unit_dir, rec.OUTPUTS_FILE), outputs)
         record.update(status="succeeded", kind=None, message="")
     except BaseException as exc:  # every failure ends in an exit record
         import traceback
@@ -125,7 +131,7 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
     try:
         exit_writer.write(record)
     except OSError:
-        if unit_dir.is_dir():
+        if os.path.isdir(unit_dir):
             raise
         # Said in the job's log, which the engine quotes when no exit record appears.
         print(f"hpcflow: the attempt directory {unit_dir} was deleted before its exit record "
@@ -136,7 +142,7 @@ def run_unit(unit_dir: Path, task: Mapping[str, Any] | None = None,
     return bool(ok)
 
 
-def _read_task(path: Path) -> TaskRecord:
+def _read_task(path: str) -> TaskRecord:
     """The unit's task record; a missing or damaged one is an error naming the file."""
     data = rec.read_json(path)
     if data is None:
@@ -172,13 +178,15 @@ def _fetch_inputs(task: TaskRecord, store: Any, scratch: Path) -> dict[str, Any]
         raise ChecksumMismatch(f"step {task.step or '?'}: {exc}") from exc
 
 
-def _scratch(unit_dir: Path) -> Path:
+def _scratch(unit_dir: str) -> Path:
     """Node-local scratch for fetched inputs ($HPCFLOW_SCRATCH, $TMPDIR or /tmp)."""
     import tempfile
+    from pathlib import Path  # S3 units only
 
-    from hpcflow.settings import node_options
+    from hpcflow.node_settings import node_options
 
-    return Path(tempfile.mkdtemp(prefix=f"hpcflow-{unit_dir.parent.name}-", dir=node_options().scratch))
+    prefix = f"hpcflow-{os.path.basename(os.path.dirname(unit_dir))}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=node_options().scratch))
 
 
 def _kind(exc: BaseException) -> str:
@@ -200,7 +208,7 @@ def _kind(exc: BaseException) -> str:
     return rec.KIND_ERROR
 
 
-def _redirect_output(log: Path) -> tuple[int, int]:
+def _redirect_output(log: str) -> tuple[int, int]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = (os.dup(1), os.dup(2))
@@ -250,7 +258,7 @@ class _Alarm:
 # ------------------------------------------------------------------------------ Python OPs
 
 
-def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
+def _run_python(task: TaskRecord, work: str) -> dict[str, Any]:
     from hpcflow import codec
     from hpcflow.python.op import check_inputs, check_outputs, op_display_name
     from hpcflow.python.opio import OPIO, Artifact, as_sign
@@ -273,7 +281,7 @@ def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
             op_in[key] = _coerce_param(codec.decode(value), getattr(spec, "type", None))
         for key, value in task.artifacts.items():
             spec = in_sign.get(key)
-            op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else Path)
+            op_in[key] = _as_artifact(value, spec.type if isinstance(spec, Artifact) else None)
         if task.slice_index is not None:
             op.slices = {"index": task.slice_index}
         if getattr(cls.execute, "_hpcflow_checked", False):
@@ -292,18 +300,18 @@ def _run_python(task: TaskRecord, work: Path) -> dict[str, Any]:
     return {"parameters": params, "artifacts": arts}
 
 
-def _hooks(task: TaskRecord, work: Path) -> Any:
+def _hooks(task: TaskRecord, work: str) -> Any:
     """The unit's pre_script/post_script, or None (a step without hooks does not import them)."""
     if not (task.template.pre_script or task.template.post_script):
         return None
     from hpcflow.runtime.hooks import Hooks
 
-    return Hooks(task.template, task.step or "?", str(work))
+    return Hooks(task.template, task.step or "?", work)
 
 
 def _coerce_param(value: Any, tp: Any) -> Any:
     """Argo-style string values ("3", "[1, 2]") become the declared type, as in Dflow."""
-    if isinstance(value, str) and tp not in (None, str, Any) and tp is not Path:
+    if isinstance(value, str) and tp not in (None, str, Any) and not is_path_type(tp):
         from hpcflow.python.typecheck import check_type
 
         if not check_type(value, tp):
@@ -315,7 +323,9 @@ def _coerce_param(value: Any, tp: Any) -> Any:
 
 
 def _as_artifact(value: Any, tp: Any) -> Any:
-    """Paths as the OP declared them: ``str`` or ``Path`` leaves, list / set / dict kept."""
+    """Paths as the OP declared them (``tp``; None: ``Path``): ``str`` or ``Path`` leaves,
+    list / set / dict kept."""
+    from pathlib import Path  # input artifacts only (their OPs import pathlib themselves)
     from typing import get_args, get_origin
 
     if value is None:
@@ -331,7 +341,9 @@ def _as_artifact(value: Any, tp: Any) -> Any:
     return value if as_str else Path(value)
 
 
-def _absolute_artifact(op: str, key: str, value: Any, work: Path) -> Any:
+def _absolute_artifact(op: str, key: str, value: Any, work: str) -> Any:
+    from pathlib import Path  # output artifacts only
+
     if value is None:
         return None
     if isinstance(value, (list, tuple, set)):
@@ -339,105 +351,13 @@ def _absolute_artifact(op: str, key: str, value: Any, work: Path) -> Any:
     if isinstance(value, dict):
         return {k: _absolute_artifact(op, key, v, work) for k, v in value.items()}
     path = Path(value)
-    path = path if path.is_absolute() else work / path
+    path = path if path.is_absolute() else Path(work) / path
     if not path.exists():
         raise OutputError(f"OP {op}: output artifact {key!r} names {path}, which does not exist")
     return str(path)
 
 
-# ------------------------------------------------------------------ shell and Python scripts
+def _run_script(task: TaskRecord, work: str) -> dict[str, Any]:
+    from hpcflow.runtime.scripts import run_script  # script units only
 
-
-def _run_script(task: TaskRecord, work: Path) -> dict[str, Any]:
-    from hpcflow import codec
-    from hpcflow.spec.evaluate import to_text
-
-    tmpl = task.template
-    script = tmpl.script or ""
-    params = {k: codec.decode(v) for k, v in task.parameters.items()}
-    for key, value in params.items():
-        script = script.replace("{{inputs.parameters." + key + "}}", to_text(value))
-    relocations: dict[str, Path] = {}
-    for key, decl in tmpl.inputs.artifacts.items():
-        value = task.artifacts.get(key)
-        target = _local_path(decl.path or key, work, relocations)
-        if value is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _link(value, target)
-    out_paths = {}
-    for key, out in tmpl.outputs.parameters.items():
-        if out.value_from_path:
-            out_paths[key] = _local_path(out.value_from_path, work, relocations)
-    art_paths = {}
-    for key, art in tmpl.outputs.artifacts.items():
-        art_paths[key] = _local_path(art.path or key, work, relocations)
-    script = _relocate(script, relocations)
-    for p in list(out_paths.values()) + list(art_paths.values()):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".py" if tmpl.kind == "script" else ".sh"
-    script_file = work.parent / f"script{suffix}"
-    script_file.write_text(script, encoding="utf-8")
-    env = dict(os.environ)
-    env.update(tmpl.envs)
-    for key, value in params.items():
-        env[f"HPCFLOW_INPUT_{key}"] = to_text(value)
-    argv = list(tmpl.command or (["python3"] if suffix == ".py" else ["sh"])) + [str(script_file)]
-    import subprocess
-
-    try:
-        proc = subprocess.run(argv, cwd=work, env=env, timeout=tmpl.timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise StepTimeout(f"the script exceeded its timeout of {tmpl.timeout:g} s") from exc
-    if proc.returncode != 0:
-        raise RuntimeError(f"script exited with code {proc.returncode} ({' '.join(argv[:-1])})")
-    outputs: dict[str, Any] = {"parameters": {}, "artifacts": {}}
-    for key, path in out_paths.items():
-        if not path.exists():
-            raise OutputError(f"output parameter {key!r}: the script did not write {path}")
-        outputs["parameters"][key] = path.read_text(encoding="utf-8").strip()
-    for key, path in art_paths.items():
-        if not path.exists():
-            if tmpl.outputs.artifacts[key].optional:
-                continue
-            raise OutputError(f"output artifact {key!r}: the script did not create {path}")
-        outputs["artifacts"][key] = str(path)
-    return outputs
-
-
-def _relocate(script: str, relocations: dict[str, Path]) -> str:
-    """Rewrite declared absolute paths in one pass (longest first, whole path components
-    only), so a rewritten path is never rewritten again and ``/tmp/in`` leaves ``/tmp/input``."""
-    if not relocations:
-        return script
-    import re
-
-    originals = sorted(relocations, key=len, reverse=True)
-    alternatives = "|".join(re.escape(o) for o in originals)
-    pattern = re.compile(r"(?<![\w/.-])(" + alternatives + r")(?=$|[/\s'\";|&)<>:,])")
-    return pattern.sub(lambda m: str(relocations[m.group(1)]), script)
-
-
-def _local_path(declared: str, work: Path, relocations: dict[str, Path]) -> Path:
-    """Absolute paths in a script are relocated under the work directory, so parallel steps
-    never collide on ``/tmp/x``; the script text is rewritten to match (as Dflow's debug mode)."""
-    if os.path.isabs(declared):
-        local = work / declared.lstrip("/")
-        relocations[declared] = local
-        return local
-    return work / declared
-
-
-def _link(value: Any, target: Path) -> None:
-    if isinstance(value, list):
-        target.mkdir(parents=True, exist_ok=True)
-        for i, v in enumerate(value):
-            _link(v, target / f"{i}_{Path(v).name}")
-        return
-    if isinstance(value, dict):
-        target.mkdir(parents=True, exist_ok=True)
-        for k, v in value.items():
-            _link(v, target / k)
-        return
-    if target.exists() or target.is_symlink():
-        target.unlink()
-    target.symlink_to(Path(value))
+    return run_script(task, work)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hpcflow.runtime.records import StrPath
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def mount_point(path: Path) -> Path:
+def mount_point(path: StrPath) -> Path:
     """The mount point of the filesystem holding ``path`` (or its nearest existing parent)."""
     path = Path(os.path.abspath(path))
     while not path.exists() and path != path.parent:
@@ -48,7 +52,7 @@ def full_filesystem(exc: BaseException | None) -> OSError | None:
     return None
 
 
-def explain_full(exc: OSError, path: Path) -> str:
+def explain_full(exc: OSError, path: StrPath) -> str:
     """One line naming the full filesystem that ``path`` is on, with its free and total space."""
     target = Path(exc.filename) if isinstance(exc.filename, str) else Path(path)
     mount = mount_point(target)
@@ -63,7 +67,7 @@ def explain_full(exc: OSError, path: Path) -> str:
             f"{space}) while writing {where}; free space there, then `hpcflow retry`")
 
 
-def describe(exc: BaseException, path: Path) -> str:
+def describe(exc: BaseException, path: StrPath) -> str:
     """``Type: message`` for an error, with the full filesystem named when that is the cause."""
     text = str(exc)
     base = f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from hpcflow.runtime.execute import run_unit
+
+#: A unit to run: its directory, its task record (None: read ``task.json``), and the job's
+#: merged log (None: the unit keeps its own). Paths are ``str``: no ``pathlib`` in a task.
+Unit = tuple[str, object, "str | None"]
 
 _USAGE = ("usage: python -m hpcflow.runtime [--pool N | --sequence] "
           "(--tasks FILE --index N | UNIT_DIR ...)")
@@ -44,16 +47,16 @@ def main(argv: list[str]) -> int:
     elif args[:1] == ["--pool"]:
         pool = int(args[1])
         args = args[2:]
-    units: list[tuple[Path, object, Path | None]]
+    units: list[Unit]
     if args[:1] == ["--tasks"]:
         if len(args) != 4 or args[2] != "--index" or not args[3].isdigit():
             print(_USAGE, file=sys.stderr)
             return 2
-        units = _from_task_list(Path(args[1]), int(args[3]))
+        units = _from_task_list(args[1], int(args[3]))
         if not units:
             return 1
     elif args:
-        units = [(Path(a), None, None) for a in args]
+        units = [(a, None, None) for a in args]
     else:
         print(_USAGE, file=sys.stderr)
         return 2
@@ -68,26 +71,26 @@ def main(argv: list[str]) -> int:
     return 0 if all(results) else 1
 
 
-def _from_task_list(path: Path, number: int) -> list[tuple[Path, object, Path | None]]:
+def _from_task_list(path: str, number: int) -> list[Unit]:
     """The units of task ``number``; an unreadable list is said in the job's log (no unit
     directory exists yet to hold an exit record: the engine's grace period handles it)."""
     from hpcflow.runtime.tasklist import TaskListError, read_task
 
     try:
         header, entries = read_task(path, number)
-        merged = Path(header["log"]) if header.get("log") else None
-        return [(Path(d), t, merged) for d, t in entries]  # parsed by run_unit
+        merged = str(header["log"]) if header.get("log") else None
+        return [(str(d), t, merged) for d, t in entries]  # parsed by run_unit
     except (OSError, TaskListError, KeyError, TypeError, ValueError) as exc:
         print(f"hpcflow: cannot read task {number} of {path}: {exc}", file=sys.stderr)
         return []
 
 
-def _run(unit: tuple[Path, object, Path | None]) -> bool:
+def _run(unit: Unit) -> bool:
     unit_dir, task, merged = unit
     return run_unit(unit_dir, task, merged)  # type: ignore[arg-type]
 
 
-def _run_pool(units: list[tuple[Path, object, Path | None]], size: int) -> list[bool]:
+def _run_pool(units: list[Unit], size: int) -> list[bool]:
     """Fork workers so each unit gets its own process (and its own alarm for timeouts)."""
     import multiprocessing
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
     directory goes on sys.path itself.
     """
     for p in reversed(python_paths):
-        entry = _path_entry(Path(p))
+        entry = _path_entry(p)
         if entry not in sys.path:
             sys.path.insert(0, entry)
     if "module" in ref:
@@ -56,10 +56,10 @@ def load_op(ref: dict[str, Any], python_paths: list[str]) -> Any:
     return _instance(obj)
 
 
-def _path_entry(path: Path) -> str:
-    if path.is_file() or (path / "__init__.py").is_file():
-        return str(path.resolve().parent)
-    return str(path)
+def _path_entry(path: str) -> str:
+    if os.path.isfile(path) or os.path.isfile(os.path.join(path, "__init__.py")):
+        return os.path.dirname(os.path.realpath(path))
+    return path
 
 
 def _instance(obj: Any) -> Any:
@@ -68,7 +68,8 @@ def _instance(obj: Any) -> Any:
 
 def _pickle_bytes(ref: dict[str, Any]) -> bytes:
     if "pickle_file" in ref:
-        return Path(ref["pickle_file"]).read_bytes()
+        with open(ref["pickle_file"], "rb") as fh:
+            return fh.read()
     import base64
 
     return base64.b64decode(ref["pickle"])

@@ -34,7 +34,7 @@ ENV_INDEX = "JOB_COMPLETION_INDEX"
 
 
 def main() -> int:
-    from hpcflow.settings import node_options, pod_options
+    from hpcflow.node_settings import node_options, pod_options
 
     try:
         tasks_key, storage_json, index_text = pod_options()

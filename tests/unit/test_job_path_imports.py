@@ -4,7 +4,8 @@ Every array task is a new interpreter, and on a cluster whose tasks share cores 
 10 ms of import CPU per task costs seconds per 200-task array (bench/README.md). These
 modules were taken off the job path; a change that imports one again at module level
 (``import dataclasses`` in the spec model, ``tempfile`` in the records, ``inspect`` for
-function OPs, the expression parser through the DSL) fails here.
+function OPs, the expression parser through the DSL, ``pathlib`` for the records' paths)
+fails here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from hpcflow.python import PythonOPTemplate
 from hpcflow.runtime import records as rec
@@ -36,6 +39,9 @@ NOT_ON_THE_JOB_PATH = {
     "hpcflow.context", "contextvars", "hpcflow.dsl.query", "hpcflow.private",
     "pwd",  # the user name, when $USER is not set (jobs have it)
     "fcntl",  # the merged log is appended under os.lockf
+    # the settings (hpcflow/__init__'s Dflow options; the DSL's Workflow), the records'
+    # and the task list's paths, the OP signatures' Path checks (hpcflow.pathtypes)
+    "pathlib", "urllib.parse", "ipaddress",
 }
 
 #: A module of function OPs as users write them (bench/workloads.py): it imports the DSL.
@@ -52,8 +58,13 @@ def inc(x: int, step: int = 1) -> {"y": int}:
 '''
 
 #: Runs the unit as ``python -m hpcflow.runtime`` does, then lists the modules it imported.
-PROBE = ("import sys; from hpcflow.runtime.group import main; rc = main(sys.argv[1:]); "
+#: It first forgets those the interpreter's start-up imported: an editable install's import
+#: hook (``pip install -e``, as in this repository's venv) imports pathlib in every process,
+#: a regular install's interpreter does not; the job's own imports must still show.
+PROBE = ("import sys; [sys.modules.pop(name, None) for name in sys.argv[1].split(',')]; "
+         "from hpcflow.runtime.group import main; rc = main(sys.argv[2:]); "
          "print(' '.join(sorted(sys.modules))); sys.exit(rc)")
+FORGET = ",".join(sorted(NOT_ON_THE_JOB_PATH))
 
 
 def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_path, monkeypatch):
@@ -66,7 +77,7 @@ def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_
     assert json.loads((unit / "task.json").read_text())["op"] == {"module": "lean_ops", "qualname": "inc"}
 
     env = dict(runtime_env(ops_dir), USER="hpcflow-test")  # as a job's environment has it
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(unit)], env=env,
+    proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
     assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
@@ -77,18 +88,59 @@ def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_
     assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
 
 
-def test_the_probe_sees_a_heavy_import(tmp_path, monkeypatch):
-    """The check above can fail: an OP module that imports tempfile shows up."""
+#: W1's reduce: chained behind its fan-out, it reads the slices' exit records when it starts.
+REDUCE_OPS = OPS_MODULE + '''
+
+@OP.function
+def total(ys: List[int]) -> {"total": int}:
+    return {"total": sum(ys)}
+'''
+
+
+def test_a_chained_reduce_reads_its_producers_without_the_modules_taken_off(tmp_path, monkeypatch):
     ops_dir = tmp_path / "ops"
     ops_dir.mkdir()
-    (ops_dir / "heavy_ops.py").write_text("import tempfile\n" + textwrap.dedent(OPS_MODULE))
+    (ops_dir / "lean_reduce_ops.py").write_text(textwrap.dedent(REDUCE_OPS))
+    monkeypatch.syspath_prepend(str(ops_dir))
+    module = importlib.import_module("lean_reduce_ops")
+    producers = []
+    for i, y in enumerate((3, 4)):
+        producer = tmp_path / f"fan({i})" / "attempt-1"
+        rec.write_json_atomic(producer / rec.EXIT_FILE, {
+            "status": "succeeded", "outputs": {"parameters": {"y": y}, "artifacts": {}, "hashes": {}}})
+        producers.append({"dir": str(producer)})
+    unit = make_unit(tmp_path, PythonOPTemplate(module.total), step="total")
+    task = json.loads((unit / rec.TASK_FILE).read_text())
+    task["deferred"] = {"parameters": {"ys": {"step": "fan", "output": "y", "stack": True,
+                                              "units": producers}}}
+    (unit / rec.TASK_FILE).write_text(json.dumps(task))
+
+    env = dict(runtime_env(ops_dir), USER="hpcflow-test")
+    proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+    assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
+    outputs = rec.read_outputs(unit, json.loads((unit / rec.EXIT_FILE).read_text()))
+    assert outputs["parameters"] == {"total": 7}
+    imported = set(proc.stdout.split())
+    assert "hpcflow.runtime.deferred" in imported  # it read the producers
+    assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
+
+
+@pytest.mark.parametrize("heavy", ["tempfile", "pathlib"])
+def test_the_probe_sees_a_heavy_import(tmp_path, monkeypatch, heavy):
+    """The check above can fail: an OP module that imports tempfile shows up, and so does
+    pathlib though the interpreter's start-up may have imported it already."""
+    ops_dir = tmp_path / "ops"
+    ops_dir.mkdir()
+    (ops_dir / "heavy_ops.py").write_text(f"import {heavy}\n" + textwrap.dedent(OPS_MODULE))
     monkeypatch.syspath_prepend(str(ops_dir))
     module = importlib.import_module("heavy_ops")
     unit = make_unit(tmp_path, PythonOPTemplate(module.inc), parameters={"x": 1})
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(unit)], env=runtime_env(ops_dir),
+    proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=runtime_env(ops_dir),
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, (Path(unit) / "log.txt").read_text()
-    assert "tempfile" in proc.stdout.split()
+    assert heavy in proc.stdout.split()
 
 
 #: An OP whose module registers an atexit handler: it records whether the interpreter's

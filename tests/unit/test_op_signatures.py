@@ -153,6 +153,12 @@ def test_artifact_defaults_and_optional() -> None:
     assert "optional=True" in repr(Artifact(Path, optional=True))
 
 
+def test_an_artifact_without_a_type_is_a_pathlib_path() -> None:
+    """Dflow's default, kept though opio no longer imports pathlib itself."""
+    assert Artifact().type is Path and Artifact().structure == "path"
+    assert repr(Artifact(optional=True)) == "Artifact(Path, optional=True)"
+
+
 def test_optional_input_artifact_absent_gives_none() -> None:
     op = make_op({"f": Artifact(Path, optional=True)}, {"got": Any}, lambda i: OPIO(got=i["f"]))
     assert op().execute(OPIO())["got"] is None

@@ -106,3 +106,31 @@ def test_tasks_appending_to_the_merged_log_at_once_each_get_their_own_offset(tmp
     for offset, data in entries:
         assert text[offset:offset + len(data)] == data
     assert sorted(offset for offset, _ in entries) == sorted({offset for offset, _ in entries})
+
+
+@pytest.mark.parametrize("as_path", [str, Path], ids=["str", "Path"])
+def test_records_take_str_and_path_alike(tmp_path: Path, as_path: Any) -> None:
+    """The runtime passes ``str`` (os.path, no pathlib in a task); the engine passes Path."""
+    unit = as_path(tmp_path / "new" / "attempt-1")
+    rec.write_json_atomic(os.path.join(unit, rec.OUTPUTS_FILE), {"y": 1})  # makes the directories
+    assert rec.read_json(os.path.join(unit, rec.OUTPUTS_FILE)) == {"y": 1}
+    assert rec.read_outputs(unit, {}) == {"y": 1}
+    assert not rec.has_exit(unit) and rec.read_exit(unit) is None
+    writer = rec.ExitRecordWriter(unit)
+    (tmp_path / "new" / "attempt-1" / rec.LOG_FILE).write_text("hello\n")
+    merged = as_path(tmp_path / "units.log")
+    record = {"status": "succeeded", **rec.tidy_succeeded(unit, merged, "s(0)")}
+    writer.write(record)
+    assert rec.has_exit(unit) and rec.read_exit(unit) == record
+    assert record["log"]["file"] == str(tmp_path / "units.log")
+    rec.drop_unit_log(unit, record)
+    log = rec.read_unit_log(unit)
+    assert log is not None and log == (tmp_path / "units.log", "hello\n")  # engine-side: a Path
+
+
+def test_a_record_written_by_bare_file_name_lands_in_the_current_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rec.write_json_atomic("record.json", [1, "ü"])
+    assert json.loads((tmp_path / "record.json").read_text(encoding="utf-8")) == [1, "ü"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"]

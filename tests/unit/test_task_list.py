@@ -30,3 +30,13 @@ def test_each_task_reads_its_own_units_and_the_template_is_stored_once(tmp_path:
     path.write_bytes(b"something else\n")
     with pytest.raises(TaskListError, match="not an hpcflow task list"):
         read_task(path, 0)
+
+
+def test_a_task_list_path_may_be_str_or_path(tmp_path: Path) -> None:
+    """The engine passes Path, the runtime (no pathlib in a task) and the stagers str."""
+    tasks = [[("/w/s(0)/attempt-1", _task(0))], [("/w/s(1)/attempt-1", _task(1))]]
+    write_task_list(str(tmp_path / "a" / "tasks.jsonl"), tasks)  # makes the directory
+    write_task_list(tmp_path / "b" / "tasks.jsonl", tasks)
+    for path in (tmp_path / "a" / "tasks.jsonl", str(tmp_path / "b" / "tasks.jsonl")):
+        assert read_task(path, 1)[1] == tasks[1] and read_all(path)[1] == tasks
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tasks.jsonl"]  # no scratch left
