@@ -5,13 +5,16 @@
 Two 200-task arrays with the floor's job options (``bench/slurm.py`` FLOOR_SCRIPT, which
 are hpcflow's): ``python -c pass``, and ``python -m hpcflow.runtime --tasks LIST --index N``
 on a task list of copies of a W1 slice (``bench/task_cpu.py`` makes it), each timed from sbatch until squeue has no
-task left. No engine runs meanwhile, so a difference is the tasks' own.
+task left. No engine runs meanwhile, so a difference is the tasks' own. ``--batch-scripts``
+adds the runtime array in the two batch scripts hpcflow writes (``render_script``: bash,
+``render_python_script``: the interpreter's own, no shell), with the same resources.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import os
 import shutil
 import statistics
 import subprocess
@@ -36,6 +39,29 @@ def array_script(work: Path, argv: list[str]) -> Path:
     return path
 
 
+def hpcflow_script(work: Path, tasks: Path, path: str, python_script: bool) -> Path:
+    """The runtime array as hpcflow's backend writes it: the bash script (and its argv
+    file) or the Python batch script, with the floor's resources."""
+    from hpcflow.scheduler.base import IndexedTasks, JobRequest, Resources
+    from hpcflow.scheduler.slurm.python_script import render_python_script, runtime_command
+    from hpcflow.scheduler.slurm.script import render_script, render_task_list
+
+    argv = tuple(task_cpu.runtime_argv(tasks, "")[:-1])
+    job = JobRequest(tag="task-array", name="task-array", workdir=work, tasks=IndexedTasks(argv, N),
+                     env={"PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "USER": os.environ.get("USER", "root")},
+                     resources=Resources(cpus=1, memory_mb=200, time_limit_s=600, partition="debug"))
+    if python_script:
+        command = runtime_command(job)
+        assert command is not None, "this job would get a bash script"
+        script = work / "array.py"
+        script.write_text(render_python_script(job, command, is_array=True))
+        return script
+    (work / "array.argv").write_text(render_task_list([list(argv)])[0])
+    script = work / "array.sh"
+    script.write_text(render_script(job, tasks_file="array.argv", is_array=True))
+    return script
+
+
 def timed_array(work: Path, script: Path) -> tuple[str, float]:
     t0 = time.perf_counter()
     job = subprocess.run(["sbatch", "--parsable", f"--chdir={work}", f"--array=0-{N - 1}", str(script)],
@@ -50,8 +76,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--baseline-tree", type=Path, help="also time the runtime of this source "
                         "tree (e.g. `git archive` of an older commit), byte-compiled, in the same rounds")
+    parser.add_argument("--batch-scripts", action="store_true", help="also the runtime in hpcflow's "
+                        "own bash and Python batch scripts")
     args = parser.parse_args()
     roots = {"runtime": task_cpu.ROOT}
+    if args.batch_scripts:
+        roots["bash-script"] = roots["py-script"] = task_cpu.ROOT
     if args.baseline_tree:
         roots["baseline"] = args.baseline_tree.resolve()
     for root in roots.values():  # as bench/slurm.py does
@@ -67,12 +97,15 @@ def main() -> int:
             work.mkdir()
             root = roots.get(kind, task_cpu.ROOT)
             path = ":".join([str(root), str(root / "bench")])
-            if kind in roots:
+            if kind in ("bash-script", "py-script"):
                 tasks = task_cpu.task_list(source, work, N)
-                argv = [f"env PYTHONPATH={path}", *task_cpu.runtime_argv(tasks, "{i}")]
+                script = hpcflow_script(work, tasks, path, python_script=kind == "py-script")
+            elif kind in roots:
+                tasks = task_cpu.task_list(source, work, N)
+                script = array_script(work, [f"env PYTHONPATH={path}", *task_cpu.runtime_argv(tasks, "{i}")])
             else:
-                argv = [f"env PYTHONPATH={path}", sys.executable, "-c", "pass"]
-            job, elapsed = timed_array(work, array_script(work, argv))
+                script = array_script(work, [f"env PYTHONPATH={path}", sys.executable, "-c", "pass"])
+            job, elapsed = timed_array(work, script)
             times[kind].append(elapsed)
             done = sum('"succeeded"' in p.read_text() for p in work.glob("u*/exit.json"))
             note = f", {done} units succeeded" if kind in roots else ""
