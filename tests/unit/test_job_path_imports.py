@@ -67,23 +67,35 @@ PROBE = ("import sys; [sys.modules.pop(name, None) for name in sys.argv[1].split
 FORGET = ",".join(sorted(NOT_ON_THE_JOB_PATH))
 
 
-def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_path, monkeypatch):
+def _ops_module(tmp_path, monkeypatch, name: str, text: str):  # type: ignore[no-untyped-def]
+    """A user's module of OPs in ``tmp_path/ops``, imported (as the submitting script does):
+    the module and its directory (which jobs get on their path)."""
     ops_dir = tmp_path / "ops"
     ops_dir.mkdir()
-    (ops_dir / "lean_ops.py").write_text(textwrap.dedent(OPS_MODULE))
+    (ops_dir / f"{name}.py").write_text(text)
     monkeypatch.syspath_prepend(str(ops_dir))
-    module = importlib.import_module("lean_ops")
-    unit = make_unit(tmp_path, PythonOPTemplate(module.inc), parameters={"x": 41}, slice_index=0)
-    assert json.loads((unit / "task.json").read_text())["op"] == {"module": "lean_ops", "qualname": "inc"}
+    return importlib.import_module(name), ops_dir
 
+
+def _probe(unit, ops_dir) -> tuple[set[str], dict]:  # type: ignore[no-untyped-def]
+    """Run ``unit`` under :data:`PROBE` with a job's environment: the modules it imported,
+    and its outputs (it must succeed)."""
     env = dict(runtime_env(ops_dir), USER="hpcflow-test")  # as a job's environment has it
     proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
-
     assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
     outputs = rec.read_outputs(unit, json.loads((unit / rec.EXIT_FILE).read_text()))
+    return set(proc.stdout.split()), outputs
+
+
+def test_a_function_op_unit_runs_without_the_modules_taken_off_the_job_path(tmp_path, monkeypatch):
+    module, ops_dir = _ops_module(tmp_path, monkeypatch, "lean_ops", textwrap.dedent(OPS_MODULE))
+    unit = make_unit(tmp_path, PythonOPTemplate(module.inc), parameters={"x": 41}, slice_index=0)
+    assert json.loads((unit / "task.json").read_text())["op"] == {"module": "lean_ops", "qualname": "inc"}
+
+    imported, outputs = _probe(unit, ops_dir)
+
     assert outputs["parameters"] == {"y": 42}
-    imported = set(proc.stdout.split())
     assert {"lean_ops", "hpcflow.spec.model", "hpcflow.runtime.execute"} <= imported  # it ran
     assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
 
@@ -98,11 +110,7 @@ def total(ys: List[int]) -> {"total": int}:
 
 
 def test_a_chained_reduce_reads_its_producers_without_the_modules_taken_off(tmp_path, monkeypatch):
-    ops_dir = tmp_path / "ops"
-    ops_dir.mkdir()
-    (ops_dir / "lean_reduce_ops.py").write_text(textwrap.dedent(REDUCE_OPS))
-    monkeypatch.syspath_prepend(str(ops_dir))
-    module = importlib.import_module("lean_reduce_ops")
+    module, ops_dir = _ops_module(tmp_path, monkeypatch, "lean_reduce_ops", textwrap.dedent(REDUCE_OPS))
     producers = []
     for i, y in enumerate((3, 4)):
         producer = tmp_path / f"fan({i})" / "attempt-1"
@@ -115,14 +123,9 @@ def test_a_chained_reduce_reads_its_producers_without_the_modules_taken_off(tmp_
                                               "units": producers}}}
     (unit / rec.TASK_FILE).write_text(json.dumps(task))
 
-    env = dict(runtime_env(ops_dir), USER="hpcflow-test")
-    proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    imported, outputs = _probe(unit, ops_dir)
 
-    assert proc.returncode == 0, (unit / "log.txt").read_text() + proc.stderr
-    outputs = rec.read_outputs(unit, json.loads((unit / rec.EXIT_FILE).read_text()))
     assert outputs["parameters"] == {"total": 7}
-    imported = set(proc.stdout.split())
     assert "hpcflow.runtime.deferred" in imported  # it read the producers
     assert sorted(NOT_ON_THE_JOB_PATH & imported) == []
 
@@ -131,11 +134,7 @@ def test_a_chained_reduce_reads_its_producers_without_the_modules_taken_off(tmp_
 def test_the_probe_sees_a_heavy_import(tmp_path, monkeypatch, heavy):
     """The check above can fail: an OP module that imports tempfile shows up, and so does
     pathlib though the interpreter's start-up may have imported it already."""
-    ops_dir = tmp_path / "ops"
-    ops_dir.mkdir()
-    (ops_dir / "heavy_ops.py").write_text(f"import {heavy}\n" + textwrap.dedent(OPS_MODULE))
-    monkeypatch.syspath_prepend(str(ops_dir))
-    module = importlib.import_module("heavy_ops")
+    module, ops_dir = _ops_module(tmp_path, monkeypatch, "heavy_ops", f"import {heavy}\n" + textwrap.dedent(OPS_MODULE))
     unit = make_unit(tmp_path, PythonOPTemplate(module.inc), parameters={"x": 1})
     proc = subprocess.run([sys.executable, "-c", PROBE, FORGET, str(unit)], env=runtime_env(ops_dir),
                           capture_output=True, text=True, timeout=60, check=False)
