@@ -26,3 +26,15 @@ def hpcflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _upload_packages_restored() -> Iterator[None]:
+    """``upload_packages`` is a process-wide list (as in Dflow) that workflow modules append
+    to: each test starts from the list as it was, so one test's packages do not ship with
+    the next test's OPs."""
+    from hpcflow.python import upload_packages
+
+    before = list(upload_packages)
+    yield
+    upload_packages[:] = before
