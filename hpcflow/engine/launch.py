@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from hpcflow import frozen
 from hpcflow.engine import limits
@@ -214,7 +214,7 @@ def group_requests(planned: list[PlannedAttempt], settings: EngineSettings) -> l
     return requests
 
 
-class _Chunks(Sequence[list[PlannedAttempt]]):
+class _Chunks(MadeWhenRead[list[PlannedAttempt]]):
     """The planned attempts of each array task (``size`` per task), cut when read: a
     100,000-task array would otherwise hold 100,000 lists of one until it is submitted."""
 
@@ -224,19 +224,7 @@ class _Chunks(Sequence[list[PlannedAttempt]]):
     def __len__(self) -> int:
         return -(-len(self.items) // self.size)
 
-    @overload
-    def __getitem__(self, index: int) -> list[PlannedAttempt]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[list[PlannedAttempt]]: ...
-
-    def __getitem__(self, index: int | slice) -> list[PlannedAttempt] | Sequence[list[PlannedAttempt]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _make(self, index: int) -> list[PlannedAttempt]:
         return self.items[index * self.size:(index + 1) * self.size]
 
 

@@ -86,7 +86,7 @@ class SliceSource:
         for item in items:
             for _, name, full in cut:
                 _cut(name, full, item)
-        self._names = [(section, name, full) for section, name, full in cut]
+        self._names = cut
         self._parts = _json_around(self.static, self._names)
 
     @staticmethod
