@@ -201,10 +201,7 @@ class Engine(Launcher):
              submitted_at, gone) in self.store.active_attempts(wf_id, ACTIVE_ATTEMPT):
             att = Attempt(wf_id, path, number, unit_dir, tag, statuses[status], job_id,
                           task_index, submitted_at)
-            self.inflight[(wf_id, path, number)] = att
-            node = run.nodes.get(path)
-            if node is not None and node.data.get("chained_to"):
-                self._chained_inflight[(wf_id, path, number)] = att
+            self._watch(att, run.nodes.get(path))
             if gone is not None:  # an earlier engine (a cron tick) saw its job gone then
                 self._gone_since[(wf_id, path, number)] = gone
         if self._poll_clock is not None:

@@ -63,7 +63,7 @@ class Observer(EngineState):
             # twice within the policy's shortest gap), so that they are settled first, with
             # it, instead of at the next due query.
             ask_now = clock.due(now, ends) or (
-                any(self._chained(a) for a in ended)
+                any(key in self._chained_inflight for key in ended_keys)
                 and (clock.last_poll is None or now - clock.last_poll >= clock.policy.min_s))
             if not ask_now:
                 # No query: the jobs the last query saw gone are looked at again (their exit
@@ -143,15 +143,6 @@ class Observer(EngineState):
                 return []
             submitted = [a for a in chained.values() if a.status == SUBMITTED]
         return [a for a in submitted if self.work_area.reads_in_place(a.dir)]
-
-    def _chained(self, att: Attempt) -> bool:
-        """Whether the attempt's job was queued behind producers (``afterok``): known only
-        for workflows whose nodes are loaded."""
-        run = self.runs.get(att.workflow_id)
-        if run is None or att.workflow_id in self._dormant:
-            return False
-        node = run.nodes.get(att.node_path)
-        return bool(node is not None and node.data.get("chained_to"))
 
     def _settle(self, report: TickReport, gone: list[tuple[Attempt, JobStatus | None]],
                 statuses: Mapping[str, JobStatus] | None, now: float) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from hpcflow.engine.cache_hook import CacheHook
 from hpcflow.engine.launch import attempt_dir
+from hpcflow.engine.model import Node
 from hpcflow.engine.poll_policy import PollClock
 from hpcflow.engine.run import WorkflowRun
 from hpcflow.engine.settings import EngineSettings
@@ -103,6 +104,14 @@ class EngineState:
     #: The job ids of a dormant workflow's attempts (no Attempt objects: a fresh tick
     #: watching 100,000 of them needs only the ids to poll).
     _dormant_jobs: dict[str, list[str]]
+
+    def _watch(self, att: Attempt, node: Node | None) -> None:
+        """Watch ``att`` in flight; a chained unit's attempt (queued behind its producers)
+        is also kept in :attr:`_chained_inflight`."""
+        key = (att.workflow_id, att.node_path, att.number)
+        self.inflight[key] = att
+        if node is not None and node.data.get("chained_to"):
+            self._chained_inflight[key] = att
 
     def inflight_count(self) -> int:
         """Attempts in flight, those of dormant workflows included."""

@@ -80,9 +80,7 @@ class Launcher(Observer):
                 # prepare_attempt made the directory from the work root: so will the attempt
                 att = Attempt(p.run.id, p.node.path, p.number, None, p.tag, SUBMITTING,
                               None, p.task_index, work_root=p.run.work_dir)
-                self.inflight[(p.run.id, p.node.path, p.number)] = att
-                if p.node.data.get("chained_to"):
-                    self._chained_inflight[(p.run.id, p.node.path, p.number)] = att
+                self._watch(att, p.node)
 
     def _write_attempt_updates(self) -> None:
         """Inside a transaction: attempt changes, and a revision bump for their workflows so
